@@ -1,0 +1,172 @@
+/*
+ * fcgi_pm.h -- a pre-forking FastCGI process manager behind a C ABI.
+ *
+ * Conventions
+ * - Return codes: 0 (or a positive value, where documented) on success, a negative
+ *   PM_E* code on failure. pm_strerror() names a code; pm_errmsg() gives the detailed
+ *   message of the last failure on that handle. A failing call changes nothing.
+ * - Strings passed in are copied; strings returned are owned by the library and stay
+ *   valid until the next call on the same handle (pm_strerror/pm_version: forever).
+ * - Calls that may end the process: pm_manage (in the manager), pm_post_dispatch,
+ *   pm_die, pm_exit, pm_abort. They call exit(3) unless the parameter "no_exit" is 1,
+ *   in which case they return and pm_exit_status() tells the status to exit with.
+ *   No other function exits, aborts or lets an exception escape.
+ * - Processes: pm_manage turns the caller into the manager, which forks the workers
+ *   ("servers"); it returns 1 in each worker. Hooks say which process runs them.
+ *   Signals are blocked across every fork; a worker gets the caller's signal mask and
+ *   dispositions back (TERM and HUP excepted, which the library handles unless
+ *   "no_signals" is 1), no descriptor the manager opened, and it exits when the
+ *   manager dies.
+ * - Log lines read "FastCGI: <role> (pid <pid>): <msg>" and go to stderr, or to the
+ *   notify hook.
+ * - The request path (pm_pre_dispatch, pm_post_dispatch) makes no system call in
+ *   steady state.
+ */
+#ifndef FCGI_PM_H
+#define FCGI_PM_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PM_VERSION_MAJOR 0
+#define PM_VERSION_MINOR 1
+#define PM_VERSION_PATCH 0
+#define PM_VERSION_NUMBER (PM_VERSION_MAJOR * 10000 + PM_VERSION_MINOR * 100 + PM_VERSION_PATCH)
+
+#if defined(__GNUC__)
+#define PM_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define PM_PRINTF(fmt, args)
+#endif
+
+/* Error codes: XX(name, value, text). Values are fixed forever. */
+#define PM_ERRNO_MAP(XX)                                                          \
+    XX(EINVAL, -1, "invalid argument")                                            \
+    XX(ENOMEM, -2, "out of memory")                                               \
+    XX(EUNKNOWN, -3, "unknown parameter")                                         \
+    XX(EBADVALUE, -4, "value is not valid for this parameter")                    \
+    XX(ERANGE, -5, "value out of range")                                          \
+    XX(ETOOLONG, -6, "string too long")                                           \
+    XX(ESTATE, -7, "not allowed in this process or state")                        \
+    XX(ECHILD, -8, "no worker to wait for")                                       \
+    XX(ELOCKED, -9, "pid file is held by another manager")                        \
+    XX(EPIDFILE, -10, "pid file path is not a regular file")                      \
+    XX(ESYS, -11, "system call failed")                                           \
+    XX(EINTERNAL, -12, "internal error")
+
+typedef enum {
+    PM_OK = 0,
+#define PM_XX_ENUM(name, value, text) PM_##name = value,
+    PM_ERRNO_MAP(PM_XX_ENUM)
+#undef PM_XX_ENUM
+    PM_E_LAST_ = -13 /* not a code: one past the last */
+} pm_error_t;
+
+/* pm_manage's return values besides errors. */
+#define PM_SINGLE_PROCESS 0 /* n_processes is 0: nothing is managed */
+#define PM_WORKER 1         /* returned in each worker */
+#define PM_MANAGER_DONE 2   /* "no_exit" is 1 and the manager finished: see pm_exit_status */
+
+typedef struct pm_manager pm_t;
+
+/* The library is built with hidden visibility; what is declared below is its ABI. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* A new manager with every parameter at its default (the Constrained ones read
+ * PM_MAX_REQUESTS, PM_MAX_SIZE and PM_SIZECHECK_NUM_REQUESTS). NULL if out of memory. */
+pm_t *pm_create(void);
+/* Frees the handle; releases a pid file it holds. NULL is a no-op. Never exits. */
+void pm_destroy(pm_t *pm);
+
+/* Sets a parameter by name, the value as text (see README for the list). 0, or
+ * PM_EINVAL (NULL argument), PM_EUNKNOWN, PM_EBADVALUE, PM_ERANGE, PM_ETOOLONG;
+ * nothing changes on error. */
+int pm_parameter(pm_t *pm, const char *name, const char *value);
+/* The current value as text, or NULL for an unknown name or NULL argument.
+ * Valid until the next call on pm. */
+const char *pm_get_parameter(pm_t *pm, const char *name);
+
+/* Becomes the manager and forks n_processes workers. Returns PM_WORKER in each
+ * worker, PM_SINGLE_PROCESS when n_processes is 0, a negative code if it failed
+ * before anything was forked (PM_ELOCKED: another manager holds the pid file;
+ * PM_EPIDFILE: the pid file path is a symlink, FIFO or other non-regular file;
+ * PM_ESTATE: called twice or in a worker; PM_ESYS). In the manager it does not
+ * return: it exits 0 after TERM, 1 after a wait timeout (PM_MANAGER_DONE instead
+ * when "no_exit" is 1). */
+int pm_manage(pm_t *pm);
+/* Top of each request: the worker is busy, TERM and HUP now wait for the request
+ * to finish. No system call. */
+void pm_pre_dispatch(pm_t *pm);
+/* End of each request: exits 0 (logging why) after TERM/HUP, when the manager has
+ * died, after max_requests, or when max_size is exceeded; otherwise the worker is
+ * idle again and a TERM/HUP makes its accept fail at once. */
+void pm_post_dispatch(pm_t *pm);
+
+typedef enum {
+    PM_HOOK_MANAGER_INIT = 0,  /* in the manager, before the first fork (managing_init) */
+    PM_HOOK_SERVER_INIT = 1,   /* in each worker, before pm_manage returns (handling_init) */
+    PM_HOOK_PRE_DISPATCH = 2,  /* after the library's own pre_dispatch work */
+    PM_HOOK_POST_DISPATCH = 3  /* after the library's own post_dispatch checks */
+    /* more may be added at the end; never renumbered */
+} pm_hook_t;
+typedef void (*pm_hook_fn)(pm_t *pm, void *user);
+typedef void (*pm_notify_fn)(pm_t *pm, const char *line, void *user);
+
+/* Installs (fn non-NULL) or removes (fn NULL) a hook. 0 or PM_EINVAL. */
+int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user);
+/* Every log line (whole, without the newline) goes to fn instead of stderr.
+ * fn NULL restores stderr. 0 or PM_EINVAL. */
+int pm_set_notify_hook(pm_t *pm, pm_notify_fn fn, void *user);
+
+/* In the manager: TERM to every worker, wait for them (at most die_timeout, then
+ * SIGKILL and exit 1 with "wait timeout"), log "dying: <msg>" and exit with status.
+ * In a worker: log "dying: <msg>" and exit with status. */
+void pm_die(pm_t *pm, const char *msg, int status);
+/* SIGKILL any remaining workers (reaped), log msg, exit with status. */
+void pm_exit(pm_t *pm, const char *msg, int status);
+/* As pm_exit, with status 1 when status is 0. */
+void pm_abort(pm_t *pm, const char *msg, int status);
+/* Manager only: blocks until one worker exits (handling signals meanwhile), reaps
+ * and logs it; returns its pid. PM_ECHILD if there is no worker, PM_ESTATE in a
+ * worker or before pm_manage. May exit (a TERM arriving while waiting). */
+int pm_wait(pm_t *pm);
+/* Writes this process's pid to fname (NULL: pid_fname; none set: 0) and holds it
+ * locked until it is removed or the process ends. 0, PM_ELOCKED, PM_EPIDFILE,
+ * PM_ETOOLONG, PM_ESYS (logged as "open: <file>: <reason>"). */
+int pm_write_pid_file(pm_t *pm, const char *fname);
+/* Removes fname (NULL: pid_fname) if it is still this process's own. 0 or PM_ESYS
+ * (logged as "unlink: <file>: <reason>"). */
+int pm_remove_pid_file(pm_t *pm, const char *fname);
+/* Sets the process title (ps, /proc/PID/cmdline; comm via PR_SET_NAME).
+ * 0, PM_EINVAL, PM_ETOOLONG (over 255 bytes). */
+int pm_change_process_name(pm_t *pm, const char *name);
+/* How many times signo was received in this process (TERM and HUP are counted). */
+int pm_received_signal(pm_t *pm, int signo);
+/* Logs one line, printf-style. pm_warn is the same (as in the original). */
+void pm_notify(pm_t *pm, const char *fmt, ...) PM_PRINTF(2, 3);
+void pm_warn(pm_t *pm, const char *fmt, ...) PM_PRINTF(2, 3);
+/* "manager" or "server"; NULL for a NULL handle. */
+const char *pm_role(pm_t *pm);
+
+/* Status the process was asked to exit with when "no_exit" is 1 (after
+ * pm_post_dispatch, pm_die, pm_exit, pm_abort, or pm_manage's PM_MANAGER_DONE),
+ * or PM_ESTATE while no exit is pending. */
+int pm_exit_status(pm_t *pm);
+/* Detailed message of the last failure on pm ("" if none). */
+const char *pm_errmsg(pm_t *pm);
+/* Text for a PM_E* code. */
+const char *pm_strerror(int code);
+/* "MAJOR.MINOR.PATCH" */
+const char *pm_version(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FCGI_PM_H */

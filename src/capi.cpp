@@ -1,0 +1,280 @@
+// The C boundary: the only file with extern "C" definitions. Each call checks its
+// arguments and runs inside a firewall that turns internal exceptions into PM_E*
+// codes (with the message kept on the handle) and exit requests into exit(3), or,
+// with no_exit, into a recorded status.
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "error.h"
+#include "fcgi_pm.h"
+#include "params.h"
+#include "proc_manager.h"
+#include "title.h"
+
+struct pm_manager {
+    pm_manager() : rep(this) {}
+    fcgipm::proc_manager rep;
+    char errmsg[256] = "";
+    std::string value;  // pm_get_parameter's result
+};
+
+namespace {
+
+// Never throws: the message is cut to the fixed buffer.
+void record(pm_t *pm, const char *message) noexcept {
+    if (pm)
+        std::snprintf(pm->errmsg, sizeof pm->errmsg, "%s", message);
+}
+
+int fail(pm_t *pm, int code, const char *message) noexcept {
+    record(pm, message);
+    return code;
+}
+
+// The process was asked to end: exit, or record the status for a no_exit caller.
+void finish(pm_t *pm, const fcgipm::exit_request &x) {
+    if (!pm->rep.parameters().no_exit)
+        std::exit(x.status);
+    pm->rep.pending_exit = x.status;
+}
+
+// Runs f, mapping what it throws. f returns an int result.
+template <class F>
+int guarded(pm_t *pm, F &&f) noexcept {
+    try {
+        return f();
+    } catch (const fcgipm::exit_request &x) {
+        finish(pm, x);
+        return PM_MANAGER_DONE;
+    } catch (const fcgipm::error &e) {
+        return fail(pm, e.code(), e.what());
+    } catch (const std::bad_alloc &) {
+        return fail(pm, PM_ENOMEM, "out of memory");
+    } catch (const std::exception &e) {
+        return fail(pm, PM_EINTERNAL, e.what());
+    } catch (...) {
+        return fail(pm, PM_EINTERNAL, "unexpected exception");
+    }
+}
+
+std::string vformat(const char *fmt, va_list ap) {
+    va_list copy;
+    va_copy(copy, ap);
+    int n = std::vsnprintf(nullptr, 0, fmt, copy);
+    va_end(copy);
+    if (n < 0)
+        return fmt;
+    std::string out(static_cast<size_t>(n) + 1, '\0');
+    std::vsnprintf(out.data(), out.size(), fmt, ap);
+    out.resize(static_cast<size_t>(n));
+    return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+pm_t *pm_create(void) {
+    try {
+        return new pm_manager();
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void pm_destroy(pm_t *pm) {
+    delete pm;
+}
+
+int pm_parameter(pm_t *pm, const char *name, const char *value) {
+    if (!pm)
+        return PM_EINVAL;
+    if (!name || !value)
+        return fail(pm, PM_EINVAL, "pm_parameter: name and value must not be NULL");
+    return guarded(pm, [&] {
+        std::string message;
+        int rc = fcgipm::set_param(pm->rep.parameters(), name, value, message);
+        if (rc != PM_OK)
+            throw fcgipm::error(rc, message);
+        return 0;
+    });
+}
+
+const char *pm_get_parameter(pm_t *pm, const char *name) {
+    if (!pm || !name)
+        return nullptr;
+    int rc = guarded(pm, [&] {
+        if (!fcgipm::get_param(pm->rep.parameters(), name, pm->value))
+            throw fcgipm::error(PM_EUNKNOWN, std::string("unknown parameter '") + name + "'");
+        return 0;
+    });
+    return rc == 0 ? pm->value.c_str() : nullptr;
+}
+
+int pm_manage(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(pm, [&] { return pm->rep.manage(); });
+}
+
+void pm_pre_dispatch(pm_t *pm) {
+    if (pm)
+        guarded(pm, [&] {
+            pm->rep.pre_dispatch();
+            return 0;
+        });
+}
+
+void pm_post_dispatch(pm_t *pm) {
+    if (pm)
+        guarded(pm, [&] {
+            pm->rep.post_dispatch();
+            return 0;
+        });
+}
+
+int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user) {
+    if (!pm)
+        return PM_EINVAL;
+    if (static_cast<int>(which) < PM_HOOK_MANAGER_INIT || static_cast<int>(which) > PM_HOOK_POST_DISPATCH)
+        return fail(pm, PM_EINVAL, "pm_set_hook: unknown hook");
+    pm->rep.set_hook(which, fn, user);
+    return 0;
+}
+
+int pm_set_notify_hook(pm_t *pm, pm_notify_fn fn, void *user) {
+    if (!pm)
+        return PM_EINVAL;
+    pm->rep.set_notify_hook(fn, user);
+    return 0;
+}
+
+void pm_die(pm_t *pm, const char *msg, int status) {
+    if (pm)
+        guarded(pm, [&] {
+            pm->rep.die(msg ? msg : "", status);
+            return 0;
+        });
+}
+
+void pm_exit(pm_t *pm, const char *msg, int status) {
+    if (pm)
+        guarded(pm, [&] {
+            pm->rep.exit_process(msg ? msg : "", status);
+            return 0;
+        });
+}
+
+void pm_abort(pm_t *pm, const char *msg, int status) {
+    pm_exit(pm, msg, status ? status : 1);
+}
+
+int pm_wait(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(pm, [&] { return static_cast<int>(pm->rep.wait_one()); });
+}
+
+int pm_write_pid_file(pm_t *pm, const char *fname) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(pm, [&] {
+        std::string path = fname ? fname : pm->rep.parameters().pid_fname;
+        return path.empty() ? 0 : pm->rep.write_pid_file(path);
+    });
+}
+
+int pm_remove_pid_file(pm_t *pm, const char *fname) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(pm, [&] {
+        std::string path = fname ? fname : pm->rep.parameters().pid_fname;
+        return path.empty() ? 0 : pm->rep.remove_pid_file(path);
+    });
+}
+
+int pm_change_process_name(pm_t *pm, const char *name) {
+    if (!pm)
+        return PM_EINVAL;
+    if (!name)
+        return fail(pm, PM_EINVAL, "pm_change_process_name: name must not be NULL");
+    return guarded(pm, [&] {
+        if (std::strlen(name) > fcgipm::max_title_length)
+            throw fcgipm::error(PM_ETOOLONG, "process name longer than " +
+                                                 std::to_string(fcgipm::max_title_length) + " bytes");
+        fcgipm::set_process_title(name);
+        return 0;
+    });
+}
+
+int pm_received_signal(pm_t *pm, int signo) {
+    if (!pm)
+        return PM_EINVAL;
+    if (signo <= 0 || signo >= _NSIG)
+        return fail(pm, PM_EINVAL, "pm_received_signal: no such signal");
+    return fcgipm::proc_manager::received_signal(signo);
+}
+
+void pm_notify(pm_t *pm, const char *fmt, ...) {
+    if (!pm || !fmt)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    guarded(pm, [&] {
+        pm->rep.notify(vformat(fmt, ap));
+        return 0;
+    });
+    va_end(ap);
+}
+
+void pm_warn(pm_t *pm, const char *fmt, ...) {
+    if (!pm || !fmt)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    guarded(pm, [&] {
+        pm->rep.notify(vformat(fmt, ap));
+        return 0;
+    });
+    va_end(ap);
+}
+
+const char *pm_role(pm_t *pm) {
+    return pm ? pm->rep.role().c_str() : nullptr;
+}
+
+int pm_exit_status(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return pm->rep.pending_exit >= 0 ? pm->rep.pending_exit : PM_ESTATE;
+}
+
+const char *pm_errmsg(pm_t *pm) {
+    return pm ? pm->errmsg : "";
+}
+
+const char *pm_strerror(int code) {
+    switch (code) {
+    case PM_OK:
+        return "success";
+#define PM_XX_CASE(name, value, text) \
+    case PM_##name:                   \
+        return text;
+        PM_ERRNO_MAP(PM_XX_CASE)
+#undef PM_XX_CASE
+    default:
+        return "unknown error code";
+    }
+}
+
+const char *pm_version(void) {
+#define PM_STR2(x) #x
+#define PM_STR(x) PM_STR2(x)
+    return PM_STR(PM_VERSION_MAJOR) "." PM_STR(PM_VERSION_MINOR) "." PM_STR(PM_VERSION_PATCH);
+}
+
+}  // extern "C"

@@ -1,0 +1,392 @@
+// The manager: forks the pool, keeps it at n_processes, and handles HUP and TERM.
+//
+// One loop does everything. Signals are never handled in a handler: TERM, HUP and
+// CHLD are blocked and read from a signalfd. Each worker is watched through its
+// pidfd, so a death costs O(1) whatever the pool size, and only pids this library
+// forked are ever waited for or signalled. Timers (respawn backoff, start_delay,
+// die_timeout) are deadlines on the monotonic clock, passed to epoll_wait.
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "os.h"
+#include "proc_manager.h"
+#include "title.h"
+
+namespace fcgipm {
+
+namespace {
+
+constexpr uint64_t signal_tag = UINT64_MAX;  // epoll tag of the signalfd; others are slot indexes
+
+int64_t backoff_ms(const params &p, int early_deaths) {
+    int64_t delay = p.backoff_min_ms;
+    for (int i = 1; i < early_deaths && delay < p.backoff_max_ms; ++i)
+        delay *= 2;
+    return std::min(delay, p.backoff_max_ms);
+}
+
+}  // namespace
+
+int proc_manager::manage() {
+    if (params_.role == "server")
+        throw error(PM_ESTATE, "pm_manage: this process is a worker");
+    if (managing_)
+        throw error(PM_ESTATE, "pm_manage: already managing");
+    if (params_.n_processes == 0)
+        return PM_SINGLE_PROCESS;
+    params_.role = "manager";
+    managing_init();
+    managing_ = true;
+    notify("initialized");
+    for (;;) {
+        if (params_.n_processes <= 0)
+            die("", 0);
+        if (spawn_due())
+            return PM_WORKER;
+        wait_event(-1, true, nullptr);
+    }
+}
+
+void proc_manager::managing_init() {
+    install_manager_signals();
+    if (!params_.pid_fname.empty()) {
+        try {
+            write_pid_file(params_.pid_fname);
+        } catch (const error &e) {
+            // As in the original, a pid file that cannot be opened is logged and the
+            // manager carries on; one held by another manager, or a symlink, stops it.
+            if (e.code() != PM_ESYS) {
+                restore_host_signals();
+                close_manager_fds();
+                throw;
+            }
+        }
+    }
+    set_process_title(params_.pm_title);
+    call_hook(PM_HOOK_MANAGER_INIT);
+}
+
+void proc_manager::install_manager_signals() {
+    ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
+    ::sigaction(SIGCHLD, nullptr, &host_chld_);
+    ::sigaction(SIGTERM, nullptr, &host_term_);
+    ::sigaction(SIGHUP, nullptr, &host_hup_);
+    signals_saved_ = true;
+
+    epoll_fd_ = os::epoll_create();
+    if (epoll_fd_ < 0)
+        throw error(PM_ESYS, "epoll_create1: " + os::errno_text(errno));
+    int probe = os::pidfd_open(::getpid());
+    have_pidfds_ = probe >= 0;
+    os::close_fd(probe);
+
+    // SIGCHLD is always read from the signalfd (blocking a signal changes no
+    // disposition); it matters only for workers without a pidfd.
+    sigset_t watched;
+    sigemptyset(&watched);
+    sigaddset(&watched, SIGCHLD);
+    if (!params_.no_signals) {
+        sigaddset(&watched, SIGTERM);
+        sigaddset(&watched, SIGHUP);
+        // A host that ignores SIGCHLD would have the kernel reap our workers.
+        struct sigaction dfl = {};
+        dfl.sa_handler = SIG_DFL;
+        ::sigaction(SIGCHLD, &dfl, nullptr);
+    }
+    manager_mask_ = host_mask_;
+    for (int s : {SIGCHLD, SIGTERM, SIGHUP})
+        if (sigismember(&watched, s))
+            sigaddset(&manager_mask_, s);
+    signal_fd_ = os::signalfd_create(watched);
+    if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0) {
+        int err = errno;
+        restore_host_signals();
+        close_manager_fds();
+        throw error(PM_ESYS, "signalfd: " + os::errno_text(err));
+    }
+    ::pthread_sigmask(SIG_SETMASK, &manager_mask_, nullptr);
+}
+
+void proc_manager::restore_host_signals() {
+    if (!signals_saved_)
+        return;
+    if (!params_.no_signals)
+        ::sigaction(SIGCHLD, &host_chld_, nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
+    signals_saved_ = false;
+}
+
+void proc_manager::close_manager_fds() {
+    for (slot &s : slots_) {
+        os::close_fd(s.pidfd);
+        s.pidfd = -1;
+    }
+    os::close_fd(signal_fd_);
+    os::close_fd(epoll_fd_);
+    signal_fd_ = epoll_fd_ = -1;
+}
+
+// Forks every worker that is due. Returns true in a new worker.
+bool proc_manager::spawn_due() {
+    if (shutting_down_)
+        return false;
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    for (size_t i = slots_.size(); i < want; ++i) {
+        slots_.emplace_back();
+        free_.push_back(i);
+    }
+    int64_t now = os::now_ms();
+    size_t i = 0;
+    while (live_ < want && i < free_.size() && next_fork_ms_ <= now) {
+        size_t index = free_[i];
+        if (index >= want || slots_[index].not_before_ms > now) {
+            ++i;
+            continue;
+        }
+        pid_t self = ::getpid();
+        sigset_t all, saved;
+        sigfillset(&all);
+        ::pthread_sigmask(SIG_SETMASK, &all, &saved);  // nothing may run between fork and init
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            become_worker(self);
+            return true;
+        }
+        int err = errno;
+        ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+        if (pid < 0) {
+            slot &s = slots_[index];
+            s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+            notify("fork: " + os::errno_text(err));
+            ++i;
+            continue;
+        }
+        free_[i] = free_.back();
+        free_.pop_back();
+        start_worker_in_slot(index, pid);
+        if (params_.start_delay_ms > 0) {
+            now = os::now_ms();
+            next_fork_ms_ = now + params_.start_delay_ms;
+        }
+    }
+    return false;
+}
+
+void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
+    slot &s = slots_[index];
+    s.pid = pid;
+    s.started_ms = os::now_ms();
+    s.told_to_stop = false;
+    s.pidfd = have_pidfds_ ? os::pidfd_open(pid) : -1;
+    if (s.pidfd >= 0 && os::epoll_add(epoll_fd_, s.pidfd, index) < 0) {
+        os::close_fd(s.pidfd);  // watched through SIGCHLD instead
+        s.pidfd = -1;
+    }
+    ++live_;
+    notify("server (pid " + std::to_string(pid) + ") started");
+}
+
+int64_t proc_manager::next_deadline(bool spawning) const {
+    int64_t due = INT64_MAX;
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    if (spawning && !shutting_down_ && live_ < want) {
+        for (size_t index : free_)
+            if (index < want)
+                due = std::min(due, slots_[index].not_before_ms);
+        if (due != INT64_MAX)
+            due = std::max(due, next_fork_ms_);
+    }
+    return due;
+}
+
+// Waits for one batch of events (or deadline_ms, or a due respawn when spawning)
+// and handles it. A reaped worker's pid goes to *reaped.
+void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped) {
+    int64_t due = next_deadline(spawning);
+    if (deadline_ms >= 0)
+        due = std::min(due, deadline_ms);
+    int64_t timeout = due == INT64_MAX ? -1 : std::max<int64_t>(0, due - os::now_ms());
+    uint64_t tags[64];
+    int n = os::epoll_wait_tags(epoll_fd_, tags, 64, timeout);
+    for (int k = 0; k < n; ++k) {
+        if (tags[k] == signal_tag) {
+            for (int signo : os::read_signals(signal_fd_))
+                handle_signal(signo);
+            continue;
+        }
+        pid_t pid = reap_slot(static_cast<size_t>(tags[k]), true);
+        if (pid > 0 && reaped)
+            *reaped = pid;
+    }
+}
+
+void proc_manager::handle_signal(int signo) {
+    if (signo == SIGCHLD) {
+        for (size_t i = 0; i < slots_.size(); ++i)
+            if (slots_[i].pid && slots_[i].pidfd < 0)
+                reap_slot(i, true);
+        return;
+    }
+    count_signal(signo);
+    if (shutting_down_)
+        return;  // a second TERM, or a HUP, cannot disturb the shutdown
+    if (signo == SIGTERM) {
+        notify("received signal TERM");
+        die("safe exit from signal TERM", 0);
+    } else if (signo == SIGHUP) {
+        send_term_to_all();
+    }
+}
+
+pid_t proc_manager::reap_slot(size_t index, bool log) {
+    if (index >= slots_.size() || !slots_[index].pid)
+        return 0;
+    slot &s = slots_[index];
+    int status = 0;
+    pid_t r = os::reap(s.pid, status);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        status = -1;  // reaped behind our back: Perl's $? says -1 too
+    pid_t pid = s.pid;
+    os::close_fd(s.pidfd);
+    s.pidfd = -1;
+    s.pid = 0;
+    --live_;
+    int64_t now = os::now_ms();
+    if (!s.told_to_stop && status != 0 && now - s.started_ms < params_.min_uptime_ms) {
+        s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+    } else {
+        s.early_deaths = 0;
+        s.not_before_ms = now;
+    }
+    free_.push_back(index);
+    if (log)
+        notify("server (pid " + std::to_string(pid) + ") exited with status " + std::to_string(status));
+    return pid;
+}
+
+void proc_manager::reap_all_children() {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].pid)
+            continue;
+        int status;
+        os::reap_blocking(slots_[i].pid, status);
+        slots_[i].pid = 0;
+        os::close_fd(slots_[i].pidfd);
+        slots_[i].pidfd = -1;
+        free_.push_back(i);
+    }
+    live_ = 0;
+}
+
+void proc_manager::send_term_to_all() {
+    if (!live_)
+        return;
+    std::string pids;
+    for (const slot &s : slots_)
+        if (s.pid)
+            pids += (pids.empty() ? "" : " ") + std::to_string(s.pid);
+    notify("sending TERM to PIDs, " + pids);
+    for (slot &s : slots_) {
+        if (s.pid) {
+            ::kill(s.pid, SIGTERM);
+            s.told_to_stop = true;
+        }
+    }
+}
+
+void proc_manager::die(const std::string &msg, int status) {
+    if (!managing_)
+        exit_process("dying: " + msg, status);
+    shutting_down_ = true;
+    if (!params_.pid_fname.empty()) {
+        try {
+            remove_pid_file(params_.pid_fname);
+        } catch (const error &) {
+            // logged as "unlink: ..."; the shutdown goes on
+        }
+    }
+    int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
+    send_term_to_all();
+    while (live_ > 0) {
+        if (deadline >= 0 && os::now_ms() >= deadline)
+            exit_process("wait timeout", 1);
+        wait_event(deadline, false, nullptr);
+    }
+    exit_process("dying: " + msg, status);
+}
+
+void proc_manager::exit_process(const std::string &msg, int status) {
+    if (live_ > 0) {
+        // Still here at the end: SIGKILL them, and reap them so none is left behind.
+        for (const slot &s : slots_)
+            if (s.pid)
+                ::kill(s.pid, SIGKILL);
+        reap_all_children();
+    }
+    notify(msg);
+    if (managing_) {
+        close_manager_fds();
+        restore_host_signals();
+        managing_ = false;
+    }
+    throw exit_request{status};
+}
+
+pid_t proc_manager::wait_one() {
+    if (!managing_)
+        throw error(PM_ESTATE, "pm_wait: only the manager waits, once pm_manage runs");
+    if (!live_)
+        throw error(PM_ECHILD, "pm_wait: no worker is running");
+    pid_t reaped = 0;
+    while (!reaped)
+        wait_event(-1, false, &reaped);
+    return reaped;
+}
+
+int proc_manager::write_pid_file(const std::string &path) {
+    if (path.size() > max_path_length)
+        throw error(PM_ETOOLONG, "pid file path longer than " + std::to_string(max_path_length) + " bytes");
+    if (path.empty())
+        throw error(PM_EINVAL, "pid file path is empty");
+    auto it = std::find_if(pid_files_.begin(), pid_files_.end(), [&](const pid_file &f) { return f.path() == path; });
+    pid_file &file = it != pid_files_.end() ? *it : pid_files_.emplace_back();
+    std::string message;
+    int rc = file.acquire(path, ::getpid(), message);
+    if (rc != PM_OK) {
+        if (!file.held())
+            pid_files_.remove_if([](const pid_file &f) { return !f.held(); });
+        notify(message);
+        throw error(rc, message);
+    }
+    return PM_OK;
+}
+
+int proc_manager::remove_pid_file(const std::string &path) {
+    std::string message;
+    int rc = PM_OK;
+    auto it = std::find_if(pid_files_.begin(), pid_files_.end(), [&](const pid_file &f) { return f.path() == path; });
+    if (it != pid_files_.end()) {
+        rc = it->release(message);
+        pid_files_.erase(it);
+    } else if (read_pid_file(path) == ::getpid() || ::access(path.c_str(), F_OK) != 0) {
+        // Not held (never written, or written by another pm_t of this process): only
+        // a file naming this process is removed, and a missing one is reported.
+        if (::unlink(path.c_str()) < 0) {
+            message = "unlink: " + path + ": " + os::errno_text(errno);
+            rc = PM_ESYS;
+        }
+    }
+    if (rc != PM_OK) {
+        notify(message);
+        throw error(rc, message);
+    }
+    return PM_OK;
+}
+
+}  // namespace fcgipm

@@ -1,0 +1,143 @@
+#include "os.h"
+
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace fcgipm::os {
+
+std::string errno_text(int err) {
+    char buf[256];
+    // GNU strerror_r returns the text, possibly not in buf.
+    return ::strerror_r(err, buf, sizeof buf);
+}
+
+int64_t now_ms() {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+void close_fd(int fd) {
+    if (fd >= 0)
+        ::close(fd);  // Linux releases the descriptor even when close reports EINTR
+}
+
+int pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    // pidfds are always close-on-exec.
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int epoll_create() {
+    return ::epoll_create1(EPOLL_CLOEXEC);
+}
+
+int epoll_add(int epfd, int fd, uint64_t tag) {
+    struct epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = tag;
+    return ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int signalfd_create(const sigset_t &mask) {
+    return ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
+    struct epoll_event events[64];
+    if (max > 64)
+        max = 64;
+    int timeout = timeout_ms < 0 ? -1 : timeout_ms > INT32_MAX ? INT32_MAX : static_cast<int>(timeout_ms);
+    int n = ::epoll_wait(epfd, events, max, timeout);
+    if (n < 0)
+        return 0;  // EINTR: the caller's loop looks again
+    for (int i = 0; i < n; ++i)
+        tags[i] = events[i].data.u64;
+    return n;
+}
+
+std::vector<int> read_signals(int sfd) {
+    std::vector<int> signals;
+    struct signalfd_siginfo info[16];
+    for (;;) {
+        ssize_t n = ::read(sfd, info, sizeof info);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (size_t i = 0; i < static_cast<size_t>(n) / sizeof info[0]; ++i)
+            signals.push_back(static_cast<int>(info[i].ssi_signo));
+    }
+    return signals;
+}
+
+pid_t reap(pid_t pid, int &status) {
+    pid_t r;
+    do
+        r = ::waitpid(pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+pid_t reap_blocking(pid_t pid, int &status) {
+    pid_t r;
+    do
+        r = ::waitpid(pid, &status, 0);
+    while (r < 0 && errno == EINTR);
+    return r;
+}
+
+std::vector<int> listening_fds() {
+    std::vector<int> fds;
+    DIR *dir = ::opendir("/proc/self/fd");
+    if (!dir)
+        return fds;
+    int own = ::dirfd(dir);
+    while (struct dirent *e = ::readdir(dir)) {
+        char *end = nullptr;
+        long fd = std::strtol(e->d_name, &end, 10);
+        if (*end || end == e->d_name || fd == own)
+            continue;
+        int listening = 0;
+        socklen_t len = sizeof listening;
+        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+            fds.push_back(static_cast<int>(fd));
+    }
+    ::closedir(dir);
+    return fds;
+}
+
+int64_t vm_size_kb() {
+    int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char buf[128];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    long long pages = std::strtoll(buf, nullptr, 10);
+    return pages * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+std::string signal_name(int signo) {
+    const char *abbrev = ::sigabbrev_np(signo);
+    return abbrev ? abbrev : std::to_string(signo);
+}
+
+}  // namespace fcgipm::os

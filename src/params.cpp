@@ -1,0 +1,254 @@
+#include "params.h"
+
+#include <climits>
+#include <cstdlib>
+#include <errno.h>
+#include <functional>
+
+#include "fcgi_pm.h"
+
+namespace fcgipm {
+
+namespace {
+
+// Strict decimal integer: optional '-' (when allowed), digits, nothing else.
+int parse_int(const std::string &text, int64_t lo, int64_t hi, int64_t &out, std::string &why) {
+    size_t i = 0;
+    bool negative = false;
+    if (i < text.size() && text[i] == '-') {
+        negative = true;
+        ++i;
+    }
+    if (i == text.size()) {
+        why = "not a number";
+        return PM_EBADVALUE;
+    }
+    uint64_t magnitude = 0;
+    for (; i < text.size(); ++i) {
+        char c = text[i];
+        if (c < '0' || c > '9') {
+            why = "not a whole number";
+            return PM_EBADVALUE;
+        }
+        if (magnitude > (UINT64_MAX - 9) / 10) {
+            why = "too large";
+            return PM_ERANGE;
+        }
+        magnitude = magnitude * 10 + static_cast<uint64_t>(c - '0');
+    }
+    if (magnitude > static_cast<uint64_t>(INT64_MAX)) {
+        why = "too large";
+        return PM_ERANGE;
+    }
+    int64_t v = negative ? -static_cast<int64_t>(magnitude) : static_cast<int64_t>(magnitude);
+    if (v < lo || v > hi) {
+        why = v < 0 && lo == 0 ? "must not be negative"
+                                : "must be between " + std::to_string(lo) + " and " + std::to_string(hi);
+        return PM_ERANGE;
+    }
+    out = v;
+    return PM_OK;
+}
+
+// Non-negative seconds with up to three decimals ("2", "0.25"), to milliseconds.
+int parse_seconds(const std::string &text, int64_t max_seconds, int64_t &out_ms, std::string &why) {
+    size_t dot = text.find('.');
+    std::string whole = text.substr(0, dot);
+    std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+    if (!text.empty() && text[0] == '-') {
+        why = "must not be negative";
+        return PM_ERANGE;
+    }
+    if (whole.empty() || (dot != std::string::npos && frac.empty()) || frac.size() > 3 ||
+        whole.find_first_not_of("0123456789") != std::string::npos ||
+        frac.find_first_not_of("0123456789") != std::string::npos) {
+        why = "not a number of seconds (e.g. 60 or 0.25)";
+        return PM_EBADVALUE;
+    }
+    int64_t seconds = 0;
+    int rc = parse_int(whole, 0, max_seconds, seconds, why);
+    if (rc != PM_OK)
+        return rc;
+    frac.resize(3, '0');
+    out_ms = seconds * 1000 + std::atoi(frac.c_str());
+    return PM_OK;
+}
+
+std::string seconds_text(int64_t ms) {
+    std::string s = std::to_string(ms / 1000);
+    if (int64_t frac = ms % 1000) {
+        std::string f = std::to_string(frac);
+        f.insert(0, 3 - f.size(), '0');
+        while (f.back() == '0')
+            f.pop_back();
+        s += "." + f;
+    }
+    return s;
+}
+
+constexpr int64_t max_seconds = 100000000;  // about three years
+constexpr int64_t max_workers = 100000;
+
+struct param_def {
+    const char *name;
+    std::function<int(params &, const std::string &, std::string &)> set;
+    std::function<std::string(const params &)> get;
+};
+
+param_def integer(const char *name, int64_t params::*field, int64_t lo, int64_t hi) {
+    return {name,
+            [=](params &p, const std::string &v, std::string &why) {
+                int64_t x = 0;
+                int rc = parse_int(v, lo, hi, x, why);
+                if (rc == PM_OK)
+                    p.*field = x;
+                return rc;
+            },
+            [=](const params &p) { return std::to_string(p.*field); }};
+}
+
+param_def seconds(const char *name, int64_t params::*field) {
+    return {name,
+            [=](params &p, const std::string &v, std::string &why) {
+                int64_t ms = 0;
+                int rc = parse_seconds(v, max_seconds, ms, why);
+                if (rc == PM_OK)
+                    p.*field = ms;
+                return rc;
+            },
+            [=](const params &p) { return seconds_text(p.*field); }};
+}
+
+param_def boolean(const char *name, bool params::*field) {
+    return {name,
+            [=](params &p, const std::string &v, std::string &why) {
+                if (v != "0" && v != "1") {
+                    why = "must be 0 or 1";
+                    return static_cast<int>(PM_EBADVALUE);
+                }
+                p.*field = v == "1";
+                return static_cast<int>(PM_OK);
+            },
+            [=](const params &p) { return std::string(p.*field ? "1" : "0"); }};
+}
+
+param_def text(const char *name, std::string params::*field, size_t max_len, bool allow_empty) {
+    return {name,
+            [=](params &p, const std::string &v, std::string &why) {
+                if (v.size() > max_len) {
+                    why = "longer than " + std::to_string(max_len) + " bytes";
+                    return static_cast<int>(PM_ETOOLONG);
+                }
+                if (v.empty() && !allow_empty) {
+                    why = "must not be empty";
+                    return static_cast<int>(PM_EBADVALUE);
+                }
+                p.*field = v;
+                return static_cast<int>(PM_OK);
+            },
+            [=](const params &p) { return p.*field; }};
+}
+
+const std::vector<param_def> &param_table() {
+    static const std::vector<param_def> table = {
+        {"n_processes",
+         [](params &p, const std::string &v, std::string &why) {
+             int64_t x = 0;
+             int rc = parse_int(v, -max_workers, max_workers, x, why);
+             if (rc == PM_OK)
+                 p.n_processes = static_cast<long>(x);
+             return rc;
+         },
+         [](const params &p) { return std::to_string(p.n_processes); }},
+        seconds("die_timeout", &params::die_timeout_ms),
+        seconds("start_delay", &params::start_delay_ms),
+        text("pid_fname", &params::pid_fname, max_path_length, true),
+        text("pm_title", &params::pm_title, max_title_length, false),
+        text("process_name", &params::process_name, max_title_length, false),
+        boolean("no_signals", &params::no_signals),
+        {"role",
+         [](params &p, const std::string &v, std::string &why) {
+             if (v != "manager" && v != "server") {
+                 why = "must be manager or server";
+                 return static_cast<int>(PM_EBADVALUE);
+             }
+             p.role = v;
+             return static_cast<int>(PM_OK);
+         },
+         [](const params &p) { return p.role; }},
+        boolean("no_exit", &params::no_exit),
+        integer("max_requests", &params::max_requests, 0, INT64_MAX),
+        integer("max_size", &params::max_size, 0, INT64_MAX / 1024),
+        integer("sizecheck_num_requests", &params::sizecheck_num_requests, 0, INT64_MAX),
+        seconds("min_uptime", &params::min_uptime_ms),
+        seconds("backoff_min", &params::backoff_min_ms),
+        seconds("backoff_max", &params::backoff_max_ms),
+    };
+    return table;
+}
+
+const param_def *find_param(const std::string &name) {
+    for (const param_def &d : param_table())
+        if (name == d.name)
+            return &d;
+    return nullptr;
+}
+
+}  // namespace
+
+params default_params(std::string &warnings) {
+    params p;
+    const char *prog = program_invocation_short_name;
+    std::string base = prog && *prog ? prog : "fcgi-pm";
+    base = base.substr(0, max_title_length - 8);
+    p.pm_title = base + "-fcgi-pm";
+    p.process_name = base + "-fcgi";
+
+    static const struct {
+        const char *env;
+        const char *param;
+    } from_env[] = {{"PM_MAX_REQUESTS", "max_requests"},
+                    {"PM_MAX_SIZE", "max_size"},
+                    {"PM_SIZECHECK_NUM_REQUESTS", "sizecheck_num_requests"}};
+    for (const auto &e : from_env) {
+        const char *value = std::getenv(e.env);
+        if (!value || !*value)
+            continue;
+        std::string why;
+        if (set_param(p, e.param, value, why) != PM_OK)
+            warnings += std::string(e.env) + ": " + why + " (ignored)\n";
+    }
+    return p;
+}
+
+int set_param(params &p, const std::string &name, const std::string &value, std::string &message) {
+    const param_def *d = find_param(name);
+    if (!d) {
+        message = "unknown parameter '" + name + "'";
+        return PM_EUNKNOWN;
+    }
+    std::string why;
+    params candidate = p;
+    int rc = d->set(candidate, value, why);
+    if (rc != PM_OK) {
+        std::string shown = value.size() > 64 ? value.substr(0, 64) + "..." : value;
+        message = name + ": '" + shown + "': " + why;
+        return rc;
+    }
+    if (candidate.backoff_min_ms > candidate.backoff_max_ms) {
+        message = name + ": backoff_min must not exceed backoff_max";
+        return PM_ERANGE;
+    }
+    p = std::move(candidate);
+    return PM_OK;
+}
+
+bool get_param(const params &p, const std::string &name, std::string &value) {
+    const param_def *d = find_param(name);
+    if (!d)
+        return false;
+    value = d->get(p);
+    return true;
+}
+
+}  // namespace fcgipm

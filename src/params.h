@@ -1,0 +1,48 @@
+// The manager's parameters, named as in FCGI::ProcManager (and ::Constrained),
+// set and read as text. Every value is validated before anything changes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace fcgipm {
+
+// Durations are kept in milliseconds; the text form is seconds ("60", "0.25").
+struct params {
+    long n_processes = 0;
+    int64_t die_timeout_ms = 60000;  // 0: wait for the workers forever
+    int64_t start_delay_ms = 0;      // pause after every fork
+    std::string pid_fname;           // empty: no pid file
+    std::string pm_title;            // manager's title; default set from the program name
+    std::string process_name;        // worker's title; likewise
+    bool no_signals = false;         // never touch signal dispositions or masks
+    std::string role = "manager";    // "manager" or "server"
+    bool no_exit = false;            // return instead of exit (for bindings)
+    // FCGI::ProcManager::Constrained
+    int64_t max_requests = 0;            // exit after this many requests; 0: never
+    int64_t max_size = 0;                // KB of virtual size; 0: no limit
+    int64_t sizecheck_num_requests = 0;  // check max_size every this many requests
+    // Crash-loop backoff (fcgi-pm's own): a worker that dies within min_uptime of its
+    // start is respawned after backoff_min, doubling per consecutive early death up to
+    // backoff_max. A worker that ran longer is respawned at once.
+    int64_t min_uptime_ms = 1000;
+    int64_t backoff_min_ms = 100;
+    int64_t backoff_max_ms = 30000;
+};
+
+constexpr size_t max_title_length = 255;
+constexpr size_t max_path_length = 4095;
+
+// Defaults, with the Constrained parameters read from PM_MAX_REQUESTS, PM_MAX_SIZE and
+// PM_SIZECHECK_NUM_REQUESTS. An unusable environment value is left at 0 and described
+// in `warnings` (one line each).
+params default_params(std::string &warnings);
+
+// Sets one parameter from text. Returns PM_OK, or a PM_E* code with `message` naming
+// the problem; `p` is untouched on error.
+int set_param(params &p, const std::string &name, const std::string &value, std::string &message);
+
+// The current value as text; false for an unknown name.
+bool get_param(const params &p, const std::string &name, std::string &value);
+
+}  // namespace fcgipm

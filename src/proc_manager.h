@@ -1,0 +1,114 @@
+// The object behind a pm_t: parameters, hooks, logging, and the role-specific state.
+// The manager side lives in manager.cpp, the worker side in worker.cpp.
+#pragma once
+
+#include <csignal>
+#include <cstdint>
+#include <string>
+#include <list>
+#include <vector>
+
+#include "fcgi_pm.h"
+#include "params.h"
+#include "pidfile.h"
+
+namespace fcgipm {
+
+// One place in the pool: a live worker, or a free place waiting to be filled.
+struct slot {
+    pid_t pid = 0;          // 0: free
+    int pidfd = -1;         // -1 where the kernel has no pidfds
+    int64_t started_ms = 0;
+    int early_deaths = 0;   // consecutive deaths before min_uptime
+    int64_t not_before_ms = 0;  // a free slot is refilled from then on
+    bool told_to_stop = false;  // sent TERM by the manager: its death is no crash
+};
+
+class proc_manager {
+public:
+    explicit proc_manager(pm_t *handle);
+    ~proc_manager();
+    proc_manager(const proc_manager &) = delete;
+    proc_manager &operator=(const proc_manager &) = delete;
+
+    params &parameters() { return params_; }
+    const std::string &role() const { return params_.role; }
+    void set_hook(pm_hook_t which, pm_hook_fn fn, void *user);
+    void set_notify_hook(pm_notify_fn fn, void *user);
+
+    // Logging, as pm_notify.
+    void notify(const std::string &msg);
+
+    // --- manager side (manager.cpp) ---
+    // PM_SINGLE_PROCESS, PM_WORKER (in the child), or throws (error, exit_request).
+    int manage();
+    void die(const std::string &msg, int status);   // throws exit_request
+    void exit_process(const std::string &msg, int status);  // throws exit_request
+    pid_t wait_one();
+    int write_pid_file(const std::string &path);
+    int remove_pid_file(const std::string &path);
+
+    // --- worker side (worker.cpp) ---
+    void pre_dispatch();
+    void post_dispatch();  // may throw exit_request
+    static int received_signal(int signo);
+    static void count_signal(int signo);
+
+    // The exit a no_exit caller has yet to carry out, or -1.
+    int pending_exit = -1;
+    // The handle's detail for the last pid file problem logged by manage().
+    std::string last_message;
+
+private:
+    // manager.cpp
+    void managing_init();
+    void install_manager_signals();
+    void restore_host_signals();
+    void close_manager_fds();
+    bool spawn_due();
+    void start_worker_in_slot(size_t index, pid_t pid);
+    void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
+    void handle_signal(int signo);
+    pid_t reap_slot(size_t index, bool log);
+    void reap_all_children();
+    void send_term_to_all();
+    int64_t next_deadline(bool spawning) const;
+    size_t live_count() const { return live_; }
+
+    // worker.cpp
+    void become_worker(pid_t manager_pid);
+    void worker_exit(const std::string &msg);
+
+    void call_hook(pm_hook_t which);
+
+    pm_t *handle_;
+    params params_;
+    struct hook {
+        pm_hook_fn fn = nullptr;
+        void *user = nullptr;
+    } hooks_[4];
+    pm_notify_fn notify_fn_ = nullptr;
+    void *notify_user_ = nullptr;
+
+    // Manager state.
+    bool managing_ = false;
+    bool shutting_down_ = false;
+    std::vector<slot> slots_;
+    std::vector<size_t> free_;  // indexes of free slots
+    size_t live_ = 0;
+    int epoll_fd_ = -1;
+    int signal_fd_ = -1;
+    bool have_pidfds_ = true;
+    int64_t next_fork_ms_ = 0;  // start_delay
+    std::list<pid_file> pid_files_;  // pid files this process holds
+    // The host's signal state, saved by pm_manage and given back to workers.
+    bool signals_saved_ = false;
+    sigset_t host_mask_;
+    sigset_t manager_mask_;
+    struct sigaction host_chld_, host_term_, host_hup_;
+
+    // Worker state.
+    int64_t requests_ = 0;
+};
+
+}  // namespace fcgipm

@@ -1,0 +1,14 @@
+// The process title as ps(1) and /proc/PID/cmdline show it, and comm.
+#pragma once
+
+#include <string>
+
+namespace fcgipm {
+
+// Sets comm (PR_SET_NAME, first 15 bytes) and rewrites the program's original argv
+// strings in place, as setproctitle(3) does: the title is cut to the room the
+// original arguments took. Any argv string the program still needs must be copied
+// first.
+void set_process_title(const std::string &title);
+
+}  // namespace fcgipm
