@@ -1,0 +1,290 @@
+/* The C ABI from a plain C program linked to the shared library: every argument
+ * check and error path, and what a caller sees without forking. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fcgi_pm.h"
+
+/* Collects log lines sent to the notify hook. */
+struct log_capture {
+    char lines[16][512];
+    int count;
+};
+
+static void capture_line(pm_t *pm, const char *line, void *user)
+{
+    struct log_capture *log = user;
+    (void)pm;
+    if (log->count < 16)
+        snprintf(log->lines[log->count++], sizeof log->lines[0], "%s", line);
+}
+
+static void test_version(void **state)
+{
+    char expect[32];
+    (void)state;
+    snprintf(expect, sizeof expect, "%d.%d.%d", PM_VERSION_MAJOR, PM_VERSION_MINOR, PM_VERSION_PATCH);
+    assert_string_equal(pm_version(), expect);
+    assert_int_equal(PM_VERSION_NUMBER, PM_VERSION_MAJOR * 10000 + PM_VERSION_MINOR * 100 + PM_VERSION_PATCH);
+}
+
+static void test_strerror_covers_every_code(void **state)
+{
+    (void)state;
+    assert_string_equal(pm_strerror(PM_OK), "success");
+#define CHECK(name, value, text) assert_string_equal(pm_strerror(value), text);
+    PM_ERRNO_MAP(CHECK)
+#undef CHECK
+    assert_string_equal(pm_strerror(PM_E_LAST_), "unknown error code");
+    assert_string_equal(pm_strerror(12345), "unknown error code");
+}
+
+static void test_null_handles(void **state)
+{
+    (void)state;
+    pm_destroy(NULL);
+    assert_int_equal(pm_parameter(NULL, "n_processes", "1"), PM_EINVAL);
+    assert_null(pm_get_parameter(NULL, "n_processes"));
+    assert_int_equal(pm_manage(NULL), PM_EINVAL);
+    pm_pre_dispatch(NULL);
+    pm_post_dispatch(NULL);
+    assert_int_equal(pm_set_hook(NULL, PM_HOOK_MANAGER_INIT, NULL, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_notify_hook(NULL, NULL, NULL), PM_EINVAL);
+    pm_die(NULL, "x", 0);
+    pm_exit(NULL, "x", 0);
+    pm_abort(NULL, "x", 0);
+    assert_int_equal(pm_wait(NULL), PM_EINVAL);
+    assert_int_equal(pm_write_pid_file(NULL, "/tmp/x"), PM_EINVAL);
+    assert_int_equal(pm_remove_pid_file(NULL, "/tmp/x"), PM_EINVAL);
+    assert_int_equal(pm_change_process_name(NULL, "x"), PM_EINVAL);
+    assert_int_equal(pm_received_signal(NULL, SIGTERM), PM_EINVAL);
+    pm_notify(NULL, "x");
+    pm_warn(NULL, "x");
+    assert_null(pm_role(NULL));
+    assert_int_equal(pm_exit_status(NULL), PM_EINVAL);
+    assert_string_equal(pm_errmsg(NULL), "");
+}
+
+static void test_null_strings(void **state)
+{
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pm_parameter(pm, NULL, "1"), PM_EINVAL);
+    assert_non_null(strstr(pm_errmsg(pm), "NULL"));
+    assert_int_equal(pm_parameter(pm, "n_processes", NULL), PM_EINVAL);
+    assert_null(pm_get_parameter(pm, NULL));
+    assert_int_equal(pm_change_process_name(pm, NULL), PM_EINVAL);
+    pm_notify(pm, NULL);
+    assert_string_equal(pm_get_parameter(pm, "n_processes"), "0");
+    pm_destroy(pm);
+}
+
+static void test_parameters(void **state)
+{
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_string_equal(pm_get_parameter(pm, "die_timeout"), "60");
+    assert_int_equal(pm_parameter(pm, "n_processes", "5"), 0);
+    assert_string_equal(pm_get_parameter(pm, "n_processes"), "5");
+    assert_int_equal(pm_parameter(pm, "die_timeout", "1.5"), 0);
+    assert_string_equal(pm_get_parameter(pm, "die_timeout"), "1.5");
+
+    assert_int_equal(pm_parameter(pm, "n_proceses", "5"), PM_EUNKNOWN);
+    assert_string_equal(pm_errmsg(pm), "unknown parameter 'n_proceses'");
+    assert_null(pm_get_parameter(pm, "n_proceses"));
+    assert_int_equal(pm_parameter(pm, "n_processes", "lots"), PM_EBADVALUE);
+    assert_string_equal(pm_errmsg(pm), "n_processes: 'lots': not a whole number");
+    assert_int_equal(pm_parameter(pm, "die_timeout", "-3"), PM_ERANGE);
+    assert_string_equal(pm_errmsg(pm), "die_timeout: '-3': must not be negative");
+    assert_int_equal(pm_parameter(pm, "max_requests", "184467440737095516160"), PM_ERANGE);
+    /* Nothing changed. */
+    assert_string_equal(pm_get_parameter(pm, "n_processes"), "5");
+    assert_string_equal(pm_get_parameter(pm, "die_timeout"), "1.5");
+    assert_string_equal(pm_get_parameter(pm, "max_requests"), "0");
+    pm_destroy(pm);
+}
+
+static void test_titles_and_paths_too_long(void **state)
+{
+    pm_t *pm = pm_create();
+    char big[5000];
+    (void)state;
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(pm_change_process_name(pm, big), PM_ETOOLONG);
+    assert_int_equal(pm_parameter(pm, "pm_title", big), PM_ETOOLONG);
+    assert_int_equal(pm_parameter(pm, "process_name", big), PM_ETOOLONG);
+    assert_int_equal(pm_parameter(pm, "pid_fname", big), PM_ETOOLONG);
+    assert_int_equal(pm_write_pid_file(pm, big), PM_ETOOLONG);
+    assert_non_null(strstr(pm_errmsg(pm), "longer than"));
+    assert_int_equal(pm_change_process_name(pm, "test_api-renamed"), 0);
+    pm_destroy(pm);
+}
+
+static void test_bad_hook_and_signal(void **state)
+{
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pm_set_hook(pm, (pm_hook_t)42, NULL, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_hook(pm, (pm_hook_t)-1, NULL, NULL), PM_EINVAL);
+    assert_int_equal(pm_received_signal(pm, 0), PM_EINVAL);
+    assert_int_equal(pm_received_signal(pm, 1000), PM_EINVAL);
+    assert_int_equal(pm_received_signal(pm, SIGTERM), 0);
+    pm_destroy(pm);
+}
+
+static void test_state_errors(void **state)
+{
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pm_wait(pm), PM_ESTATE);
+    assert_int_equal(pm_exit_status(pm), PM_ESTATE);
+    assert_string_equal(pm_role(pm), "manager");
+    /* n_processes 0: single-process mode, nothing forked. */
+    assert_int_equal(pm_manage(pm), PM_SINGLE_PROCESS);
+    pm_parameter(pm, "role", "server");
+    pm_parameter(pm, "n_processes", "2");
+    assert_int_equal(pm_manage(pm), PM_ESTATE);
+    pm_destroy(pm);
+}
+
+static void test_notify_hook_format(void **state)
+{
+    struct log_capture log = {0};
+    pm_t *pm = pm_create();
+    char expect[128];
+    (void)state;
+    assert_int_equal(pm_set_notify_hook(pm, capture_line, &log), 0);
+    pm_notify(pm, "hello %d  \n", 42);
+    pm_warn(pm, "%s", "warned");
+    assert_int_equal(log.count, 2);
+    snprintf(expect, sizeof expect, "FastCGI: manager (pid %d): hello 42", (int)getpid());
+    assert_string_equal(log.lines[0], expect);
+    snprintf(expect, sizeof expect, "FastCGI: manager (pid %d): warned", (int)getpid());
+    assert_string_equal(log.lines[1], expect);
+    pm_destroy(pm);
+}
+
+/* n_processes < 0 with no_exit: initialised, then dies at once, exit status 0,
+ * nothing forked; the pid file is written, then removed. */
+static void test_negative_n_returning(void **state)
+{
+    struct log_capture log = {0};
+    char dir[] = "/tmp/fcgi-pm-api-XXXXXX", path[64], expect[128];
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pm.pid", dir);
+    pm_set_notify_hook(pm, capture_line, &log);
+    assert_int_equal(pm_parameter(pm, "n_processes", "-1"), 0);
+    assert_int_equal(pm_parameter(pm, "no_exit", "1"), 0);
+    assert_int_equal(pm_parameter(pm, "pid_fname", path), 0);
+    assert_int_equal(pm_manage(pm), PM_MANAGER_DONE);
+    assert_int_equal(pm_exit_status(pm), 0);
+    assert_int_equal(log.count, 2);
+    snprintf(expect, sizeof expect, "FastCGI: manager (pid %d): initialized", (int)getpid());
+    assert_string_equal(log.lines[0], expect);
+    snprintf(expect, sizeof expect, "FastCGI: manager (pid %d): dying:", (int)getpid());
+    assert_string_equal(log.lines[1], expect);
+    assert_int_equal(access(path, F_OK), -1);
+    pm_destroy(pm);
+    rmdir(dir);
+}
+
+static void test_exit_and_abort_returning(void **state)
+{
+    struct log_capture log = {0};
+    pm_t *pm = pm_create();
+    (void)state;
+    pm_set_notify_hook(pm, capture_line, &log);
+    pm_parameter(pm, "no_exit", "1");
+    pm_exit(pm, "leaving", 7);
+    assert_int_equal(pm_exit_status(pm), 7);
+    assert_non_null(strstr(log.lines[0], "): leaving"));
+    pm_abort(pm, "aborting", 0);
+    assert_int_equal(pm_exit_status(pm), 1);
+    pm_abort(pm, "aborting", 5);
+    assert_int_equal(pm_exit_status(pm), 5);
+    pm_die(pm, "bye", 3);
+    assert_int_equal(pm_exit_status(pm), 3);
+    assert_non_null(strstr(log.lines[3], "): dying: bye"));
+    pm_destroy(pm);
+}
+
+static void test_pid_files(void **state)
+{
+    struct log_capture log = {0};
+    char dir[] = "/tmp/fcgi-pm-api-XXXXXX", path[64], link_path[64];
+    pm_t *a = pm_create(), *b = pm_create();
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pm.pid", dir);
+    snprintf(link_path, sizeof link_path, "%s/link.pid", dir);
+    pm_set_notify_hook(b, capture_line, &log);
+    assert_int_equal(pm_write_pid_file(a, NULL), 0); /* no pid_fname: nothing to do */
+    assert_int_equal(pm_write_pid_file(a, path), 0);
+    assert_int_equal(pm_write_pid_file(b, path), PM_ELOCKED);
+    assert_non_null(strstr(pm_errmsg(b), "held by another manager"));
+    assert_int_equal(log.count, 1);
+    assert_int_equal(symlink(path, link_path), 0);
+    assert_int_equal(pm_write_pid_file(b, link_path), PM_EPIDFILE);
+    assert_int_equal(pm_remove_pid_file(a, path), 0);
+    assert_int_equal(access(path, F_OK), -1);
+    /* Removing a file that is not there is reported as the original does. */
+    assert_int_equal(pm_remove_pid_file(b, path), PM_ESYS);
+    assert_non_null(strstr(log.lines[log.count - 1], "unlink: "));
+    assert_non_null(strstr(log.lines[log.count - 1], ": No such file or directory"));
+    unlink(link_path);
+    pm_destroy(a);
+    pm_destroy(b);
+    rmdir(dir);
+}
+
+static void test_dispatch_without_manager(void **state)
+{
+    struct log_capture log = {0};
+    pm_t *pm = pm_create();
+    (void)state;
+    pm_set_notify_hook(pm, capture_line, &log);
+    pm_parameter(pm, "no_exit", "1");
+    pm_parameter(pm, "max_requests", "3");
+    for (int i = 0; i < 2; i++) {
+        pm_pre_dispatch(pm);
+        pm_post_dispatch(pm);
+        assert_int_equal(pm_exit_status(pm), PM_ESTATE);
+    }
+    pm_pre_dispatch(pm);
+    pm_post_dispatch(pm);
+    assert_int_equal(pm_exit_status(pm), 0);
+    assert_non_null(strstr(log.lines[0], "): safe exit after max_requests (3)"));
+    pm_destroy(pm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_strerror_covers_every_code),
+        cmocka_unit_test(test_null_handles),
+        cmocka_unit_test(test_null_strings),
+        cmocka_unit_test(test_parameters),
+        cmocka_unit_test(test_titles_and_paths_too_long),
+        cmocka_unit_test(test_bad_hook_and_signal),
+        cmocka_unit_test(test_state_errors),
+        cmocka_unit_test(test_notify_hook_format),
+        cmocka_unit_test(test_negative_n_returning),
+        cmocka_unit_test(test_exit_and_abort_returning),
+        cmocka_unit_test(test_pid_files),
+        cmocka_unit_test(test_dispatch_without_manager),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

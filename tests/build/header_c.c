@@ -1,0 +1,5 @@
+/* fcgi_pm.h must compile on its own as strict C99. */
+#include "fcgi_pm.h"
+
+int header_c_uses(void);
+int header_c_uses(void) { return PM_VERSION_NUMBER + PM_EINVAL; }

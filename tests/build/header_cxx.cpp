@@ -1,0 +1,5 @@
+// fcgi_pm.h must compile on its own as strict C++17.
+#include "fcgi_pm.h"
+
+int header_cxx_uses();
+int header_cxx_uses() { return PM_VERSION_NUMBER + PM_EINVAL + (pm_version() != nullptr); }

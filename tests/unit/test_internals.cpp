@@ -1,0 +1,259 @@
+// Unit tests of the internals: parameters, log formatting, the pid file.
+#include <cerrno>
+#include <csetjmp>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <string>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern "C" {
+#include <cmocka.h>
+}
+
+#include "fcgi_pm.h"
+#include "log.h"
+#include "params.h"
+#include "pidfile.h"
+
+using namespace fcgipm;
+
+namespace {
+
+std::string get(const params &p, const char *name) {
+    std::string v;
+    assert_true(get_param(p, name, v));
+    return v;
+}
+
+int set(params &p, const char *name, const char *value) {
+    std::string message;
+    return set_param(p, name, value, message);
+}
+
+std::string temp_dir() {
+    char tmpl[] = "/tmp/fcgi-pm-unit-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return tmpl;
+}
+
+std::string read_file(const std::string &path) {
+    int fd = open(path.c_str(), O_RDONLY);
+    if (fd < 0)
+        return "<missing>";
+    char buf[256];
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+void test_defaults(void **) {
+    std::string warnings;
+    unsetenv("PM_MAX_REQUESTS");
+    params p = default_params(warnings);
+    assert_string_equal(get(p, "n_processes").c_str(), "0");
+    assert_string_equal(get(p, "die_timeout").c_str(), "60");
+    assert_string_equal(get(p, "start_delay").c_str(), "0");
+    assert_string_equal(get(p, "pid_fname").c_str(), "");
+    assert_string_equal(get(p, "role").c_str(), "manager");
+    assert_string_equal(get(p, "no_signals").c_str(), "0");
+    assert_string_equal(get(p, "max_requests").c_str(), "0");
+    // Titles follow the program name, as Perl's perl-fcgi-pm / perl-fcgi do.
+    assert_string_equal(get(p, "pm_title").c_str(), "test_internals-fcgi-pm");
+    assert_string_equal(get(p, "process_name").c_str(), "test_internals-fcgi");
+    assert_true(warnings.empty());
+}
+
+void test_environment_defaults(void **) {
+    setenv("PM_MAX_REQUESTS", "250", 1);
+    setenv("PM_MAX_SIZE", "65536", 1);
+    setenv("PM_SIZECHECK_NUM_REQUESTS", "junk", 1);
+    std::string warnings;
+    params p = default_params(warnings);
+    assert_string_equal(get(p, "max_requests").c_str(), "250");
+    assert_string_equal(get(p, "max_size").c_str(), "65536");
+    assert_string_equal(get(p, "sizecheck_num_requests").c_str(), "0");
+    assert_non_null(strstr(warnings.c_str(), "PM_SIZECHECK_NUM_REQUESTS"));
+    unsetenv("PM_MAX_REQUESTS");
+    unsetenv("PM_MAX_SIZE");
+    unsetenv("PM_SIZECHECK_NUM_REQUESTS");
+}
+
+void test_set_and_get(void **) {
+    std::string w;
+    params p = default_params(w);
+    assert_int_equal(set(p, "n_processes", "8"), 0);
+    assert_int_equal(set(p, "n_processes", "-1"), 0);
+    assert_string_equal(get(p, "n_processes").c_str(), "-1");
+    assert_int_equal(set(p, "die_timeout", "0.25"), 0);
+    assert_string_equal(get(p, "die_timeout").c_str(), "0.25");
+    assert_int_equal(set(p, "die_timeout", "2.500"), 0);
+    assert_string_equal(get(p, "die_timeout").c_str(), "2.5");
+    assert_int_equal(set(p, "start_delay", "1"), 0);
+    assert_int_equal(set(p, "pid_fname", "/run/x.pid"), 0);
+    assert_string_equal(get(p, "pid_fname").c_str(), "/run/x.pid");
+    assert_int_equal(set(p, "no_signals", "1"), 0);
+    assert_int_equal(set(p, "role", "server"), 0);
+    assert_int_equal(set(p, "max_size", "1024"), 0);
+    assert_int_equal(set(p, "backoff_max", "5"), 0);
+}
+
+void test_bad_values_change_nothing(void **) {
+    std::string w;
+    params p = default_params(w);
+    assert_int_equal(set(p, "n_processes", "4"), 0);
+    struct {
+        const char *name, *value;
+        int code;
+    } cases[] = {
+        {"n_processes", "four", PM_EBADVALUE},
+        {"n_processes", "", PM_EBADVALUE},
+        {"n_processes", " 4", PM_EBADVALUE},
+        {"n_processes", "4 ", PM_EBADVALUE},
+        {"n_processes", "0x10", PM_EBADVALUE},
+        {"n_processes", "99999999999999999999999", PM_ERANGE},
+        {"n_processes", "1000001", PM_ERANGE},
+        {"die_timeout", "-1", PM_ERANGE},
+        {"die_timeout", "1e3", PM_EBADVALUE},
+        {"die_timeout", "1.", PM_EBADVALUE},
+        {"die_timeout", "0.0001", PM_EBADVALUE},
+        {"die_timeout", "18446744073709551616", PM_ERANGE},
+        {"max_requests", "-5", PM_ERANGE},
+        {"max_size", "9223372036854775807", PM_ERANGE},
+        {"no_signals", "yes", PM_EBADVALUE},
+        {"role", "boss", PM_EBADVALUE},
+        {"pm_title", "", PM_EBADVALUE},
+        {"backoff_min", "60", PM_ERANGE},  // above backoff_max
+        {"no_such_parameter", "1", PM_EUNKNOWN},
+    };
+    for (const auto &c : cases) {
+        std::string message;
+        int rc = set_param(p, c.name, c.value, message);
+        if (rc != c.code)
+            fail_msg("%s=%s: got %d, want %d", c.name, c.value, rc, c.code);
+        // The message names the parameter and the problem.
+        assert_non_null(strstr(message.c_str(), c.name));
+    }
+    assert_string_equal(get(p, "n_processes").c_str(), "4");
+    assert_string_equal(get(p, "die_timeout").c_str(), "60");
+    assert_string_equal(get(p, "role").c_str(), "manager");
+
+    std::string long_title(256, 't');
+    assert_int_equal(set(p, "pm_title", long_title.c_str()), PM_ETOOLONG);
+    std::string long_path(4096, 'p');
+    assert_int_equal(set(p, "pid_fname", long_path.c_str()), PM_ETOOLONG);
+    std::string ok_title(255, 't');
+    assert_int_equal(set(p, "pm_title", ok_title.c_str()), 0);
+}
+
+void test_log_format(void **) {
+    assert_string_equal(format_log_line("manager", 42, "initialized").c_str(),
+                        "FastCGI: manager (pid 42): initialized");
+    // Trailing white space (Perl's \s) goes; inner white space stays.
+    assert_string_equal(format_log_line("server", 7, "a  b \t\r\n\n").c_str(), "FastCGI: server (pid 7): a  b");
+    assert_string_equal(format_log_line("manager", 1, "dying: ").c_str(), "FastCGI: manager (pid 1): dying:");
+    assert_string_equal(format_log_line("manager", 1, "").c_str(), "FastCGI: manager (pid 1): ");
+}
+
+void test_pid_file_write_and_remove(void **) {
+    std::string dir = temp_dir(), path = dir + "/pm.pid", message;
+    {
+        pid_file f;
+        assert_int_equal(f.acquire(path, 1234, message), 0);
+        assert_string_equal(read_file(path).c_str(), "1234\n");
+        // Rewritten shorter: no stale digits left.
+        assert_int_equal(f.acquire(path, 99, message), 0);
+        assert_string_equal(read_file(path).c_str(), "99\n");
+        assert_int_equal(f.release(message), 0);
+        assert_int_equal(access(path.c_str(), F_OK), -1);
+    }
+    rmdir(dir.c_str());
+}
+
+void test_pid_file_second_holder_refused(void **) {
+    std::string dir = temp_dir(), path = dir + "/pm.pid", message;
+    pid_file first, second;
+    assert_int_equal(first.acquire(path, 1111, message), 0);
+    assert_int_equal(second.acquire(path, 2222, message), PM_ELOCKED);
+    assert_non_null(strstr(message.c_str(), "held by another manager (pid 1111)"));
+    assert_string_equal(read_file(path).c_str(), "1111\n");
+    first.release(message);
+    rmdir(dir.c_str());
+}
+
+void test_pid_file_stale_is_taken_over(void **) {
+    std::string dir = temp_dir(), path = dir + "/pm.pid", message;
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    assert_true(write(fd, "999999999\n", 10) == 10);
+    close(fd);
+    pid_file f;
+    assert_int_equal(f.acquire(path, 4321, message), 0);
+    assert_string_equal(read_file(path).c_str(), "4321\n");
+    f.release(message);
+    rmdir(dir.c_str());
+}
+
+void test_pid_file_symlink_and_fifo_refused(void **) {
+    std::string dir = temp_dir(), path = dir + "/pm.pid", target = dir + "/target", message;
+    int fd = open(target.c_str(), O_WRONLY | O_CREAT, 0644);
+    assert_true(write(fd, "precious\n", 9) == 9);
+    close(fd);
+    assert_int_equal(symlink(target.c_str(), path.c_str()), 0);
+    pid_file f;
+    assert_int_equal(f.acquire(path, 1, message), PM_EPIDFILE);
+    assert_non_null(strstr(message.c_str(), "symbolic link"));
+    assert_string_equal(read_file(target).c_str(), "precious\n");
+    unlink(path.c_str());
+
+    assert_int_equal(mkfifo(path.c_str(), 0644), 0);
+    assert_int_equal(f.acquire(path, 1, message), PM_EPIDFILE);
+    assert_non_null(strstr(message.c_str(), "not a regular file"));
+    assert_false(f.held());
+    unlink(path.c_str());
+    unlink(target.c_str());
+    rmdir(dir.c_str());
+}
+
+void test_pid_file_not_removed_when_replaced(void **) {
+    std::string dir = temp_dir(), path = dir + "/pm.pid", message;
+    pid_file f;
+    assert_int_equal(f.acquire(path, 5, message), 0);
+    // Someone replaces the file: it is no longer ours to remove.
+    unlink(path.c_str());
+    int fd = open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    assert_true(write(fd, "77\n", 3) == 3);
+    close(fd);
+    assert_int_equal(f.release(message), 0);
+    assert_string_equal(read_file(path).c_str(), "77\n");
+    unlink(path.c_str());
+    rmdir(dir.c_str());
+}
+
+void test_pid_file_unopenable(void **) {
+    std::string message;
+    pid_file f;
+    assert_int_equal(f.acquire("/nonexistent-dir/pm.pid", 1, message), PM_ESYS);
+    assert_string_equal(message.c_str(), "open: /nonexistent-dir/pm.pid: No such file or directory");
+}
+
+}  // namespace
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_environment_defaults),
+        cmocka_unit_test(test_set_and_get),
+        cmocka_unit_test(test_bad_values_change_nothing),
+        cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_pid_file_write_and_remove),
+        cmocka_unit_test(test_pid_file_second_holder_refused),
+        cmocka_unit_test(test_pid_file_stale_is_taken_over),
+        cmocka_unit_test(test_pid_file_symlink_and_fifo_refused),
+        cmocka_unit_test(test_pid_file_not_removed_when_replaced),
+        cmocka_unit_test(test_pid_file_unopenable),
+    };
+    return cmocka_run_group_tests(tests, nullptr, nullptr);
+}
