@@ -140,11 +140,10 @@ bool proc_manager::spawn_due() {
         free_.push_back(i);
     }
     int64_t now = os::now_ms();
-    size_t i = 0;
-    while (live_ < want && i < free_.size() && next_fork_ms_ <= now) {
-        size_t index = free_[i];
-        if (index >= want || slots_[index].not_before_ms > now) {
-            ++i;
+    std::vector<size_t> still_free;  // kept in order, so workers start in slot order
+    for (size_t index : free_) {
+        if (live_ >= want || index >= want || slots_[index].not_before_ms > now || next_fork_ms_ > now) {
+            still_free.push_back(index);
             continue;
         }
         pid_t self = ::getpid();
@@ -162,17 +161,16 @@ bool proc_manager::spawn_due() {
             slot &s = slots_[index];
             s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
             notify("fork: " + os::errno_text(err));
-            ++i;
+            still_free.push_back(index);
             continue;
         }
-        free_[i] = free_.back();
-        free_.pop_back();
         start_worker_in_slot(index, pid);
         if (params_.start_delay_ms > 0) {
             now = os::now_ms();
             next_fork_ms_ = now + params_.start_delay_ms;
         }
     }
+    free_.swap(still_free);
     return false;
 }
 
