@@ -269,6 +269,85 @@ static void test_dispatch_without_manager(void **state)
     pm_destroy(pm);
 }
 
+static void count_hook(pm_t *pm, void *user)
+{
+    (void)pm;
+    ++*(int *)user;
+}
+
+static void test_dispatch_hooks(void **state)
+{
+    int pre = 0, post = 0;
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pm_set_hook(pm, PM_HOOK_PRE_DISPATCH, count_hook, &pre), 0);
+    assert_int_equal(pm_set_hook(pm, PM_HOOK_POST_DISPATCH, count_hook, &post), 0);
+    pm_pre_dispatch(pm);
+    assert_int_equal(pre, 1);
+    assert_int_equal(post, 0);
+    pm_post_dispatch(pm);
+    assert_int_equal(post, 1);
+    assert_int_equal(pm_set_hook(pm, PM_HOOK_PRE_DISPATCH, NULL, NULL), 0);
+    pm_pre_dispatch(pm);
+    assert_int_equal(pre, 1);
+    pm_destroy(pm);
+}
+
+/* Constrained's size limit: checked every sizecheck_num_requests requests, even
+ * without max_requests (the original counted requests only when it was set). */
+static void test_max_size(void **state)
+{
+    struct log_capture log = {0};
+    pm_t *pm = pm_create();
+    (void)state;
+    pm_set_notify_hook(pm, capture_line, &log);
+    pm_parameter(pm, "no_exit", "1");
+    pm_parameter(pm, "max_size", "1"); /* 1 KB: any process exceeds it */
+    pm_parameter(pm, "sizecheck_num_requests", "2");
+    pm_pre_dispatch(pm);
+    pm_post_dispatch(pm);
+    assert_int_equal(pm_exit_status(pm), PM_ESTATE); /* not checked on request 1 */
+    pm_pre_dispatch(pm);
+    pm_post_dispatch(pm);
+    assert_int_equal(pm_exit_status(pm), 0);
+    assert_non_null(strstr(log.lines[0], "): safe exit due to memory limits exceeded after 2 requests"));
+    pm_destroy(pm);
+
+    /* A limit far above the process size is never hit. */
+    pm = pm_create();
+    pm_parameter(pm, "no_exit", "1");
+    pm_parameter(pm, "max_size", "1000000000");
+    pm_parameter(pm, "sizecheck_num_requests", "1");
+    pm_pre_dispatch(pm);
+    pm_post_dispatch(pm);
+    assert_int_equal(pm_exit_status(pm), PM_ESTATE);
+    pm_destroy(pm);
+}
+
+static void read_proc(const char *file, char *buf, size_t size)
+{
+    FILE *f = fopen(file, "r");
+    size_t n = 0;
+    assert_non_null(f);
+    n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+}
+
+/* The title shows in comm (15 bytes) and in cmdline. */
+static void test_process_title(void **state)
+{
+    char buf[512];
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pm_change_process_name(pm, "api-title"), 0);
+    read_proc("/proc/self/comm", buf, sizeof buf);
+    assert_string_equal(buf, "api-title\n");
+    read_proc("/proc/self/cmdline", buf, sizeof buf);
+    assert_string_equal(buf, "api-title");
+    pm_destroy(pm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_exit_and_abort_returning),
         cmocka_unit_test(test_pid_files),
         cmocka_unit_test(test_dispatch_without_manager),
+        cmocka_unit_test(test_dispatch_hooks),
+        cmocka_unit_test(test_max_size),
+        cmocka_unit_test(test_process_title),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
