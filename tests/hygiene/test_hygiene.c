@@ -1,0 +1,139 @@
+/* What a worker inherits from the host, and what the manager leaves alone: the
+ * host's signal mask and dispositions come back (SIGCHLD ignored or handled by the
+ * host included), no descriptor of the manager's leaks into a worker, the host's own
+ * child is never reaped or signalled, and the init hooks run where they should. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proc_util.h"
+
+/* The line of text starting with prefix, copied into out. */
+static void field(const char *text, const char *prefix, char *out, size_t size)
+{
+    const char *p = strstr(text, prefix);
+    assert_non_null(p);
+    size_t n = strcspn(p, "\n");
+    assert_true(n < size);
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Waits until the manager has `children` children of which `reports` wrote a report. */
+static int wait_for_workers(const char *dir, pid_t manager, int children, int reports, pid_t *workers)
+{
+    for (int tries = 0; tries < 300; tries++) {
+        int count = pu_children(manager, workers, PU_MAX_PIDS);
+        int reported = 0;
+        for (int i = 0; i < count; i++) {
+            char path[PU_PATH_MAX + 32];
+            snprintf(path, sizeof path, "%s/worker.%d", dir, (int)workers[i]);
+            reported += pu_file_exists(path);
+        }
+        if (count == children && reported == reports)
+            return 1;
+        pu_sleep_ms(10);
+    }
+    return 0;
+}
+
+static void run_host(const char *chld_mode)
+{
+    char dir[PU_PATH_MAX], path[PU_PATH_MAX + 32], log_path[PU_PATH_MAX + 32];
+    assert_int_equal(pu_make_temp_dir(dir, sizeof dir, "hygiene"), 0);
+    snprintf(log_path, sizeof log_path, "%s/log", dir);
+    const char *argv[] = {HOST_APP, dir, "2", chld_mode, NULL};
+    pid_t manager = pu_spawn(argv, NULL, log_path);
+    assert_true(manager > 0);
+    pid_t workers[PU_MAX_PIDS];
+    assert_true(wait_for_workers(dir, manager, 3, 2, workers)); /* 2 workers + the host's child */
+
+    snprintf(path, sizeof path, "%s/host", dir);
+    char *host = pu_read_file(path, NULL);
+    assert_non_null(host);
+    char host_fds[256], host_mask[256], child_line[64];
+    field(host, "fds:", host_fds, sizeof host_fds);
+    field(host, "SigBlk:", host_mask, sizeof host_mask);
+    field(host, "child:", child_line, sizeof child_line);
+    pid_t host_child = atoi(child_line + strlen("child:"));
+    assert_true(pu_alive(host_child));
+
+    int checked = 0;
+    for (int i = 0; i < 3; i++) {
+        if (workers[i] == host_child)
+            continue;
+        snprintf(path, sizeof path, "%s/worker.%d", dir, (int)workers[i]);
+        char *report = pu_read_file(path, NULL);
+        char fds[256], mask[256], chld[64], usr2[64], expect[64];
+        field(report, "fds:", fds, sizeof fds);
+        field(report, "SigBlk:", mask, sizeof mask);
+        field(report, "chld:", chld, sizeof chld);
+        field(report, "usr2:", usr2, sizeof usr2);
+        assert_string_equal(fds, host_fds);   /* R12: only the host's descriptors */
+        assert_string_equal(mask, host_mask); /* R13: the host's signal mask */
+        snprintf(expect, sizeof expect, "chld: %s", chld_mode);
+        assert_string_equal(chld, expect);    /* B12: the host's SIGCHLD disposition */
+        assert_string_equal(usr2, "usr2: handler");
+        free(report);
+        checked++;
+    }
+    assert_int_equal(checked, 2);
+
+    /* Hooks: manager_init once in the manager, server_init in each worker. */
+    snprintf(path, sizeof path, "%s/hooks", dir);
+    char line[160];
+    snprintf(line, sizeof line, "manager_init %d", (int)manager);
+    assert_int_equal(pu_count_lines(path, line), 1);
+    assert_int_equal(pu_count_containing(path, "server_init "), 2);
+
+    /* A worker killed: reaped with its real status even when the host ignores
+     * SIGCHLD, and replaced. */
+    pid_t victim = workers[0] == host_child ? workers[1] : workers[0];
+    kill(victim, SIGKILL);
+    snprintf(line, sizeof line, "FastCGI: manager (pid %d): server (pid %d) exited with status 9",
+             (int)manager, (int)victim);
+    if (!pu_wait_line(log_path, line, 1, 3000)) {
+        char *log = pu_read_file(log_path, NULL);
+        fail_msg("missing \"%s\" in:\n%s", line, log);
+    }
+    assert_true(pu_alive(host_child)); /* R14: never reaped, never signalled */
+
+    kill(manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(manager, 5000, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The host's child outlives the manager untouched (now a child of init). */
+    assert_true(pu_alive(host_child));
+    kill(host_child, SIGKILL);
+    free(host);
+    pu_remove_temp_dir(dir);
+}
+
+static void test_host_handles_sigchld(void **state)
+{
+    (void)state;
+    run_host("handler");
+}
+
+static void test_host_ignores_sigchld(void **state)
+{
+    (void)state;
+    run_host("ign");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_handles_sigchld),
+        cmocka_unit_test(test_host_ignores_sigchld),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
