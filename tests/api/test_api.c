@@ -269,6 +269,48 @@ static void test_dispatch_without_manager(void **state)
     pm_destroy(pm);
 }
 
+static void read_proc(const char *file, char *buf, size_t size)
+{
+    FILE *f = fopen(file, "r");
+    size_t n = 0;
+    assert_non_null(f);
+    n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+}
+
+/* A second manager on a held pid file is refused before anything happens: no fork,
+ * the signal mask as it was, the file unchanged. */
+static void test_manage_refused_on_held_pid_file(void **state)
+{
+    char dir[] = "/tmp/fcgi-pm-api-XXXXXX", path[64], children[256] = "";
+    sigset_t before, after;
+    pm_t *holder = pm_create(), *second = pm_create();
+    struct log_capture log = {0};
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/pm.pid", dir);
+    assert_int_equal(pm_write_pid_file(holder, path), 0);
+    pm_set_notify_hook(second, capture_line, &log);
+    pm_parameter(second, "n_processes", "2");
+    pm_parameter(second, "pid_fname", path);
+    sigprocmask(SIG_SETMASK, NULL, &before);
+    assert_int_equal(pm_manage(second), PM_ELOCKED);
+    assert_non_null(strstr(pm_errmsg(second), "is held by another manager"));
+    sigprocmask(SIG_SETMASK, NULL, &after);
+    for (int s = 1; s < 32; s++)
+        assert_int_equal(sigismember(&before, s), sigismember(&after, s));
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)getpid(), (int)getpid());
+    read_proc(path, children, sizeof children);
+    assert_string_equal(children, "");
+    assert_int_equal(log.count, 1); /* the refusal, and no "initialized" */
+    pm_destroy(second);
+    snprintf(path, sizeof path, "%s/pm.pid", dir);
+    pm_remove_pid_file(holder, path);
+    pm_destroy(holder);
+    rmdir(dir);
+}
+
 static void count_hook(pm_t *pm, void *user)
 {
     (void)pm;
@@ -324,16 +366,6 @@ static void test_max_size(void **state)
     pm_destroy(pm);
 }
 
-static void read_proc(const char *file, char *buf, size_t size)
-{
-    FILE *f = fopen(file, "r");
-    size_t n = 0;
-    assert_non_null(f);
-    n = fread(buf, 1, size - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-}
-
 /* The title shows in comm (15 bytes) and in cmdline. */
 static void test_process_title(void **state)
 {
@@ -364,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_exit_and_abort_returning),
         cmocka_unit_test(test_pid_files),
         cmocka_unit_test(test_dispatch_without_manager),
+        cmocka_unit_test(test_manage_refused_on_held_pid_file),
         cmocka_unit_test(test_dispatch_hooks),
         cmocka_unit_test(test_max_size),
         cmocka_unit_test(test_process_title),
