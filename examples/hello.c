@@ -1,0 +1,69 @@
+/*
+ * hello.c -- a complete FastCGI responder on libfcgi, managed by fcgi-pm.
+ *
+ * Usage: hello [SOCKET [N_PROCESSES]]
+ *   SOCKET       a unix socket path, or ":PORT" for TCP (default ":9000")
+ *   N_PROCESSES  how many workers to keep alive (default 2)
+ *
+ * Try it:
+ *   ./hello /tmp/hello.sock 2 &
+ *   REQUEST_METHOD=GET SCRIPT_FILENAME=/hello cgi-fcgi -bind -connect /tmp/hello.sock
+ *   kill -HUP <manager pid>    # replace every worker
+ *   kill -TERM <manager pid>   # stop: requests in progress finish first
+ */
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <fcgi_pm.h>
+
+int main(int argc, char **argv)
+{
+    const char *address = argc > 1 ? argv[1] : ":9000";
+    const char *n_processes = argc > 2 ? argv[2] : "2";
+
+    if (FCGX_Init() != 0) {
+        fprintf(stderr, "hello: FCGX_Init failed\n");
+        return 1;
+    }
+    /* Open the listening socket before pm_manage: every worker inherits it. */
+    int sock = FCGX_OpenSocket(address, 128);
+    if (sock < 0) {
+        fprintf(stderr, "hello: cannot listen on %s\n", address);
+        return 1;
+    }
+
+    pm_t *pm = pm_create();
+    if (!pm) {
+        fprintf(stderr, "hello: out of memory\n");
+        return 1;
+    }
+    if (pm_parameter(pm, "n_processes", n_processes) != 0) {
+        fprintf(stderr, "hello: n_processes: %s\n", pm_errmsg(pm));
+        pm_destroy(pm);
+        return 1;
+    }
+    /* The manager stays inside pm_manage until it is told to stop (it exits there);
+     * each worker gets 1 back and goes on below. With n_processes 0 it returns 0 and
+     * this process serves the requests itself. */
+    if (pm_manage(pm) < 0) {
+        fprintf(stderr, "hello: %s\n", pm_errmsg(pm));
+        pm_destroy(pm);
+        return 1;
+    }
+
+    /* No flag is needed: a TERM or HUP to an idle worker makes its accept fail
+     * (fcgi-pm takes the listening socket away from it), which ends the loop. */
+    FCGX_Request req;
+    FCGX_InitRequest(&req, sock, 0);
+    while (FCGX_Accept_r(&req) >= 0) {
+        pm_pre_dispatch(pm); /* busy: a TERM or HUP now waits for this request */
+        FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nHello from worker %d\n",
+                     (int)getpid());
+        FCGX_Finish_r(&req);  /* the response is complete before we may exit */
+        pm_post_dispatch(pm); /* exits here after TERM/HUP, max_requests, or the
+                                 manager's death */
+    }
+    pm_destroy(pm);
+    return 0;
+}
