@@ -16,6 +16,10 @@
  *
  * Environment, acted on in each worker right after pm_manage returns:
  *   WORKER_APP_CRASH_AT_START=1  the worker calls _exit(3);
+ *   WORKER_APP_INIT_SLEEP_MS=M   the server-init hook stays M ms (signals are
+ *                                blocked then: the window between fork and init);
+ *   WORKER_APP_POST_SLEEP_MS=M   the post-dispatch hook stays M ms (the window
+ *                                after pm_post_dispatch's checks, before accept);
  *   WORKER_APP_BLOCK_TERM=1      the worker blocks SIGTERM and SIGHUP (and logs
  *                                "worker_app (pid P): TERM and HUP blocked").
  *
@@ -28,6 +32,7 @@
 #include <fcgiapp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +127,14 @@ static void answer(FCGX_Request *req)
         FCGX_FPrintF(req->out, "Hello from worker %d\n", (int)getpid());
 }
 
+/* A hook that sleeps the milliseconds it is given, logging when it starts. */
+static void sleeping_hook(pm_t *pm, void *user)
+{
+    (void)pm;
+    say("hook sleeps %ld ms", (long)(intptr_t)user);
+    sleep_through_signals((long)(intptr_t)user);
+}
+
 static int env_is_set(const char *name)
 {
     const char *v = getenv(name);
@@ -175,6 +188,13 @@ int main(int argc, char **argv)
         pm_destroy(pm);
         return 2;
     }
+
+    const char *init_sleep = getenv("WORKER_APP_INIT_SLEEP_MS");
+    const char *post_sleep = getenv("WORKER_APP_POST_SLEEP_MS");
+    if (init_sleep)
+        pm_set_hook(pm, PM_HOOK_SERVER_INIT, sleeping_hook, (void *)(intptr_t)atol(init_sleep));
+    if (post_sleep)
+        pm_set_hook(pm, PM_HOOK_POST_DISPATCH, sleeping_hook, (void *)(intptr_t)atol(post_sleep));
 
     int role = pm_manage(pm);
     if (role < 0) {

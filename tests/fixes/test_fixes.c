@@ -1,0 +1,246 @@
+/* Each bug of the original (BEHAVIOUR.md section D) that fcgi-pm fixes, provoked on
+ * purpose against real workers: signals during shutdown, a TERM during worker init,
+ * a TERM after pm_post_dispatch's checks but before accept, failing forks, a crash
+ * loop, and start_delay with more than one worker. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "proc_util.h"
+
+struct run {
+    char dir[PU_PATH_MAX];
+    char sock[PU_PATH_MAX + 16];
+    char log[PU_PATH_MAX + 16];
+    char pid_file[PU_PATH_MAX + 16];
+    pid_t manager;
+};
+
+/* Starts worker_app in a fresh directory with the given environment and parameters
+ * (NULL-terminated lists). */
+static void start(struct run *r, const char *const env[], const char *const params[])
+{
+    const char *argv[16];
+    int n = 0;
+    assert_int_equal(pu_make_temp_dir(r->dir, sizeof r->dir, "fixes"), 0);
+    snprintf(r->sock, sizeof r->sock, "%s/s.sock", r->dir);
+    snprintf(r->log, sizeof r->log, "%s/log", r->dir);
+    snprintf(r->pid_file, sizeof r->pid_file, "%s/pm.pid", r->dir);
+    argv[n++] = WORKER_APP;
+    argv[n++] = r->sock;
+    for (int i = 0; params[i]; i++)
+        argv[n++] = params[i];
+    argv[n] = NULL;
+    r->manager = pu_spawn(argv, env, r->log);
+    assert_true(r->manager > 0);
+}
+
+static void stop(struct run *r)
+{
+    pu_kill_tree(r->manager);
+    pu_remove_temp_dir(r->dir);
+}
+
+static void expect_line_within(const struct run *r, const char *needle, int count, int ms)
+{
+    if (!pu_wait_containing(r->log, needle, count, ms)) {
+        char *log = pu_read_file(r->log, NULL);
+        fail_msg("no %d× \"%s\" within %d ms; log:\n%s", count, needle, ms, log ? log : "");
+    }
+}
+
+/* The first pid in a line containing "server (pid N) started". */
+static pid_t first_worker(const struct run *r)
+{
+    pid_t pids[PU_MAX_PIDS];
+    char before[64];
+    snprintf(before, sizeof before, "FastCGI: manager (pid %d): server (pid ", (int)r->manager);
+    int n = pu_collect_pids(r->log, before, ") started", pids, PU_MAX_PIDS);
+    assert_true(n > 0);
+    return pids[0];
+}
+
+/* The original runs its shutdown inside the signal handler and resets HUP to its
+ * default: a HUP during shutdown kills the manager, leaving workers and pid file. */
+static void test_signals_during_shutdown_are_ignored(void **state)
+{
+    struct run r;
+    const char *env[] = {"WORKER_APP_BLOCK_TERM=1", NULL};
+    (void)state;
+    start(&r, env, (const char *[]){"n_processes=2", "die_timeout=1", NULL});
+    expect_line_within(&r, "TERM and HUP blocked", 2, 3000);
+    kill(r.manager, SIGTERM);
+    expect_line_within(&r, "received signal TERM", 1, 2000);
+    for (int i = 0; i < 5; i++) {
+        kill(r.manager, SIGHUP);
+        kill(r.manager, SIGTERM);
+        pu_sleep_ms(20);
+    }
+    int status;
+    assert_true(pu_wait_exit(r.manager, 5000, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 1); /* wait timeout, not killed by HUP */
+    assert_int_equal(pu_count_containing(r.log, "received signal TERM"), 1);
+    assert_int_equal(pu_count_containing(r.log, "sending TERM to PIDs"), 1);
+    assert_int_equal(pu_count_containing(r.log, "): wait timeout"), 1);
+    stop(&r);
+}
+
+/* A TERM that reaches a worker before its init is done must neither run the
+ * manager's handling in the child (the original deleted the manager's pid file) nor
+ * be lost: the worker stops as soon as it is initialised. */
+static void test_term_during_worker_init(void **state)
+{
+    struct run r;
+    char pid_param[PU_PATH_MAX + 32], expect[64];
+    const char *env[] = {"WORKER_APP_INIT_SLEEP_MS=300", NULL};
+    (void)state;
+    assert_int_equal(pu_make_temp_dir(r.dir, sizeof r.dir, "fixes-pid"), 0);
+    snprintf(pid_param, sizeof pid_param, "pid_fname=%s/pm.pid", r.dir);
+    char pid_dir[PU_PATH_MAX];
+    snprintf(pid_dir, sizeof pid_dir, "%s", r.dir);
+    start(&r, env, (const char *[]){"n_processes=1", pid_param, NULL});
+    expect_line_within(&r, "hook sleeps 300 ms", 1, 3000);
+    pid_t worker = first_worker(&r);
+    kill(worker, SIGTERM);
+    snprintf(expect, sizeof expect, "server (pid %d) exited with status 0", (int)worker);
+    expect_line_within(&r, expect, 1, 2000);
+    assert_int_equal(pu_count_containing(r.log, "loop ended"), 1);
+    char path[PU_PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/pm.pid", pid_dir);
+    char *content = pu_read_file(path, NULL);
+    assert_non_null(content); /* the manager's pid file is untouched */
+    assert_int_equal(atoi(content), r.manager);
+    free(content);
+    expect_line_within(&r, "server (pid", 4, 3000); /* replaced: 2 started, 2 initialized */
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    stop(&r);
+    pu_remove_temp_dir(pid_dir);
+}
+
+/* A TERM landing after pm_post_dispatch's checks but before the next accept was lost
+ * in the original (the worker sat in accept until die_timeout). */
+static void test_term_after_checks_before_accept(void **state)
+{
+    struct run r;
+    char expect[64];
+    const char *env[] = {"WORKER_APP_POST_SLEEP_MS=300", NULL};
+    (void)state;
+    start(&r, env, (const char *[]){"n_processes=1", "die_timeout=30", NULL});
+    expect_line_within(&r, "server (pid", 2, 3000);
+    pid_t worker = first_worker(&r);
+    pu_request_t req;
+    char out[PU_PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/response", r.dir);
+    assert_int_equal(pu_request_start(&req, r.sock, "", out), 0);
+    expect_line_within(&r, "hook sleeps 300 ms", 1, 3000);
+    long long sent = pu_now_ms();
+    kill(worker, SIGTERM);
+    snprintf(expect, sizeof expect, "server (pid %d) exited with status 0", (int)worker);
+    expect_line_within(&r, expect, 1, 2000);
+    assert_true(pu_now_ms() - sent < 2000);
+    assert_int_equal(pu_count_containing(r.log, "loop ended"), 1);
+    char *response;
+    size_t len;
+    assert_int_equal(pu_request_finish(&req, 2000, &response, &len), 0);
+    assert_non_null(strstr(response, "Hello from worker"));
+    free(response);
+    stop(&r);
+}
+
+/* A failed fork aborted the original. fcgi-pm logs it, retries with backoff, and
+ * fills the pool once forks work again. */
+static void test_fork_failure_is_retried(void **state)
+{
+    struct run r;
+    char flag[PU_PATH_MAX + 16], env_flag[PU_PATH_MAX + 32], env_preload[PU_PATH_MAX + 32];
+    (void)state;
+    assert_int_equal(pu_make_temp_dir(r.dir, sizeof r.dir, "fixes-fork"), 0);
+    char flag_dir[PU_PATH_MAX];
+    snprintf(flag_dir, sizeof flag_dir, "%s", r.dir);
+    snprintf(flag, sizeof flag, "%s/nofork", flag_dir);
+    FILE *f = fopen(flag, "w");
+    fclose(f);
+    snprintf(env_flag, sizeof env_flag, "FAIL_FORK_WHILE=%s", flag);
+    snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", FAIL_FORK_SHIM);
+    const char *env[] = {env_flag, env_preload, NULL};
+    start(&r, env, (const char *[]){"n_processes=2", NULL});
+    expect_line_within(&r, "): fork: Resource temporarily unavailable", 2, 3000);
+    pu_sleep_ms(1000);
+    assert_true(pu_alive(r.manager));
+    int failures = pu_count_containing(r.log, "): fork: Resource temporarily unavailable");
+    assert_true(failures <= 2 * 6); /* backoff: 0.1, 0.2, 0.4, 0.8 s... per slot */
+    unlink(flag);
+    expect_line_within(&r, "): initialized", 3, 3000); /* manager + 2 workers */
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    stop(&r);
+    pu_remove_temp_dir(flag_dir);
+}
+
+/* The original respawned a crashing worker ~1000 times a second. */
+static void test_crash_loop_backs_off(void **state)
+{
+    struct run r;
+    const char *env[] = {"WORKER_APP_CRASH_AT_START=1", NULL};
+    (void)state;
+    start(&r, env, (const char *[]){"n_processes=2", NULL});
+    pu_sleep_ms(2000);
+    int forks = pu_count_containing(r.log, ") started");
+    /* Per slot: at once, then after 0.1, 0.2, 0.4 and 0.8 s: 5 in 2 s. */
+    assert_true(forks >= 6);
+    assert_true(forks <= 12);
+    assert_true(pu_count_containing(r.log, "exited with status 768") >= 4);
+    long long sent = pu_now_ms();
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(pu_now_ms() - sent < 1000);
+    stop(&r);
+}
+
+/* FCGI::Engine::ProcManager's start_delay loop forked only the first worker. */
+static void test_start_delay_starts_every_worker(void **state)
+{
+    struct run r;
+    (void)state;
+    long long t0 = pu_now_ms();
+    start(&r, NULL, (const char *[]){"n_processes=3", "start_delay=0.3", NULL});
+    expect_line_within(&r, ") started", 1, 2000);
+    pu_sleep_ms(100);
+    assert_int_equal(pu_count_containing(r.log, ") started"), 1);
+    expect_line_within(&r, ") started", 3, 3000);
+    assert_true(pu_now_ms() - t0 >= 600);
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    stop(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_signals_during_shutdown_are_ignored),
+        cmocka_unit_test(test_term_during_worker_init),
+        cmocka_unit_test(test_term_after_checks_before_accept),
+        cmocka_unit_test(test_fork_failure_is_retried),
+        cmocka_unit_test(test_crash_loop_backs_off),
+        cmocka_unit_test(test_start_delay_starts_every_worker),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
