@@ -97,12 +97,13 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * return: it exits 0 after TERM, 1 after a wait timeout (PM_MANAGER_DONE instead
  * when "no_exit" is 1). */
 int pm_manage(pm_t *pm);
-/* Top of each request: the worker is busy, TERM and HUP now wait for the request
- * to finish. No system call. */
+/* Top of each request. Runs the pre-dispatch hook; no system call. (A TERM or HUP
+ * never disturbs a request: the worker stops accepting at once and exits in
+ * pm_post_dispatch.) */
 void pm_pre_dispatch(pm_t *pm);
-/* End of each request: exits 0 (logging why) after TERM/HUP, when the manager has
- * died, after max_requests, or when max_size is exceeded; otherwise the worker is
- * idle again and a TERM/HUP makes its accept fail at once. */
+/* End of each request: exits 0 (logging why) after max_requests, when max_size is
+ * exceeded, after TERM/HUP, or when the manager has died; otherwise runs the
+ * post-dispatch hook. No system call (with "no_signals" 1: one getppid). */
 void pm_post_dispatch(pm_t *pm);
 
 typedef enum {

@@ -1,18 +1,17 @@
 // The worker side: set-up after fork, the TERM/HUP handler, and the request path.
 //
 // The handler is installed once, with SA_RESTART, and never changed again, so
-// pm_pre_dispatch and pm_post_dispatch only flip a flag: no system call. What the
-// original got from toggling SA_RESTART per request follows from that flag:
-// - busy (between pre and post dispatch): the handler only counts the signal; the
-//   request's reads and writes are restarted, never see EINTR, and
-//   pm_post_dispatch exits afterwards.
-// - idle: the handler also puts /dev/null over every listening socket of this
-//   process, so the accept the worker is blocked in (restarted by SA_RESTART), or
-//   the next one it makes, fails at once with ENOTSOCK and the application's accept
-//   loop ends. No window is left in which a TERM can be lost.
+// pm_pre_dispatch and pm_post_dispatch make no system call. What the original got
+// from toggling SA_RESTART around each request follows from what the handler does:
+// it counts the signal and puts /dev/null over every listening socket of this
+// process. A request in progress is untouched (its reads and writes are restarted,
+// never see EINTR, and its connection is another descriptor), and pm_post_dispatch
+// exits after it. An idle worker's accept, blocked (restarted by SA_RESTART) or yet
+// to come, fails at once with ENOTSOCK, so the application's accept loop ends: no
+// window is left in which a TERM can be lost, and a worker about to exit never holds
+// the listening socket that a new manager may want to bind.
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
-#include <atomic>
 #include <cerrno>
 #include <fcntl.h>
 #include <pthread.h>
@@ -32,7 +31,6 @@ constexpr int max_listeners = 16;
 
 // Everything the handler touches: written by it or read by it, nothing else.
 struct handler_state {
-    volatile sig_atomic_t busy;
     volatile sig_atomic_t manager_died;
     volatile sig_atomic_t counts[_NSIG];
     pid_t manager_pid;
@@ -57,8 +55,7 @@ void on_signal(int signo) {
         state.manager_died = 1;
     else
         state.counts[signo] = state.counts[signo] + 1;
-    if (!state.busy)
-        release_listeners();
+    release_listeners();
     errno = saved_errno;
 }
 
@@ -99,7 +96,6 @@ void proc_manager::become_worker(pid_t manager_pid) {
 
     for (auto &count : state.counts)
         count = 0;
-    state.busy = 0;
     state.manager_died = 0;
     state.manager_pid = manager_pid;
     state.n_listen = 0;
@@ -123,8 +119,6 @@ void proc_manager::become_worker(pid_t manager_pid) {
 }
 
 void proc_manager::pre_dispatch() {
-    state.busy = 1;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
     call_hook(PM_HOOK_PRE_DISPATCH);
 }
 
@@ -135,9 +129,6 @@ void proc_manager::post_dispatch() {
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         params_.max_size > 0 && os::vm_size_kb() > params_.max_size)
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");
-    // Idle first, then look: a signal landing in between is seen either way.
-    state.busy = 0;
-    std::atomic_signal_fence(std::memory_order_seq_cst);
     if (state.counts[SIGTERM])
         worker_exit("safe exit after SIGTERM");
     if (state.counts[SIGHUP])
