@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <climits>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -21,6 +22,25 @@ namespace fcgipm {
 namespace {
 
 constexpr uint64_t signal_tag = UINT64_MAX;  // epoll tag of the signalfd; others are slot indexes
+constexpr int64_t fork_retry_max_ms = 500;    // a failed fork is retried at least this often
+constexpr int64_t crash_fork_interval_ms = 1000;  // pool-wide pace of refills once over budget
+
+// A failure, as opposed to an ending: a non-zero exit, or death by a signal whose
+// default action dumps core (SEGV, ABRT, ...). SIGKILL or SIGTERM from an operator or
+// the OOM killer ends a worker without making it a crash.
+bool is_failure(int status) {
+    if (status == -1)
+        return false;  // unknown
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status) != 0;
+    switch (WTERMSIG(status)) {
+    case SIGQUIT: case SIGILL: case SIGTRAP: case SIGABRT: case SIGBUS:
+    case SIGFPE: case SIGSEGV: case SIGXCPU: case SIGXFSZ: case SIGSYS:
+        return true;
+    default:
+        return false;
+    }
+}
 
 int64_t backoff_ms(const params &p, int early_deaths) {
     int64_t delay = p.backoff_min_ms;
@@ -140,9 +160,10 @@ bool proc_manager::spawn_due() {
         free_.push_back(i);
     }
     int64_t now = os::now_ms();
+    update_crash_limit(now);
     std::vector<size_t> still_free;  // kept in order, so workers start in slot order
     for (size_t index : free_) {
-        if (live_ >= want || index >= want || slots_[index].not_before_ms > now || next_fork_ms_ > now) {
+        if (live_ >= want || index >= want || slot_due_ms(slots_[index]) > now || next_fork_ms_ > now) {
             still_free.push_back(index);
             continue;
         }
@@ -158,12 +179,16 @@ bool proc_manager::spawn_due() {
         int err = errno;
         ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
         if (pid < 0) {
-            slot &s = slots_[index];
-            s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+            // Nothing else can be forked now either: retry the pool after a pause that
+            // doubles, but stays short enough to refill quickly once forks work again.
             notify("fork: " + os::errno_text(err));
+            next_fork_ms_ = now + std::min(backoff_ms(params_, ++fork_failures_), fork_retry_max_ms);
             still_free.push_back(index);
             continue;
         }
+        fork_failures_ = 0;
+        if (slots_[index].early_deaths > 0 && crash_limited_)
+            next_crash_fork_ms_ = now + crash_fork_interval_ms;
         start_worker_in_slot(index, pid);
         if (params_.start_delay_ms > 0) {
             now = os::now_ms();
@@ -194,7 +219,7 @@ int64_t proc_manager::next_deadline(bool spawning) const {
     if (spawning && !shutting_down_ && live_ < want) {
         for (size_t index : free_)
             if (index < want)
-                due = std::min(due, slots_[index].not_before_ms);
+                due = std::min(due, slot_due_ms(slots_[index]));
         if (due != INT64_MAX)
             due = std::max(due, next_fork_ms_);
     }
@@ -219,6 +244,34 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         pid_t pid = reap_slot(static_cast<size_t>(tags[k]), true);
         if (pid > 0 && reaped)
             *reaped = pid;
+    }
+}
+
+// When a free slot may be refilled: its own backoff, and the pool's pace for crashed
+// slots once the crash budget is spent.
+int64_t proc_manager::slot_due_ms(const slot &s) const {
+    if (crash_limited_ && s.early_deaths > 0)
+        return std::max(s.not_before_ms, next_crash_fork_ms_);
+    return s.not_before_ms;
+}
+
+void proc_manager::note_early_death(int64_t now) {
+    early_deaths_.push_back(now);
+    update_crash_limit(now);
+}
+
+void proc_manager::update_crash_limit(int64_t now) {
+    while (!early_deaths_.empty() && early_deaths_.front() <= now - params_.crash_window_ms)
+        early_deaths_.pop_front();
+    int64_t budget = params_.crash_budget > 0 ? params_.crash_budget : std::max(params_.n_processes, 1L);
+    if (!crash_limited_ && static_cast<int64_t>(early_deaths_.size()) >= budget) {
+        crash_limited_ = true;
+        notify("crash loop: " + std::to_string(early_deaths_.size()) + " workers failed within " +
+               seconds_text(params_.min_uptime_ms) + " s of starting in the last " +
+               seconds_text(params_.crash_window_ms) + " s; respawning at most one per second");
+    } else if (crash_limited_ && early_deaths_.empty()) {
+        crash_limited_ = false;
+        notify("crash loop over: respawning normally");
     }
 }
 
@@ -256,8 +309,9 @@ pid_t proc_manager::reap_slot(size_t index, bool log) {
     s.pid = 0;
     --live_;
     int64_t now = os::now_ms();
-    if (!s.told_to_stop && status != 0 && now - s.started_ms < params_.min_uptime_ms) {
+    if (!s.told_to_stop && is_failure(status) && now - s.started_ms < params_.min_uptime_ms) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+        note_early_death(now);
     } else {
         s.early_deaths = 0;
         s.not_before_ms = now;

@@ -74,17 +74,6 @@ int parse_seconds(const std::string &text, int64_t max_seconds, int64_t &out_ms,
     return PM_OK;
 }
 
-std::string seconds_text(int64_t ms) {
-    std::string s = std::to_string(ms / 1000);
-    if (int64_t frac = ms % 1000) {
-        std::string f = std::to_string(frac);
-        f.insert(0, 3 - f.size(), '0');
-        while (f.back() == '0')
-            f.pop_back();
-        s += "." + f;
-    }
-    return s;
-}
 
 constexpr int64_t max_seconds = 100000000;  // about three years
 constexpr int64_t max_workers = 100000;
@@ -183,6 +172,8 @@ const std::vector<param_def> &param_table() {
         seconds("min_uptime", &params::min_uptime_ms),
         seconds("backoff_min", &params::backoff_min_ms),
         seconds("backoff_max", &params::backoff_max_ms),
+        integer("crash_budget", &params::crash_budget, 0, max_workers),
+        seconds("crash_window", &params::crash_window_ms),
     };
     return table;
 }
@@ -195,6 +186,18 @@ const param_def *find_param(const std::string &name) {
 }
 
 }  // namespace
+
+std::string seconds_text(int64_t ms) {
+    std::string s = std::to_string(ms / 1000);
+    if (int64_t frac = ms % 1000) {
+        std::string f = std::to_string(frac);
+        f.insert(0, 3 - f.size(), '0');
+        while (f.back() == '0')
+            f.pop_back();
+        s += "." + f;
+    }
+    return s;
+}
 
 params default_params(std::string &warnings) {
     params p;

@@ -22,12 +22,17 @@ struct params {
     int64_t max_requests = 0;            // exit after this many requests; 0: never
     int64_t max_size = 0;                // KB of virtual size; 0: no limit
     int64_t sizecheck_num_requests = 0;  // check max_size every this many requests
-    // Crash-loop backoff (fcgi-pm's own): a worker that dies within min_uptime of its
-    // start is respawned after backoff_min, doubling per consecutive early death up to
-    // backoff_max. A worker that ran longer is respawned at once.
+    // Crash-loop backoff (fcgi-pm's own): a worker that fails (exits non-zero, or dies
+    // of a core-dumping signal) within min_uptime of its start is respawned after
+    // backoff_min, doubling per consecutive early failure up to backoff_max. Any other
+    // ending (a longer run, SIGKILL, a TERM from the manager) is respawned at once.
     int64_t min_uptime_ms = 1000;
     int64_t backoff_min_ms = 100;
     int64_t backoff_max_ms = 30000;
+    // Pool-wide: once crash_budget early deaths (0: n_processes) fall within
+    // crash_window, crashed slots are refilled at most one per second in all.
+    int64_t crash_budget = 0;
+    int64_t crash_window_ms = 10000;
 };
 
 constexpr size_t max_title_length = 255;
@@ -41,6 +46,9 @@ params default_params(std::string &warnings);
 // Sets one parameter from text. Returns PM_OK, or a PM_E* code with `message` naming
 // the problem; `p` is untouched on error.
 int set_param(params &p, const std::string &name, const std::string &value, std::string &message);
+
+// Milliseconds as the text of seconds: "60", "0.25".
+std::string seconds_text(int64_t ms);
 
 // The current value as text; false for an unknown name.
 bool get_param(const params &p, const std::string &name, std::string &value);

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdint>
 #include <string>
+#include <deque>
 #include <list>
 #include <vector>
 
@@ -73,6 +74,9 @@ private:
     void reap_all_children();
     void send_term_to_all();
     int64_t next_deadline(bool spawning) const;
+    int64_t slot_due_ms(const slot &s) const;
+    void note_early_death(int64_t now);
+    void update_crash_limit(int64_t now);
     size_t live_count() const { return live_; }
 
     // worker.cpp
@@ -99,7 +103,13 @@ private:
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
     bool have_pidfds_ = true;
-    int64_t next_fork_ms_ = 0;  // start_delay
+    int64_t next_fork_ms_ = 0;  // start_delay, and the retry after a failed fork
+    int fork_failures_ = 0;     // consecutive failed forks
+    // Pool-wide crash budget: early deaths within crash_window; past crash_budget of
+    // them, crashed slots are refilled one per second, pool-wide.
+    std::deque<int64_t> early_deaths_;
+    bool crash_limited_ = false;
+    int64_t next_crash_fork_ms_ = 0;
     std::list<pid_file> pid_files_;  // pid files this process holds
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;

@@ -200,16 +200,63 @@ static void test_crash_loop_backs_off(void **state)
     start(&r, env, (const char *[]){"n_processes=2", NULL});
     pu_sleep_ms(2000);
     int forks = pu_count_containing(r.log, ") started");
-    /* Per slot: at once, then after 0.1, 0.2, 0.4 and 0.8 s: 5 in 2 s. */
-    assert_true(forks >= 6);
-    assert_true(forks <= 12);
-    assert_true(pu_count_containing(r.log, "exited with status 768") >= 4);
+    /* Both slots fail at once: the budget (n early deaths) is spent, and from then on
+     * the pool refills one crashed slot per second: 2 + about 2 forks in 2 s. */
+    assert_true(forks >= 3);
+    assert_true(forks <= 5);
+    assert_true(pu_count_containing(r.log, "exited with status 768") >= 3);
+    assert_int_equal(pu_count_containing(r.log, "): crash loop: 2 workers failed within 1 s of starting "
+                                                "in the last 10 s; respawning at most one per second"), 1);
     long long sent = pu_now_ms();
     kill(r.manager, SIGTERM);
     int status;
     assert_true(pu_wait_exit(r.manager, 3000, &status));
     assert_int_equal(WEXITSTATUS(status), 0);
     assert_true(pu_now_ms() - sent < 1000);
+    stop(&r);
+}
+
+/* Per slot, without the pool-wide budget: respawned at once, then after 0.1, 0.2,
+ * 0.4 and 0.8 s. A SIGKILLed worker is no crash: replaced at once. */
+static void test_backoff_per_slot(void **state)
+{
+    struct run r;
+    const char *env[] = {"WORKER_APP_CRASH_AT_START=1", NULL};
+    (void)state;
+    start(&r, env, (const char *[]){"n_processes=1", "crash_budget=1000", NULL});
+    pu_sleep_ms(2000);
+    int forks = pu_count_containing(r.log, ") started");
+    assert_true(forks >= 4); /* at 0, 0.1, 0.3, 0.7, 1.5 s */
+    assert_true(forks <= 6);
+    assert_int_equal(pu_count_containing(r.log, "crash loop"), 0);
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    stop(&r);
+}
+
+static void test_sigkill_is_no_crash(void **state)
+{
+    struct run r;
+    char expect[64];
+    (void)state;
+    start(&r, NULL, (const char *[]){"n_processes=1", "backoff_min=5", "backoff_max=5", NULL});
+    for (int round = 0; round < 5; round++) {
+        expect_line_within(&r, ") started", round + 1, 3000);
+        pid_t pids[PU_MAX_PIDS];
+        char before[64];
+        snprintf(before, sizeof before, "FastCGI: manager (pid %d): server (pid ", (int)r.manager);
+        int n = pu_collect_pids(r.log, before, ") started", pids, PU_MAX_PIDS);
+        kill(pids[n - 1], SIGKILL);
+        snprintf(expect, sizeof expect, "server (pid %d) exited with status 9", (int)pids[n - 1]);
+        expect_line_within(&r, expect, 1, 2000);
+    }
+    /* Five kills within a second of each start, and each replaced at once (a 5 s
+     * backoff would have stopped this loop). */
+    expect_line_within(&r, ") started", 6, 1000);
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
     stop(&r);
 }
 
@@ -240,6 +287,8 @@ int main(void)
         cmocka_unit_test(test_term_after_checks_before_accept),
         cmocka_unit_test(test_fork_failure_is_retried),
         cmocka_unit_test(test_crash_loop_backs_off),
+        cmocka_unit_test(test_backoff_per_slot),
+        cmocka_unit_test(test_sigkill_is_no_crash),
         cmocka_unit_test(test_start_delay_starts_every_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
