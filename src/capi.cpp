@@ -140,7 +140,9 @@ void pm_post_dispatch(pm_t *pm) {
 int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user) {
     if (!pm)
         return PM_EINVAL;
-    if (static_cast<int>(which) < PM_HOOK_MANAGER_INIT || static_cast<int>(which) > PM_HOOK_POST_DISPATCH)
+    int index;  // copied as an int: C callers may pass any value, not only the enum's
+    std::memcpy(&index, &which, sizeof index);
+    if (index < PM_HOOK_MANAGER_INIT || index > PM_HOOK_POST_DISPATCH)
         return fail(pm, PM_EINVAL, "pm_set_hook: unknown hook");
     pm->rep.set_hook(which, fn, user);
     return 0;

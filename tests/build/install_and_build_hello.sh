@@ -4,6 +4,7 @@
 # manager and asks it for a page with cgi-fcgi.
 set -eu
 build_dir=$1 source_dir=$(cd "$2" && pwd)
+cc=${3:-cc} cflags=${4:-}  # the build's compiler and sanitizer flags
 work=$(mktemp -d /tmp/fcgi-pm-install-XXXXXX)
 manager=
 trap '[ -z "$manager" ] || kill $manager 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -14,22 +15,23 @@ pkg-config --exists fcgi-pm
 test "$(pkg-config --modversion fcgi-pm)" = "$(sed -n 's/^#define PM_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' "$source_dir/include/fcgi_pm.h" | paste -sd.)"
 ls "$libdir"/libfcgi-pm.so.0 "$libdir"/libfcgi-pm.a "$libdir"/cmake/fcgi-pm/fcgi-pm-config.cmake >/dev/null
 
-cc -o "$work/hello" "$source_dir/examples/hello.c" $(pkg-config --cflags --libs fcgi-pm) $(pkg-config --libs fcgi) \
+$cc $cflags -o "$work/hello" "$source_dir/examples/hello.c" $(pkg-config --cflags --libs fcgi-pm) $(pkg-config --libs fcgi) \
    -Wl,-rpath,"$libdir"
-cc -o "$work/hello-static" "$source_dir/examples/hello.c" $(pkg-config --cflags fcgi-pm) \
+$cc $cflags -o "$work/hello-static" "$source_dir/examples/hello.c" $(pkg-config --cflags fcgi-pm) \
    "$libdir/libfcgi-pm.a" $(pkg-config --libs --static fcgi-pm | sed 's/-lfcgi-pm//') $(pkg-config --libs fcgi)
 ! ldd "$work/hello-static" | grep -q fcgi-pm
 
 mkdir -p "$work/consumer"
 cat > "$work/consumer/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.16)
-project(consumer C CXX)
+project(consumer C)
 find_package(fcgi-pm 0.1 REQUIRED)
 add_executable(uses_pm "$source_dir/tests/build/header_c.c" main.c)
 target_link_libraries(uses_pm PRIVATE fcgi-pm::fcgi-pm)
 CMAKE
 echo 'int header_c_uses(void); int main(void) { return header_c_uses() == 0; }' > "$work/consumer/main.c"
-cmake -S "$work/consumer" -B "$work/consumer/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake -S "$work/consumer" -B "$work/consumer/build" -DCMAKE_PREFIX_PATH="$work/prefix" \
+  -DCMAKE_C_COMPILER="$cc" -DCMAKE_C_FLAGS="$cflags" -DCMAKE_EXE_LINKER_FLAGS="$cflags" >/dev/null
 cmake --build "$work/consumer/build" >/dev/null
 
 for bin in hello hello-static; do
