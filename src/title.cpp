@@ -1,5 +1,6 @@
 #include "title.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -43,7 +44,9 @@ argv_area find_argv_area() {
         while (*p && *p != ' ')
             ++p;
     }
-    if (start && end > start) {
+    // Only if the kernel's argv is the program's own (argv[0] is where glibc saw it):
+    // under valgrind or another loader, that memory belongs to someone else.
+    if (start && end > start && reinterpret_cast<char *>(start) == program_invocation_name) {
         area.start = reinterpret_cast<char *>(start);
         area.size = end - start;
     }

@@ -8,7 +8,8 @@ namespace fcgipm {
 // Sets comm (PR_SET_NAME, first 15 bytes) and rewrites the program's original argv
 // strings in place, as setproctitle(3) does: the title is cut to the room the
 // original arguments took. Any argv string the program still needs must be copied
-// first.
+// first. Where the program's argv is not where the kernel says (under valgrind),
+// only comm is set.
 void set_process_title(const std::string &title);
 
 }  // namespace fcgipm
