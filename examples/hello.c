@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include <fcgi_pm.h>
+#include <fcgi_pm_fcgx.h>
 
 int main(int argc, char **argv)
 {
@@ -52,12 +52,13 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    /* No flag is needed: a TERM or HUP to an idle worker makes its accept fail
-     * (fcgi-pm takes the listening socket away from it), which ends the loop. */
+    /* pm_fcgx_accept is FCGX_Accept_r made safe for reloads (fcgi_pm_fcgx.h). After
+     * a TERM or HUP it fails at once if the worker is idle, which ends the loop; a
+     * request in progress is never disturbed. */
     FCGX_Request req;
     FCGX_InitRequest(&req, sock, 0);
-    while (FCGX_Accept_r(&req) >= 0) {
-        pm_pre_dispatch(pm); /* busy: a TERM or HUP now waits for this request */
+    while (pm_fcgx_accept(pm, &req) >= 0) {
+        pm_pre_dispatch(pm);
         FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nHello from worker %d\n",
                      (int)getpid());
         FCGX_Finish_r(&req);  /* the response is complete before we may exit */

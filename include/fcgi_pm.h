@@ -53,14 +53,15 @@ extern "C" {
     XX(ELOCKED, -9, "pid file is held by another manager")                        \
     XX(EPIDFILE, -10, "pid file path is not a regular file")                      \
     XX(ESYS, -11, "system call failed")                                           \
-    XX(EINTERNAL, -12, "internal error")
+    XX(EINTERNAL, -12, "internal error")                                          \
+    XX(ESTOPPED, -13, "the worker is stopping: no more requests")
 
 typedef enum {
     PM_OK = 0,
 #define PM_XX_ENUM(name, value, text) PM_##name = value,
     PM_ERRNO_MAP(PM_XX_ENUM)
 #undef PM_XX_ENUM
-    PM_E_LAST_ = -13 /* not a code: one past the last */
+    PM_E_LAST_ = -14 /* not a code: one past the last */
 } pm_error_t;
 
 /* pm_manage's return values besides errors. */
@@ -105,6 +106,14 @@ void pm_pre_dispatch(pm_t *pm);
  * exceeded, after TERM/HUP, or when the manager has died; otherwise runs the
  * post-dispatch hook. No system call (with "no_signals" 1: one getppid). */
 void pm_post_dispatch(pm_t *pm);
+
+/* Accepts the next connection on listen_fd for a worker's request loop and returns
+ * its descriptor (close-on-exec). It waits across signals, and fails with
+ * PM_ESTOPPED once the worker must stop (TERM, HUP, the manager's death), at once if
+ * it is idle. PM_ESYS for other accept errors. Use it instead of letting libfcgi
+ * accept on a unix socket: libfcgi then waits for the first bytes in a select that
+ * any signal interrupts, and drops the connection (see fcgi_pm_fcgx.h). */
+int pm_accept(pm_t *pm, int listen_fd);
 
 typedef enum {
     PM_HOOK_MANAGER_INIT = 0,  /* in the manager, before the first fork (managing_init) */

@@ -121,6 +121,14 @@ int pm_manage(pm_t *pm) {
     return guarded(pm, [&] { return pm->rep.manage(); });
 }
 
+int pm_accept(pm_t *pm, int listen_fd) {
+    if (!pm)
+        return PM_EINVAL;
+    if (listen_fd < 0)
+        return fail(pm, PM_EINVAL, "pm_accept: negative descriptor");
+    return guarded(pm, [&] { return pm->rep.accept(listen_fd); });
+}
+
 void pm_pre_dispatch(pm_t *pm) {
     if (pm)
         guarded(pm, [&] {

@@ -50,6 +50,7 @@ public:
     int remove_pid_file(const std::string &path);
 
     // --- worker side (worker.cpp) ---
+    int accept(int listen_fd);
     void pre_dispatch();
     void post_dispatch();  // may throw exit_request
     static int received_signal(int signo);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -70,6 +71,10 @@ void install_worker_handler() {
     ::sigaction(SIGHUP, &sa, nullptr);
 }
 
+bool stop_requested() {
+    return state.counts[SIGTERM] || state.counts[SIGHUP] || state.manager_died;
+}
+
 }  // namespace
 
 int proc_manager::received_signal(int signo) {
@@ -116,6 +121,22 @@ void proc_manager::become_worker(pid_t manager_pid) {
     // The manager may have died before PR_SET_PDEATHSIG took effect.
     if (::getppid() != manager_pid)
         ::kill(::getpid(), SIGTERM);
+}
+
+int proc_manager::accept(int listen_fd) {
+    for (;;) {
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        int err = errno;
+        // The handler has put /dev/null over the socket (ENOTSOCK); with no_signals,
+        // the host's own handlers may interrupt (EINTR).
+        if (stop_requested())
+            throw error(PM_ESTOPPED, "pm_accept: the worker is stopping");
+        if (err == EINTR || err == ECONNABORTED || err == EPROTO)
+            continue;
+        throw error(PM_ESYS, "accept: " + os::errno_text(err));
+    }
 }
 
 void proc_manager::pre_dispatch() {

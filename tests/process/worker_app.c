@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fcgi_pm.h"
+#include "fcgi_pm_fcgx.h"
 #include "proc_util.h" /* pu_pattern_byte */
 
 /* One line to stderr in a single write, so that lines of several processes sharing
@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 
     FCGX_Request req;
     FCGX_InitRequest(&req, sock, 0); /* no EINTR needed: see examples/hello.c */
-    while (FCGX_Accept_r(&req) >= 0) {
+    while (pm_fcgx_accept(pm, &req) >= 0) {
         pm_pre_dispatch(pm);
         answer(&req);
         FCGX_Finish_r(&req);

@@ -1,0 +1,56 @@
+/*
+ * fcgi_pm_fcgx.h -- the accept loop of a libfcgi worker under fcgi-pm.
+ *
+ *     FCGX_Request req;
+ *     FCGX_InitRequest(&req, sock, 0);
+ *     while (pm_fcgx_accept(pm, &req) >= 0) {
+ *         pm_pre_dispatch(pm);
+ *         ... answer on req.out ...
+ *         FCGX_Finish_r(&req);
+ *         pm_post_dispatch(pm);
+ *     }
+ *
+ * Why not FCGX_Accept_r alone: on a unix socket, libfcgi's accept waits up to 2 s
+ * for the connection's first bytes in a select(2), and closes the connection if
+ * that select fails. A TERM or HUP arriving in that instant (a reload under load)
+ * makes it fail with EINTR, whatever SA_RESTART says, and the request is lost.
+ * pm_fcgx_accept accepts unix-socket connections itself (pm_accept) and hands them
+ * to FCGX_Accept_r as an open connection. TCP sockets take libfcgi's own path, which
+ * has no such wait and applies FCGI_WEB_SERVER_ADDRS.
+ *
+ * Header only: it needs libfcgi (fcgiapp.h) but adds no dependency to libfcgi-pm.
+ */
+#ifndef FCGI_PM_FCGX_H
+#define FCGI_PM_FCGX_H
+
+#include <fcgiapp.h>
+#include <sys/socket.h>
+
+#include "fcgi_pm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* As FCGX_Accept_r: >= 0 with the next request in req, < 0 when the loop must end
+ * (the worker is stopping, or an error). */
+static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    FCGX_Finish_r(req); /* as FCGX_Accept_r does first: ends the previous request */
+    if (req->ipcFd < 0 && getsockname(req->listen_sock, (struct sockaddr *)&addr, &len) == 0 &&
+        addr.ss_family == AF_UNIX) {
+        int fd = pm_accept(pm, req->listen_sock);
+        if (fd < 0)
+            return fd;
+        req->ipcFd = fd;
+        req->keepConnection = 1; /* FCGX_Accept_r's own FCGX_Finish_r keeps it open */
+    }
+    return FCGX_Accept_r(req);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* FCGI_PM_FCGX_H */
