@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -127,6 +128,19 @@ static void test_titles_and_paths_too_long(void **state)
     assert_int_equal(pm_write_pid_file(pm, big), PM_ETOOLONG);
     assert_non_null(strstr(pm_errmsg(pm), "longer than"));
     assert_int_equal(pm_change_process_name(pm, "test_api-renamed"), 0);
+    pm_destroy(pm);
+}
+
+static void test_accept_errors(void **state)
+{
+    pm_t *pm = pm_create();
+    int fd = open("/dev/null", O_RDONLY);
+    (void)state;
+    assert_int_equal(pm_accept(NULL, 0), PM_EINVAL);
+    assert_int_equal(pm_accept(pm, -1), PM_EINVAL);
+    assert_int_equal(pm_accept(pm, fd), PM_ESYS);
+    assert_string_equal(pm_errmsg(pm), "accept: Socket operation on non-socket");
+    close(fd);
     pm_destroy(pm);
 }
 
@@ -389,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_null_strings),
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_titles_and_paths_too_long),
+        cmocka_unit_test(test_accept_errors),
         cmocka_unit_test(test_bad_hook_and_signal),
         cmocka_unit_test(test_state_errors),
         cmocka_unit_test(test_notify_hook_format),
