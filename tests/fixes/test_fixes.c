@@ -24,6 +24,21 @@ struct run {
     pid_t manager;
 };
 
+/* The run of the test in progress, cleaned up by teardown even when an assertion
+ * ends the test early. */
+static struct run *current;
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (current) {
+        pu_kill_tree(current->manager);
+        pu_remove_temp_dir(current->dir);
+        current = NULL;
+    }
+    return 0;
+}
+
 /* Starts worker_app in a fresh directory with the given environment and parameters
  * (NULL-terminated lists). */
 static void start(struct run *r, const char *const env[], const char *const params[])
@@ -41,12 +56,13 @@ static void start(struct run *r, const char *const env[], const char *const para
     argv[n] = NULL;
     r->manager = pu_spawn(argv, env, r->log);
     assert_true(r->manager > 0);
+    current = r;
 }
 
 static void stop(struct run *r)
 {
-    pu_kill_tree(r->manager);
-    pu_remove_temp_dir(r->dir);
+    (void)r;
+    teardown(NULL);
 }
 
 static void expect_line_within(const struct run *r, const char *needle, int count, int ms)
@@ -72,7 +88,7 @@ static pid_t first_worker(const struct run *r)
  * default: a HUP during shutdown kills the manager, leaving workers and pid file. */
 static void test_signals_during_shutdown_are_ignored(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     const char *env[] = {"WORKER_APP_BLOCK_TERM=1", NULL};
     (void)state;
     start(&r, env, (const char *[]){"n_processes=2", "die_timeout=1", NULL});
@@ -99,7 +115,7 @@ static void test_signals_during_shutdown_are_ignored(void **state)
  * be lost: the worker stops as soon as it is initialised. */
 static void test_term_during_worker_init(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     char pid_param[PU_PATH_MAX + 32], expect[64];
     const char *env[] = {"WORKER_APP_INIT_SLEEP_MS=300", NULL};
     (void)state;
@@ -133,7 +149,7 @@ static void test_term_during_worker_init(void **state)
  * in the original (the worker sat in accept until die_timeout). */
 static void test_term_after_checks_before_accept(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     char expect[64];
     const char *env[] = {"WORKER_APP_POST_SLEEP_MS=300", NULL};
     (void)state;
@@ -163,7 +179,7 @@ static void test_term_after_checks_before_accept(void **state)
  * fills the pool once forks work again. */
 static void test_fork_failure_is_retried(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     char flag[PU_PATH_MAX + 16], env_flag[PU_PATH_MAX + 32], env_preload[PU_PATH_MAX + 32];
     (void)state;
     assert_int_equal(pu_make_temp_dir(r.dir, sizeof r.dir, "fixes-fork"), 0);
@@ -194,7 +210,7 @@ static void test_fork_failure_is_retried(void **state)
 /* The original respawned a crashing worker ~1000 times a second. */
 static void test_crash_loop_backs_off(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     const char *env[] = {"WORKER_APP_CRASH_AT_START=1", NULL};
     (void)state;
     start(&r, env, (const char *[]){"n_processes=2", NULL});
@@ -220,7 +236,7 @@ static void test_crash_loop_backs_off(void **state)
  * 0.4 and 0.8 s. A SIGKILLed worker is no crash: replaced at once. */
 static void test_backoff_per_slot(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     const char *env[] = {"WORKER_APP_CRASH_AT_START=1", NULL};
     (void)state;
     start(&r, env, (const char *[]){"n_processes=1", "crash_budget=1000", NULL});
@@ -237,7 +253,7 @@ static void test_backoff_per_slot(void **state)
 
 static void test_sigkill_is_no_crash(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     char expect[64];
     (void)state;
     start(&r, NULL, (const char *[]){"n_processes=1", "backoff_min=5", "backoff_max=5", NULL});
@@ -263,7 +279,7 @@ static void test_sigkill_is_no_crash(void **state)
 /* FCGI::Engine::ProcManager's start_delay loop forked only the first worker. */
 static void test_start_delay_starts_every_worker(void **state)
 {
-    struct run r;
+    static struct run r; /* outlives a failed assertion, for teardown */
     (void)state;
     long long t0 = pu_now_ms();
     start(&r, NULL, (const char *[]){"n_processes=3", "start_delay=0.3", NULL});
@@ -282,14 +298,14 @@ static void test_start_delay_starts_every_worker(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_signals_during_shutdown_are_ignored),
-        cmocka_unit_test(test_term_during_worker_init),
-        cmocka_unit_test(test_term_after_checks_before_accept),
-        cmocka_unit_test(test_fork_failure_is_retried),
-        cmocka_unit_test(test_crash_loop_backs_off),
-        cmocka_unit_test(test_backoff_per_slot),
-        cmocka_unit_test(test_sigkill_is_no_crash),
-        cmocka_unit_test(test_start_delay_starts_every_worker),
+        cmocka_unit_test_teardown(test_signals_during_shutdown_are_ignored, teardown),
+        cmocka_unit_test_teardown(test_term_during_worker_init, teardown),
+        cmocka_unit_test_teardown(test_term_after_checks_before_accept, teardown),
+        cmocka_unit_test_teardown(test_fork_failure_is_retried, teardown),
+        cmocka_unit_test_teardown(test_crash_loop_backs_off, teardown),
+        cmocka_unit_test_teardown(test_backoff_per_slot, teardown),
+        cmocka_unit_test_teardown(test_sigkill_is_no_crash, teardown),
+        cmocka_unit_test_teardown(test_start_delay_starts_every_worker, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

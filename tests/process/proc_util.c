@@ -114,8 +114,9 @@ int pu_file_exists(const char *path)
  * (append when append is set), default signal mask. Exits 127 on failure. */
 static void child_redirect(const char *out_path, const char *err_path, int append)
 {
-    int flags = O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC);
-    int in = open("/dev/null", O_RDONLY);
+    /* close-on-exec: only the dup2'd copies 0-2 reach the program */
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int out = open(out_path, flags, 0644);
     int err = strcmp(out_path, err_path) == 0 ? out : open(err_path, flags, 0644);
     if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
