@@ -37,19 +37,21 @@ int fail(pm_t *pm, int code, const char *message) noexcept {
 
 // The process was asked to end: exit, or record the status for a no_exit caller.
 void finish(pm_t *pm, const fcgipm::exit_request &x) {
+    int status = x.status & 0xff;  // what exit(3) would have made of it
     if (!pm->rep.parameters().no_exit)
-        std::exit(x.status);
-    pm->rep.pending_exit = x.status;
+        std::exit(status);
+    pm->rep.pending_exit = status;
+    ++pm->rep.exit_requests;
 }
 
-// Runs f, mapping what it throws. f returns an int result.
+// Runs f, mapping what it throws; an exit request (no_exit mode) returns on_exit.
 template <class F>
-int guarded(pm_t *pm, F &&f) noexcept {
+int guarded(pm_t *pm, F &&f, int on_exit = PM_MANAGER_DONE) noexcept {
     try {
         return f();
     } catch (const fcgipm::exit_request &x) {
         finish(pm, x);
-        return PM_MANAGER_DONE;
+        return on_exit;
     } catch (const fcgipm::error &e) {
         return fail(pm, e.code(), e.what());
     } catch (const std::bad_alloc &) {
@@ -186,7 +188,7 @@ void pm_abort(pm_t *pm, const char *msg, int status) {
 int pm_wait(pm_t *pm) {
     if (!pm)
         return PM_EINVAL;
-    return guarded(pm, [&] { return static_cast<int>(pm->rep.wait_one()); });
+    return guarded(pm, [&] { return static_cast<int>(pm->rep.wait_one()); }, PM_ESTOPPED);
 }
 
 int pm_write_pid_file(pm_t *pm, const char *fname) {

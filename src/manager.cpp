@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -58,32 +59,54 @@ int proc_manager::manage() {
         throw error(PM_ESTATE, "pm_manage: already managing");
     if (params_.n_processes == 0)
         return PM_SINGLE_PROCESS;
+    if (pending_exit >= 0)
+        throw error(PM_ESTATE, "pm_manage: this manager has finished");
+    int threads = os::thread_count();
+    if (threads > 1)
+        throw error(PM_ESTATE, "pm_manage: the process has " + std::to_string(threads) +
+                                   " threads; call it before starting any (signals would reach the others)");
     params_.role = "manager";
-    managing_init();
-    managing_ = true;
+    managing_ = true;  // from here on, leaving restores the host's state (exit_process)
+    try {
+        managing_init();
+    } catch (const error &) {
+        leave_manager_role();
+        throw;
+    }
     notify("initialized");
     for (;;) {
-        if (params_.n_processes <= 0)
-            die("", 0);
-        if (spawn_due())
-            return PM_WORKER;
-        wait_event(-1, true, nullptr);
+        try {
+            if (params_.n_processes <= 0)
+                die("", 0);
+            if (spawn_due())
+                return PM_WORKER;
+            wait_event(-1, true, nullptr);
+        } catch (const exit_request &) {
+            throw;
+        } catch (const std::exception &e) {
+            // Workers are running: an internal failure ends in an orderly shutdown,
+            // never in an early return that would leave them behind.
+            notify(std::string("internal error: ") + e.what());
+            die("internal error", 1);
+        }
     }
 }
 
 void proc_manager::managing_init() {
     install_manager_signals();
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
+    reports_capacity_ = std::max(want, static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / sizeof(worker_report));
+    reports_ = static_cast<worker_report *>(os::map_shared(reports_capacity_ * sizeof(worker_report)));
+    if (!reports_)
+        reports_capacity_ = 0;  // crashes are then told by exit status alone
     if (!params_.pid_fname.empty()) {
         try {
             write_pid_file(params_.pid_fname);
         } catch (const error &e) {
             // As in the original, a pid file that cannot be opened is logged and the
             // manager carries on; one held by another manager, or a symlink, stops it.
-            if (e.code() != PM_ESYS) {
-                restore_host_signals();
-                close_manager_fds();
+            if (e.code() != PM_ESYS)
                 throw;
-            }
         }
     }
     set_process_title(params_.pm_title);
@@ -121,13 +144,11 @@ void proc_manager::install_manager_signals() {
     for (int s : {SIGCHLD, SIGTERM, SIGHUP})
         if (sigismember(&watched, s))
             sigaddset(&manager_mask_, s);
+    // A log reader that goes away must not kill the manager: its writes get EPIPE.
+    sigaddset(&manager_mask_, SIGPIPE);
     signal_fd_ = os::signalfd_create(watched);
-    if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0) {
-        int err = errno;
-        restore_host_signals();
-        close_manager_fds();
-        throw error(PM_ESYS, "signalfd: " + os::errno_text(err));
-    }
+    if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0)
+        throw error(PM_ESYS, "signalfd: " + os::errno_text(errno));
     ::pthread_sigmask(SIG_SETMASK, &manager_mask_, nullptr);
 }
 
@@ -150,6 +171,16 @@ void proc_manager::close_manager_fds() {
     signal_fd_ = epoll_fd_ = -1;
 }
 
+// Everything the manager set up, undone: descriptors, shared memory, signal state.
+void proc_manager::leave_manager_role() {
+    close_manager_fds();
+    os::unmap_shared(reports_, reports_capacity_ * sizeof(worker_report));
+    reports_ = nullptr;
+    reports_capacity_ = 0;
+    restore_host_signals();
+    managing_ = false;
+}
+
 // Forks every worker that is due. Returns true in a new worker.
 bool proc_manager::spawn_due() {
     if (shutting_down_)
@@ -161,19 +192,25 @@ bool proc_manager::spawn_due() {
     }
     int64_t now = os::now_ms();
     update_crash_limit(now);
-    std::vector<size_t> still_free;  // kept in order, so workers start in slot order
-    for (size_t index : free_) {
+    // Taken out of free_ while forking: a hook run by notify() may reap and refill it.
+    std::vector<size_t> candidates;
+    candidates.swap(free_);
+    for (size_t k = 0; k < candidates.size(); ++k) {
+        size_t index = candidates[k];
         if (live_ >= want || index >= want || slot_due_ms(slots_[index]) > now || next_fork_ms_ > now) {
-            still_free.push_back(index);
+            free_.push_back(index);  // kept in order, so workers start in slot order
             continue;
         }
+        if (index < reports_capacity_)
+            reports_[index] = worker_report{};
+        std::fflush(nullptr);  // else each worker would write the host's pending output again
         pid_t self = ::getpid();
         sigset_t all, saved;
         sigfillset(&all);
         ::pthread_sigmask(SIG_SETMASK, &all, &saved);  // nothing may run between fork and init
         pid_t pid = ::fork();
         if (pid == 0) {
-            become_worker(self);
+            become_worker(self, index);
             return true;
         }
         int err = errno;
@@ -181,10 +218,10 @@ bool proc_manager::spawn_due() {
         if (pid < 0) {
             // Nothing else can be forked now either: retry the pool after a pause that
             // doubles, but stays short enough to refill quickly once forks work again.
-            notify("fork: " + os::errno_text(err));
+            free_.insert(free_.end(), candidates.begin() + static_cast<long>(k), candidates.end());
             next_fork_ms_ = now + std::min(backoff_ms(params_, ++fork_failures_), fork_retry_max_ms);
-            still_free.push_back(index);
-            continue;
+            notify("fork: " + os::errno_text(err));
+            return false;
         }
         fork_failures_ = 0;
         if (slots_[index].early_deaths > 0 && crash_limited_)
@@ -195,7 +232,6 @@ bool proc_manager::spawn_due() {
             next_fork_ms_ = now + params_.start_delay_ms;
         }
     }
-    free_.swap(still_free);
     return false;
 }
 
@@ -206,9 +242,11 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.told_to_stop = false;
     s.pidfd = have_pidfds_ ? os::pidfd_open(pid) : -1;
     if (s.pidfd >= 0 && os::epoll_add(epoll_fd_, s.pidfd, index) < 0) {
-        os::close_fd(s.pidfd);  // watched through SIGCHLD instead
+        os::close_fd(s.pidfd);
         s.pidfd = -1;
     }
+    if (s.pidfd < 0)
+        ++untracked_;  // watched through SIGCHLD instead
     ++live_;
     notify("server (pid " + std::to_string(pid) + ") started");
 }
@@ -241,7 +279,7 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
                 handle_signal(signo);
             continue;
         }
-        pid_t pid = reap_slot(static_cast<size_t>(tags[k]), true);
+        pid_t pid = reap_slot(static_cast<size_t>(tags[k]));
         if (pid > 0 && reaped)
             *reaped = pid;
     }
@@ -266,7 +304,8 @@ void proc_manager::update_crash_limit(int64_t now) {
     int64_t budget = params_.crash_budget > 0 ? params_.crash_budget : std::max(params_.n_processes, 1L);
     if (!crash_limited_ && static_cast<int64_t>(early_deaths_.size()) >= budget) {
         crash_limited_ = true;
-        notify("crash loop: " + std::to_string(early_deaths_.size()) + " workers failed within " +
+        size_t failed = early_deaths_.size();
+        notify("crash loop: " + std::to_string(failed) + (failed == 1 ? " worker" : " workers") + " failed within " +
                seconds_text(params_.min_uptime_ms) + " s of starting in the last " +
                seconds_text(params_.crash_window_ms) + " s; respawning at most one per second");
     } else if (crash_limited_ && early_deaths_.empty()) {
@@ -277,9 +316,9 @@ void proc_manager::update_crash_limit(int64_t now) {
 
 void proc_manager::handle_signal(int signo) {
     if (signo == SIGCHLD) {
-        for (size_t i = 0; i < slots_.size(); ++i)
+        for (size_t i = 0; untracked_ > 0 && i < slots_.size(); ++i)
             if (slots_[i].pid && slots_[i].pidfd < 0)
-                reap_slot(i, true);
+                reap_slot(i);
         return;
     }
     count_signal(signo);
@@ -293,7 +332,33 @@ void proc_manager::handle_signal(int signo) {
     }
 }
 
-pid_t proc_manager::reap_slot(size_t index, bool log) {
+// Closes a worker's pidfd, first taking it out of the epoll set: a worker forked a
+// moment ago may still hold a copy, which would keep the registration alive.
+void proc_manager::forget_pidfd(slot &s) {
+    if (s.pidfd >= 0) {
+        os::epoll_del(epoll_fd_, s.pidfd);
+        os::close_fd(s.pidfd);
+        s.pidfd = -1;
+    } else if (s.pid) {
+        --untracked_;
+    }
+}
+
+// A crash, as opposed to an ending: a failure (see is_failure), or a worker that
+// neither served a request nor was told to stop and exited 0 (nothing to serve: the
+// application could not start) or was killed before pm_manage returned in it.
+bool proc_manager::crashed(size_t index, int status) const {
+    if (is_failure(status))
+        return true;
+    if (index >= reports_capacity_ || status == -1)
+        return false;
+    const worker_report &r = reports_[index];
+    if (r.requests > 0 || r.stopped)
+        return false;
+    return WIFEXITED(status) || !r.initialized;
+}
+
+pid_t proc_manager::reap_slot(size_t index) {
     if (index >= slots_.size() || !slots_[index].pid)
         return 0;
     slot &s = slots_[index];
@@ -304,33 +369,31 @@ pid_t proc_manager::reap_slot(size_t index, bool log) {
     if (r < 0)
         status = -1;  // reaped behind our back: Perl's $? says -1 too
     pid_t pid = s.pid;
-    os::close_fd(s.pidfd);
-    s.pidfd = -1;
+    forget_pidfd(s);
     s.pid = 0;
     --live_;
+    free_.push_back(index);
+    notify("server (pid " + std::to_string(pid) + ") exited with status " + std::to_string(status));
     int64_t now = os::now_ms();
-    if (!s.told_to_stop && is_failure(status) && now - s.started_ms < params_.min_uptime_ms) {
+    if (!s.told_to_stop && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
         note_early_death(now);
     } else {
         s.early_deaths = 0;
         s.not_before_ms = now;
     }
-    free_.push_back(index);
-    if (log)
-        notify("server (pid " + std::to_string(pid) + ") exited with status " + std::to_string(status));
     return pid;
 }
 
 void proc_manager::reap_all_children() {
     for (size_t i = 0; i < slots_.size(); ++i) {
-        if (!slots_[i].pid)
+        slot &s = slots_[i];
+        if (!s.pid)
             continue;
         int status;
-        os::reap_blocking(slots_[i].pid, status);
-        slots_[i].pid = 0;
-        os::close_fd(slots_[i].pidfd);
-        slots_[i].pidfd = -1;
+        os::reap_blocking(s.pid, status);
+        forget_pidfd(s);
+        s.pid = 0;
         free_.push_back(i);
     }
     live_ = 0;
@@ -381,16 +444,15 @@ void proc_manager::exit_process(const std::string &msg, int status) {
                 ::kill(s.pid, SIGKILL);
         reap_all_children();
     }
+    if (managing_)
+        leave_manager_role();
     notify(msg);
-    if (managing_) {
-        close_manager_fds();
-        restore_host_signals();
-        managing_ = false;
-    }
     throw exit_request{status};
 }
 
 pid_t proc_manager::wait_one() {
+    if (in_notify_)
+        throw error(PM_ESTATE, "pm_wait: not from the notify hook (the manager's loop is running)");
     if (!managing_)
         throw error(PM_ESTATE, "pm_wait: only the manager waits, once pm_manage runs");
     if (!live_)

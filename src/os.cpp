@@ -4,7 +4,10 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <algorithm>
 #include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -51,6 +54,10 @@ int epoll_add(int epfd, int fd, uint64_t tag) {
     ev.events = EPOLLIN;
     ev.data.u64 = tag;
     return ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void epoll_del(int epfd, int fd) {
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 int signalfd_create(const sigset_t &mask) {
@@ -101,24 +108,58 @@ pid_t reap_blocking(pid_t pid, int &status) {
     return r;
 }
 
+namespace {
+bool is_listening(int fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    return ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+}  // namespace
+
 std::vector<int> listening_fds() {
     std::vector<int> fds;
     DIR *dir = ::opendir("/proc/self/fd");
-    if (!dir)
+    if (!dir) {
+        struct rlimit lim;
+        rlim_t top = ::getrlimit(RLIMIT_NOFILE, &lim) == 0 ? lim.rlim_cur : 1024;
+        for (int fd = 0; fd < static_cast<int>(std::min<rlim_t>(top, 65536)); ++fd)
+            if (is_listening(fd))
+                fds.push_back(fd);
         return fds;
+    }
     int own = ::dirfd(dir);
     while (struct dirent *e = ::readdir(dir)) {
         char *end = nullptr;
         long fd = std::strtol(e->d_name, &end, 10);
         if (*end || end == e->d_name || fd == own)
             continue;
-        int listening = 0;
-        socklen_t len = sizeof listening;
-        if (::getsockopt(static_cast<int>(fd), SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+        if (is_listening(static_cast<int>(fd)))
             fds.push_back(static_cast<int>(fd));
     }
     ::closedir(dir);
     return fds;
+}
+
+int thread_count() {
+    DIR *dir = ::opendir("/proc/self/task");
+    if (!dir)
+        return 1;
+    int n = 0;
+    while (struct dirent *e = ::readdir(dir))
+        if (e->d_name[0] != '.')
+            ++n;
+    ::closedir(dir);
+    return n > 0 ? n : 1;
+}
+
+void *map_shared(size_t bytes) {
+    void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+void unmap_shared(void *p, size_t bytes) {
+    if (p)
+        ::munmap(p, bytes);
 }
 
 int64_t vm_size_kb() {
@@ -133,11 +174,6 @@ int64_t vm_size_kb() {
     buf[n] = '\0';
     long long pages = std::strtoll(buf, nullptr, 10);
     return pages * (::sysconf(_SC_PAGESIZE) / 1024);
-}
-
-std::string signal_name(int signo) {
-    const char *abbrev = ::sigabbrev_np(signo);
-    return abbrev ? abbrev : std::to_string(signo);
 }
 
 }  // namespace fcgipm::os

@@ -24,6 +24,7 @@ int pidfd_open(pid_t pid);
 // epoll instance and signalfd, both O_CLOEXEC; -1 with errno on failure.
 int epoll_create();
 int epoll_add(int epfd, int fd, uint64_t tag);
+void epoll_del(int epfd, int fd);
 int signalfd_create(const sigset_t &mask);
 
 // Blocks until an event or timeout_ms (-1: forever). Fills tags; returns the count,
@@ -39,13 +40,19 @@ pid_t reap(pid_t pid, int &status);
 // Blocking waitpid for one pid, retrying EINTR.
 pid_t reap_blocking(pid_t pid, int &status);
 
-// Every descriptor of this process that is a listening socket.
+// Every descriptor of this process that is a listening socket (from /proc/self/fd,
+// or by probing every descriptor where /proc is missing).
 std::vector<int> listening_fds();
+
+// Threads in this process (1 if it cannot tell).
+int thread_count();
+
+// Zeroed memory shared with the children forked after this call; nullptr on failure.
+void *map_shared(size_t bytes);
+void unmap_shared(void *p, size_t bytes);
 
 // Virtual size of this process in KB (/proc/self/statm), -1 if unreadable.
 int64_t vm_size_kb();
 
-// The signal's name without "SIG" ("TERM").
-std::string signal_name(int signo);
 
 }  // namespace fcgipm::os

@@ -17,6 +17,13 @@ namespace {
 // Opens path for writing the way a pid file must be: never through a symlink, never
 // blocking on a FIFO. Returns the fd or a negative PM code with message.
 int open_pid_path(const std::string &path, struct stat &st, std::string &message) {
+    // Looked at before it is opened: opening a device or a socket may do something.
+    struct stat seen;
+    if (::lstat(path.c_str(), &seen) == 0 && !S_ISREG(seen.st_mode)) {
+        message = "pid file " + path + (S_ISLNK(seen.st_mode) ? " is a symbolic link: refused"
+                                                                : " is not a regular file: refused");
+        return PM_EPIDFILE;
+    }
     int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0644);
     if (fd < 0) {
         int err = errno;
@@ -85,16 +92,16 @@ int pid_file::acquire(const std::string &path, pid_t pid, std::string &message) 
             }
             ::close(fd);
             if (attempt == 3) {
-                message = "open: " + path + ": replaced while being locked";
+                message = "flock: " + path + ": replaced while being locked";
                 return PM_ESYS;
             }
         }
     }
-    // One write of the whole line, then cut what an older, longer pid left behind:
-    // a reader never sees a partial pid before the newline.
+    // Emptied, then the whole line in one write: a reader sees no pid or the pid,
+    // never a mix with an older one.
     std::string line = std::to_string(pid) + "\n";
-    if (::pwrite(fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size()) ||
-        ::ftruncate(fd_, static_cast<off_t>(line.size())) < 0) {
+    if (::ftruncate(fd_, 0) < 0 ||
+        ::pwrite(fd_, line.data(), line.size(), 0) != static_cast<ssize_t>(line.size())) {
         message = "write: " + path + ": " + os::errno_text(errno);
         return PM_ESYS;
     }

@@ -15,6 +15,16 @@
 
 namespace fcgipm {
 
+// What a worker tells the manager about itself, through memory shared by all the
+// pool's processes (plain stores: no system call on the request path). It tells a
+// crash at start from an ending: a worker that served requests, or was told to stop,
+// did not crash.
+struct worker_report {
+    volatile uint64_t requests;     // requests served
+    volatile uint32_t initialized;  // pm_manage has returned in it
+    volatile uint32_t stopped;      // it received TERM or HUP
+};
+
 // One place in the pool: a live worker, or a free place waiting to be filled.
 struct slot {
     pid_t pid = 0;          // 0: free
@@ -56,8 +66,10 @@ public:
     static int received_signal(int signo);
     static void count_signal(int signo);
 
-    // The exit a no_exit caller has yet to carry out, or -1.
+    // The exit a no_exit caller has yet to carry out, or -1; and how many exits were
+    // asked for so far (a hook that asks for one is told from one that does not).
     int pending_exit = -1;
+    int exit_requests = 0;
     // The handle's detail for the last pid file problem logged by manage().
     std::string last_message;
 
@@ -67,11 +79,14 @@ private:
     void install_manager_signals();
     void restore_host_signals();
     void close_manager_fds();
+    void leave_manager_role();
     bool spawn_due();
     void start_worker_in_slot(size_t index, pid_t pid);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
     void handle_signal(int signo);
-    pid_t reap_slot(size_t index, bool log);
+    pid_t reap_slot(size_t index);
+    bool crashed(size_t index, int status) const;
+    void forget_pidfd(slot &s);
     void reap_all_children();
     void send_term_to_all();
     int64_t next_deadline(bool spawning) const;
@@ -81,7 +96,7 @@ private:
     size_t live_count() const { return live_; }
 
     // worker.cpp
-    void become_worker(pid_t manager_pid);
+    void become_worker(pid_t manager_pid, size_t index);
     void worker_exit(const std::string &msg);
 
     void call_hook(pm_hook_t which);
@@ -100,6 +115,10 @@ private:
     bool shutting_down_ = false;
     std::vector<slot> slots_;
     std::vector<size_t> free_;  // indexes of free slots
+    size_t untracked_ = 0;      // live workers without a pidfd (found through SIGCHLD)
+    worker_report *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
+    size_t reports_capacity_ = 0;
+    bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter
     size_t live_ = 0;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
@@ -120,6 +139,7 @@ private:
 
     // Worker state.
     int64_t requests_ = 0;
+    worker_report *report_ = nullptr;  // this worker's own
 };
 
 }  // namespace fcgipm

@@ -57,7 +57,20 @@ argv_area find_argv_area() {
 
 void set_process_title(const std::string &title) {
     ::prctl(PR_SET_NAME, title.c_str(), 0, 0, 0);
-    static const argv_area area = find_argv_area();
+    static const argv_area area = [] {
+        argv_area a = find_argv_area();
+        if (a.start) {
+            // glibc's program name points into argv: keep a copy for error(3) and
+            // syslog(3) before the title overwrites it.
+            char *name = ::strdup(program_invocation_name);
+            char *slash = name ? std::strrchr(name, '/') : nullptr;
+            if (name) {
+                program_invocation_name = name;
+                program_invocation_short_name = slash ? slash + 1 : name;
+            }
+        }
+        return a;
+    }();
     if (!area.start || area.size < 2)
         return;
     size_t len = title.size() < area.size - 1 ? title.size() : area.size - 1;

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -28,36 +29,63 @@ namespace fcgipm {
 
 namespace {
 
-constexpr int max_listeners = 16;
+constexpr int max_listeners = 64;
+
+// A listening socket the worker inherited, by descriptor and by identity: the
+// application may have closed it and reused the number since.
+struct listener {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+};
 
 // Everything the handler touches: written by it or read by it, nothing else.
 struct handler_state {
     volatile sig_atomic_t manager_died;
     volatile sig_atomic_t counts[_NSIG];
     pid_t manager_pid;
-    int listen_fds[max_listeners];
-    int n_listen;
+    worker_report *report;
+    listener listeners[max_listeners];
+    int n_listeners;
 };
-handler_state state;
+handler_state worker_signals;
 
+// Puts /dev/null over each inherited listening socket still open under its number.
+// Only async-signal-safe calls.
 void release_listeners() {
     int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     int source = null_fd >= 0 ? null_fd : STDERR_FILENO;  // any non-listening descriptor will do
-    for (int i = 0; i < state.n_listen; ++i)
-        ::dup3(source, state.listen_fds[i], O_CLOEXEC);
-    state.n_listen = 0;
+    for (int i = 0; i < worker_signals.n_listeners; ++i) {
+        const listener &l = worker_signals.listeners[i];
+        struct stat st;
+        if (::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
+            ::dup3(source, l.fd, O_CLOEXEC);
+    }
+    worker_signals.n_listeners = 0;
     if (null_fd >= 0)
         ::close(null_fd);
 }
 
 void on_signal(int signo) {
     int saved_errno = errno;
-    if (signo == SIGTERM && state.manager_pid > 0 && ::getppid() != state.manager_pid)
-        state.manager_died = 1;
-    else
-        state.counts[signo] = state.counts[signo] + 1;
+    if (signo == SIGTERM && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid) {
+        worker_signals.manager_died = 1;
+    } else {
+        worker_signals.counts[signo] = worker_signals.counts[signo] + 1;
+        if (worker_signals.report)
+            worker_signals.report->stopped = 1;
+    }
     release_listeners();
     errno = saved_errno;
+}
+
+void find_listeners() {
+    worker_signals.n_listeners = 0;
+    for (int fd : os::listening_fds()) {
+        struct stat st;
+        if (worker_signals.n_listeners < max_listeners && ::fstat(fd, &st) == 0)
+            worker_signals.listeners[worker_signals.n_listeners++] = {fd, st.st_dev, st.st_ino};
+    }
 }
 
 void install_worker_handler() {
@@ -72,41 +100,41 @@ void install_worker_handler() {
 }
 
 bool stop_requested() {
-    return state.counts[SIGTERM] || state.counts[SIGHUP] || state.manager_died;
+    return worker_signals.counts[SIGTERM] || worker_signals.counts[SIGHUP] || worker_signals.manager_died;
 }
 
 }  // namespace
 
 int proc_manager::received_signal(int signo) {
-    return signo > 0 && signo < _NSIG ? state.counts[signo] : 0;
+    return signo > 0 && signo < _NSIG ? worker_signals.counts[signo] : 0;
 }
 
 void proc_manager::count_signal(int signo) {
     if (signo > 0 && signo < _NSIG)
-        state.counts[signo] = state.counts[signo] + 1;
+        worker_signals.counts[signo] = worker_signals.counts[signo] + 1;
 }
 
 // Runs in the child right after fork, with every signal blocked.
-void proc_manager::become_worker(pid_t manager_pid) {
+void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     close_manager_fds();
     for (pid_file &f : pid_files_)
         f.forget();  // the manager's lock stays the manager's
     pid_files_.clear();
+    report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     slots_.clear();
     free_.clear();
     live_ = 0;
+    untracked_ = 0;
     managing_ = false;
     params_.role = "server";
     requests_ = 0;
 
-    for (auto &count : state.counts)
+    for (auto &count : worker_signals.counts)
         count = 0;
-    state.manager_died = 0;
-    state.manager_pid = manager_pid;
-    state.n_listen = 0;
-    for (int fd : os::listening_fds())
-        if (state.n_listen < max_listeners)
-            state.listen_fds[state.n_listen++] = fd;
+    worker_signals.manager_died = 0;
+    worker_signals.manager_pid = manager_pid;
+    worker_signals.report = report_;
+    find_listeners();
 
     if (!params_.no_signals) {
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
@@ -115,12 +143,15 @@ void proc_manager::become_worker(pid_t manager_pid) {
     signals_saved_ = false;
     ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     set_process_title(params_.process_name);
-    call_hook(PM_HOOK_SERVER_INIT);
-    notify("initialized");
+    // From here on signals are handled: the host's mask is back before its hook runs.
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     // The manager may have died before PR_SET_PDEATHSIG took effect.
     if (::getppid() != manager_pid)
         ::kill(::getpid(), SIGTERM);
+    call_hook(PM_HOOK_SERVER_INIT);
+    notify("initialized");
+    if (report_)
+        report_->initialized = 1;
 }
 
 int proc_manager::accept(int listen_fd) {
@@ -129,13 +160,13 @@ int proc_manager::accept(int listen_fd) {
         if (fd >= 0)
             return fd;
         int err = errno;
-        // The handler has put /dev/null over the socket (ENOTSOCK); with no_signals,
-        // the host's own handlers may interrupt (EINTR).
+        // The handler has put /dev/null over the socket (ENOTSOCK).
         if (stop_requested())
             throw error(PM_ESTOPPED, "pm_accept: the worker is stopping");
-        if (err == EINTR || err == ECONNABORTED || err == EPROTO)
-            continue;
-        throw error(PM_ESYS, "accept: " + os::errno_text(err));
+        // EINTR comes only from the host's own handlers (no_signals): its loop decides.
+        bool transient = (err == EINTR && !params_.no_signals) || err == ECONNABORTED || err == EPROTO;
+        if (!transient)
+            throw error(PM_ESYS, "accept: " + os::errno_text(err));
     }
 }
 
@@ -145,17 +176,19 @@ void proc_manager::pre_dispatch() {
 
 void proc_manager::post_dispatch() {
     ++requests_;
+    if (report_)
+        report_->requests = static_cast<uint64_t>(requests_);
     if (params_.max_requests > 0 && requests_ >= params_.max_requests)
         worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         params_.max_size > 0 && os::vm_size_kb() > params_.max_size)
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");
-    if (state.counts[SIGTERM])
+    if (worker_signals.counts[SIGTERM])
         worker_exit("safe exit after SIGTERM");
-    if (state.counts[SIGHUP])
+    if (worker_signals.counts[SIGHUP])
         worker_exit("safe exit after SIGHUP");
-    if (state.manager_died ||
-        (params_.no_signals && state.manager_pid > 0 && ::getppid() != state.manager_pid))
+    if (worker_signals.manager_died ||
+        (params_.no_signals && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid))
         worker_exit("safe exit: manager has died");
     call_hook(PM_HOOK_POST_DISPATCH);
 }
