@@ -155,6 +155,16 @@ void proc_manager::install_manager_signals() {
 void proc_manager::restore_host_signals() {
     if (!signals_saved_)
         return;
+    // A SIGPIPE from a log write to a vanished reader is still pending: drop it
+    // rather than have the host's disposition act on it now.
+    if (!sigismember(&host_mask_, SIGPIPE)) {
+        sigset_t pipe_only;
+        sigemptyset(&pipe_only);
+        sigaddset(&pipe_only, SIGPIPE);
+        struct timespec no_wait = {0, 0};
+        while (::sigtimedwait(&pipe_only, nullptr, &no_wait) > 0) {
+        }
+    }
     if (!params_.no_signals)
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
@@ -444,9 +454,16 @@ void proc_manager::exit_process(const std::string &msg, int status) {
                 ::kill(s.pid, SIGKILL);
         reap_all_children();
     }
+    // The last line is written while SIGPIPE is still blocked: stderr may be gone.
+    try {
+        notify(msg);
+    } catch (...) {
+        if (managing_)
+            leave_manager_role();
+        throw;
+    }
     if (managing_)
         leave_manager_role();
-    notify(msg);
     throw exit_request{status};
 }
 

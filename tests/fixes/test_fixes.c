@@ -263,6 +263,9 @@ static void test_sigkill_is_no_crash(void **state)
         char before[64];
         snprintf(before, sizeof before, "FastCGI: manager (pid %d): server (pid ", (int)r.manager);
         int n = pu_collect_pids(r.log, before, ") started", pids, PU_MAX_PIDS);
+        char ready[96];
+        snprintf(ready, sizeof ready, "FastCGI: server (pid %d): initialized", (int)pids[n - 1]);
+        expect_line_within(&r, ready, 1, 2000); /* killed before that would be a crash at start */
         kill(pids[n - 1], SIGKILL);
         snprintf(expect, sizeof expect, "server (pid %d) exited with status 9", (int)pids[n - 1]);
         expect_line_within(&r, expect, 1, 2000);
@@ -273,6 +276,84 @@ static void test_sigkill_is_no_crash(void **state)
     kill(r.manager, SIGTERM);
     int status;
     assert_true(pu_wait_exit(r.manager, 3000, &status));
+    stop(&r);
+}
+
+/* An application that cannot start and exits 0 (no socket to serve, say) is a crash
+ * loop too, though its status says nothing went wrong. */
+static void test_exit_zero_at_start_backs_off(void **state)
+{
+    static struct run r; /* outlives a failed assertion, for teardown */
+    const char *env[] = {"WORKER_APP_EXIT_AT_START=0", NULL};
+    (void)state;
+    start(&r, env, (const char *[]){"n_processes=2", NULL});
+    pu_sleep_ms(2000);
+    int forks = pu_count_containing(r.log, ") started");
+    assert_true(forks >= 3);
+    assert_true(forks <= 5);
+    assert_int_equal(pu_count_containing(r.log, "): crash loop: 2 workers failed"), 1);
+    stop(&r);
+}
+
+/* A worker that served its requests and exits 0 (max_requests) is no crash, however
+ * short its life: it is replaced at once, every time. */
+static void test_short_lived_servers_are_no_crash(void **state)
+{
+    static struct run r; /* outlives a failed assertion, for teardown */
+    (void)state;
+    start(&r, NULL, (const char *[]){"n_processes=1", "max_requests=1", NULL});
+    expect_line_within(&r, "): initialized", 2, 3000);
+    char out[PU_PATH_MAX + 16];
+    snprintf(out, sizeof out, "%s/response", r.dir);
+    long long t0 = pu_now_ms();
+    for (int i = 0; i < 6; i++) {
+        char *response;
+        size_t len;
+        assert_int_equal(pu_request(r.sock, "", out, 3000, &response, &len), 0);
+        assert_non_null(strstr(response, "Hello from worker"));
+        free(response);
+    }
+    assert_true(pu_now_ms() - t0 < 3000); /* no backoff pause between them */
+    expect_line_within(&r, "safe exit after max_requests (1)", 6, 2000);
+    assert_int_equal(pu_count_containing(r.log, "crash loop"), 0);
+    stop(&r);
+}
+
+/* The manager's stderr is a pipe whose reader went away: it must not die of SIGPIPE.
+ * (host_app, not worker_app: libfcgi's FCGX_Init would ignore SIGPIPE for it.) */
+static void test_lost_log_reader(void **state)
+{
+    static struct run r; /* outlives a failed assertion, for teardown */
+    int pipefd[2];
+    (void)state;
+    assert_int_equal(pu_make_temp_dir(r.dir, sizeof r.dir, "fixes-pipe"), 0);
+    snprintf(r.sock, sizeof r.sock, "%s/s.sock", r.dir);
+    snprintf(r.log, sizeof r.log, "%s/log", r.dir);
+    assert_int_equal(pipe(pipefd), 0);
+    r.manager = fork();
+    if (r.manager == 0) {
+        dup2(pipefd[1], 2);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        signal(SIGPIPE, SIG_DFL); /* as a program that never thought about it */
+        execl(HOST_APP, HOST_APP, r.dir, "1", "handler", (char *)NULL);
+        _exit(127);
+    }
+    current = &r;
+    close(pipefd[1]);
+    char buf[512];
+    assert_true(read(pipefd[0], buf, sizeof buf) > 0); /* it has started logging */
+    close(pipefd[0]);                                   /* the reader goes away */
+    for (int i = 0; i < 3; i++) {
+        kill(r.manager, SIGHUP); /* each HUP logs, into the broken pipe */
+        pu_sleep_ms(100);
+    }
+    assert_true(pu_alive(r.manager));
+    kill(r.manager, SIGTERM);
+    int status;
+    assert_true(pu_wait_exit(r.manager, 3000, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
     stop(&r);
 }
 
@@ -305,6 +386,9 @@ int main(void)
         cmocka_unit_test_teardown(test_crash_loop_backs_off, teardown),
         cmocka_unit_test_teardown(test_backoff_per_slot, teardown),
         cmocka_unit_test_teardown(test_sigkill_is_no_crash, teardown),
+        cmocka_unit_test_teardown(test_exit_zero_at_start_backs_off, teardown),
+        cmocka_unit_test_teardown(test_short_lived_servers_are_no_crash, teardown),
+        cmocka_unit_test_teardown(test_lost_log_reader, teardown),
         cmocka_unit_test_teardown(test_start_delay_starts_every_worker, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

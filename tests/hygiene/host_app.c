@@ -8,6 +8,9 @@
  *   Each worker writes DIR/worker.<pid> with the same facts as it sees them, then
  *   blocks in accept() on DIR/sock until the manager stops it.
  *   Hooks append "manager_init <pid>" / "server_init <pid>" to DIR/hooks.
+ *   The host also leaves "host output" unflushed in its stdout, and has a second
+ *   listening socket at fd 11, which each worker closes and reuses for a file: after
+ *   the worker is stopped it appends "fd 11 after stop: file" (or "other") to its report.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -114,6 +118,17 @@ int main(int argc, char **argv)
     if (bind(sock, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(sock, 16) < 0)
         return 1;
 
+    /* A second listener the workers will not use (an admin socket, say), and output
+     * still sitting in stdio's buffer when the workers are forked. */
+    int admin = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un admin_addr = {.sun_family = AF_UNIX};
+    snprintf(admin_addr.sun_path, sizeof admin_addr.sun_path, "%s/admin.sock", dir);
+    if (bind(admin, (struct sockaddr *)&admin_addr, sizeof admin_addr) < 0 || listen(admin, 1) < 0)
+        return 1;
+    dup2(admin, 11);
+    close(admin);
+    printf("host output\n");
+
     /* Described into memory first: the report itself opens no descriptor. */
     char *text;
     size_t len;
@@ -124,6 +139,7 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/host", dir);
     save(path, text);
     free(text);
+
 
     pm_t *pm = pm_create();
     pm_parameter(pm, "n_processes", argv[2]);
@@ -139,7 +155,20 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/worker.%d", dir, (int)getpid());
     save(path, text);
     free(text);
+
+    /* The worker closes the admin socket and the number is reused for a file. */
+    char scratch[300];
+    snprintf(scratch, sizeof scratch, "%s/scratch.%d", dir, (int)getpid());
+    int file = open(scratch, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    close(11);
+    dup2(file, 11);
+    close(file);
+
     while (accept(sock, NULL, NULL) >= 0)
         ;
+    struct stat st;
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    dprintf(fd, "fd 11 after stop: %s\n", fstat(11, &st) == 0 && S_ISREG(st.st_mode) ? "file" : "other");
+    close(fd);
     return 0;
 }

@@ -110,6 +110,16 @@ static void run_host(const char *chld_mode)
     assert_true(pu_wait_exit(manager, 5000, &status));
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+    /* Stopping a worker released only its inherited listeners still open as such:
+     * the file that took the admin socket's number is untouched. */
+    for (int i = 0; i < 3; i++) {
+        if (workers[i] == host_child || workers[i] == victim)
+            continue;
+        snprintf(path, sizeof path, "%s/worker.%d", dir, (int)workers[i]);
+        assert_int_equal(pu_count_lines(path, "fd 11 after stop: file"), 1);
+    }
+    /* Host output buffered before pm_manage is written once, not once per worker. */
+    assert_int_equal(pu_count_lines(log_path, "host output"), 1);
     /* The host's child outlives the manager untouched (now a child of init). */
     assert_true(pu_alive(host_child));
     kill(host_child, SIGKILL);

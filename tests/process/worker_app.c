@@ -16,10 +16,12 @@
  *
  * Environment, acted on in each worker right after pm_manage returns:
  *   WORKER_APP_CRASH_AT_START=1  the worker calls _exit(3);
- *   WORKER_APP_INIT_SLEEP_MS=M   the server-init hook stays M ms (signals are
- *                                blocked then: the window between fork and init);
+ *   WORKER_APP_INIT_SLEEP_MS=M   the server-init hook stays M ms (the worker is not
+ *                                yet serving: a TERM must wait for the end of init);
  *   WORKER_APP_POST_SLEEP_MS=M   the post-dispatch hook stays M ms (the window
  *                                after pm_post_dispatch's checks, before accept);
+ *   WORKER_APP_EXIT_AT_START=N   the worker calls exit(N) (an application that cannot
+ *                                start: e.g. no socket to serve);
  *   WORKER_APP_BLOCK_TERM=1      the worker blocks SIGTERM and SIGHUP (and logs
  *                                "worker_app (pid P): TERM and HUP blocked").
  *
@@ -204,6 +206,8 @@ int main(int argc, char **argv)
     }
     if (role == PM_SINGLE_PROCESS)
         say("single-process mode");
+    if (role == PM_WORKER && getenv("WORKER_APP_EXIT_AT_START"))
+        exit(atoi(getenv("WORKER_APP_EXIT_AT_START")));
     if (role == PM_WORKER && env_is_set("WORKER_APP_CRASH_AT_START"))
         _exit(3);
     if (role == PM_WORKER && env_is_set("WORKER_APP_BLOCK_TERM")) {
