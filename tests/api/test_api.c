@@ -1,5 +1,8 @@
 /* The C ABI from a plain C program linked to the shared library: every argument
  * check and error path, and what a caller sees without forking. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -9,6 +12,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -325,6 +329,104 @@ static void test_manage_refused_on_held_pid_file(void **state)
     rmdir(dir);
 }
 
+static void *idle_thread(void *arg)
+{
+    (void)arg;
+    pause();
+    return NULL;
+}
+
+/* Signals blocked by pm_manage hold for its own thread only: with other threads
+ * about, a TERM could land in one of them, so pm_manage refuses. */
+static void test_manage_refuses_threads(void **state)
+{
+    pthread_t t;
+    pm_t *pm = pm_create();
+    (void)state;
+    assert_int_equal(pthread_create(&t, NULL, idle_thread, NULL), 0);
+    pm_parameter(pm, "n_processes", "1");
+    assert_int_equal(pm_manage(pm), PM_ESTATE);
+    assert_non_null(strstr(pm_errmsg(pm), "threads"));
+    pthread_cancel(t);
+    pthread_join(t, NULL);
+    pm_destroy(pm);
+}
+
+/* A notify hook that ends the manager (no_exit) or waits from inside its loop. */
+static void exit_on_started(pm_t *pm, const char *line, void *user)
+{
+    (void)user;
+    if (strstr(line, ") started"))
+        pm_exit(pm, "stopped from the hook", 4);
+}
+
+static void wait_on_started(pm_t *pm, const char *line, void *user)
+{
+    if (strstr(line, ") started") && *(int *)user == 0)
+        *(int *)user = pm_wait(pm);
+}
+
+static void test_reentry_from_notify_hook(void **state)
+{
+    sigset_t before, after;
+    pm_t *pm = pm_create();
+    (void)state;
+    sigprocmask(SIG_SETMASK, NULL, &before);
+    pm_parameter(pm, "n_processes", "2");
+    pm_parameter(pm, "no_exit", "1");
+    pm_set_notify_hook(pm, exit_on_started, NULL);
+    int rc = pm_manage(pm);
+    if (rc == PM_WORKER)
+        _exit(0); /* a worker forked before the hook ended the manager */
+    assert_int_equal(rc, PM_MANAGER_DONE);
+    assert_int_equal(pm_exit_status(pm), 4);
+    sigprocmask(SIG_SETMASK, NULL, &after);
+    for (int s = 1; s < 32; s++)
+        assert_int_equal(sigismember(&before, s), sigismember(&after, s));
+    /* Its workers were killed and reaped: this process has no child left. */
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1);
+    /* Finished: a second pm_manage is refused. */
+    assert_int_equal(pm_manage(pm), PM_ESTATE);
+    pm_destroy(pm);
+
+    int waited = 0;
+    pm = pm_create();
+    pm_parameter(pm, "n_processes", "1");
+    pm_parameter(pm, "no_exit", "1");
+    pm_parameter(pm, "die_timeout", "5");
+    pm_set_notify_hook(pm, wait_on_started, &waited);
+    pm_set_hook(pm, PM_HOOK_MANAGER_INIT, NULL, NULL);
+    pid_t self = getpid();
+    pid_t killer = fork();
+    if (killer == 0) {
+        usleep(300 * 1000);
+        kill(self, SIGTERM);
+        _exit(0);
+    }
+    rc = pm_manage(pm);
+    if (rc == PM_WORKER)
+        _exit(0);
+    assert_int_equal(rc, PM_MANAGER_DONE);
+    assert_int_equal(waited, PM_ESTATE); /* the loop owns waiting */
+    assert_int_equal(pm_exit_status(pm), 0);
+    waitpid(killer, NULL, 0);
+    pm_destroy(pm);
+}
+
+/* exit(3) keeps the low 8 bits of a status: so does the recorded one. */
+static void test_exit_status_range(void **state)
+{
+    pm_t *pm = pm_create();
+    (void)state;
+    pm_set_notify_hook(pm, capture_line, &(struct log_capture){0});
+    pm_parameter(pm, "no_exit", "1");
+    pm_exit(pm, "x", -1);
+    assert_int_equal(pm_exit_status(pm), 255);
+    pm_exit(pm, "x", 256);
+    assert_int_equal(pm_exit_status(pm), 0);
+    pm_destroy(pm);
+}
+
 static void count_hook(pm_t *pm, void *user)
 {
     (void)pm;
@@ -391,6 +493,8 @@ static void test_process_title(void **state)
     assert_string_equal(buf, "api-title\n");
     read_proc("/proc/self/cmdline", buf, sizeof buf);
     assert_string_equal(buf, "api-title");
+    /* glibc's program name (error(3), syslog) lived in argv: it is kept. */
+    assert_string_equal(program_invocation_short_name, "test_api");
     pm_destroy(pm);
 }
 
@@ -412,6 +516,9 @@ int main(void)
         cmocka_unit_test(test_pid_files),
         cmocka_unit_test(test_dispatch_without_manager),
         cmocka_unit_test(test_manage_refused_on_held_pid_file),
+        cmocka_unit_test(test_manage_refuses_threads),
+        cmocka_unit_test(test_reentry_from_notify_hook),
+        cmocka_unit_test(test_exit_status_range),
         cmocka_unit_test(test_dispatch_hooks),
         cmocka_unit_test(test_max_size),
         cmocka_unit_test(test_process_title),

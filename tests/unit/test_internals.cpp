@@ -7,7 +7,9 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 extern "C" {
@@ -212,6 +214,16 @@ void test_pid_file_symlink_and_fifo_refused(void **) {
     assert_int_equal(f.acquire(path, 1, message), PM_EPIDFILE);
     assert_non_null(strstr(message.c_str(), "not a regular file"));
     assert_false(f.held());
+    unlink(path.c_str());
+
+    // A socket at the path is refused too (opening it fails with ENXIO).
+    int sock = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    assert_int_equal(bind(sock, reinterpret_cast<struct sockaddr *>(&addr), sizeof addr), 0);
+    assert_int_equal(f.acquire(path, 1, message), PM_EPIDFILE);
+    close(sock);
     unlink(path.c_str());
     unlink(target.c_str());
     rmdir(dir.c_str());
