@@ -138,6 +138,7 @@ private:
     struct sigaction host_chld_, host_term_, host_hup_;
 
     // Worker state.
+    bool is_worker_ = false;
     int64_t requests_ = 0;
     worker_report *report_ = nullptr;  // this worker's own
 };

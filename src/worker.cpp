@@ -127,6 +127,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     untracked_ = 0;
     managing_ = false;
     params_.role = "server";
+    is_worker_ = true;
     requests_ = 0;
 
     for (auto &count : worker_signals.counts)
@@ -183,9 +184,10 @@ void proc_manager::post_dispatch() {
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         params_.max_size > 0 && os::vm_size_kb() > params_.max_size)
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");
-    if (worker_signals.counts[SIGTERM])
+    // TERM and HUP mean "stop" only to a worker (in a manager they were the loop's).
+    if (is_worker_ && worker_signals.counts[SIGTERM])
         worker_exit("safe exit after SIGTERM");
-    if (worker_signals.counts[SIGHUP])
+    if (is_worker_ && worker_signals.counts[SIGHUP])
         worker_exit("safe exit after SIGHUP");
     if (worker_signals.manager_died ||
         (params_.no_signals && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid))
