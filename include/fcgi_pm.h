@@ -115,6 +115,11 @@ void pm_post_dispatch(pm_t *pm);
  * any signal interrupts, and drops the connection (see fcgi_pm_fcgx.h). */
 int pm_accept(pm_t *pm, int listen_fd);
 
+/* Waits until fd, a kept-alive FastCGI connection, has the next request: 0; or
+ * PM_ESTOPPED once the worker must stop (the connection is then the caller's to
+ * close). Three system calls; a TERM or HUP is never missed. */
+int pm_wait_connection(pm_t *pm, int fd);
+
 typedef enum {
     PM_HOOK_MANAGER_INIT = 0,  /* in the manager, before the first fork (managing_init) */
     PM_HOOK_SERVER_INIT = 1,   /* in each worker, before pm_manage returns (handling_init) */

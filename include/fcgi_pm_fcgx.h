@@ -16,7 +16,9 @@
  * makes it fail with EINTR, whatever SA_RESTART says, and the request is lost.
  * pm_fcgx_accept accepts unix-socket connections itself (pm_accept) and hands them
  * to FCGX_Accept_r as an open connection. TCP sockets take libfcgi's own path, which
- * has no such wait and applies FCGI_WEB_SERVER_ADDRS.
+ * has no such wait and applies FCGI_WEB_SERVER_ADDRS. A connection the web server
+ * keeps alive (FCGI_KEEP_CONN, nginx's fastcgi_keep_conn) is waited on with
+ * pm_wait_connection, so that an idle worker holding one still stops at once.
  *
  * Header only: it needs libfcgi (fcgiapp.h) but adds no dependency to libfcgi-pm.
  */
@@ -25,6 +27,7 @@
 
 #include <fcgiapp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "fcgi_pm.h"
 
@@ -39,7 +42,15 @@ static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
     FCGX_Finish_r(req); /* as FCGX_Accept_r does first: ends the previous request */
-    if (req->ipcFd < 0 && getsockname(req->listen_sock, (struct sockaddr *)&addr, &len) == 0 &&
+    if (req->ipcFd >= 0) { /* kept alive: its next request, unless the worker must stop */
+        int rc = pm_wait_connection(pm, req->ipcFd);
+        if (rc < 0) {
+            /* closed at once: libfcgi's own close lingers up to 2 s for the peer */
+            close(req->ipcFd);
+            req->ipcFd = -1;
+            return rc;
+        }
+    } else if (req->ipcFd < 0 && getsockname(req->listen_sock, (struct sockaddr *)&addr, &len) == 0 &&
         addr.ss_family == AF_UNIX) {
         int fd = pm_accept(pm, req->listen_sock);
         if (fd < 0)

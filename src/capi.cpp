@@ -131,6 +131,14 @@ int pm_accept(pm_t *pm, int listen_fd) {
     return guarded(pm, [&] { return pm->rep.accept(listen_fd); });
 }
 
+int pm_wait_connection(pm_t *pm, int fd) {
+    if (!pm)
+        return PM_EINVAL;
+    if (fd < 0)
+        return fail(pm, PM_EINVAL, "pm_wait_connection: negative descriptor");
+    return guarded(pm, [&] { return pm->rep.wait_connection(fd); });
+}
+
 void pm_pre_dispatch(pm_t *pm) {
     if (pm)
         guarded(pm, [&] {

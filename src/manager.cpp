@@ -116,8 +116,6 @@ void proc_manager::managing_init() {
 void proc_manager::install_manager_signals() {
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
-    ::sigaction(SIGTERM, nullptr, &host_term_);
-    ::sigaction(SIGHUP, nullptr, &host_hup_);
     signals_saved_ = true;
 
     epoll_fd_ = os::epoll_create();

@@ -61,6 +61,7 @@ public:
 
     // --- worker side (worker.cpp) ---
     int accept(int listen_fd);
+    int wait_connection(int fd);
     void pre_dispatch();
     void post_dispatch();  // may throw exit_request
     static int received_signal(int signo);
@@ -70,8 +71,6 @@ public:
     // asked for so far (a hook that asks for one is told from one that does not).
     int pending_exit = -1;
     int exit_requests = 0;
-    // The handle's detail for the last pid file problem logged by manage().
-    std::string last_message;
 
 private:
     // manager.cpp
@@ -93,7 +92,6 @@ private:
     int64_t slot_due_ms(const slot &s) const;
     void note_early_death(int64_t now);
     void update_crash_limit(int64_t now);
-    size_t live_count() const { return live_; }
 
     // worker.cpp
     void become_worker(pid_t manager_pid, size_t index);
@@ -135,7 +133,7 @@ private:
     bool signals_saved_ = false;
     sigset_t host_mask_;
     sigset_t manager_mask_;
-    struct sigaction host_chld_, host_term_, host_hup_;
+    struct sigaction host_chld_;
 
     // Worker state.
     bool is_worker_ = false;

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -169,6 +170,39 @@ int proc_manager::accept(int listen_fd) {
         if (!transient)
             throw error(PM_ESYS, "accept: " + os::errno_text(err));
     }
+}
+
+int proc_manager::wait_connection(int fd) {
+    // TERM and HUP are held back while the stop flags are read, and let in only
+    // inside ppoll, which they then end (ppoll is never restarted): none is missed.
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    ::pthread_sigmask(SIG_BLOCK, &stops, &old);
+    int rc = 0, err = 0;
+    for (;;) {
+        if (stop_requested()) {
+            rc = PM_ESTOPPED;
+            break;
+        }
+        struct pollfd p = {fd, POLLIN, 0};
+        int n = ::ppoll(&p, 1, nullptr, &old);
+        if (n > 0)
+            break;
+        // EINTR comes from the host's own handlers only with no_signals: its loop decides.
+        if (n < 0 && (errno != EINTR || params_.no_signals)) {
+            err = errno;
+            rc = PM_ESYS;
+            break;
+        }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (rc == PM_ESTOPPED)
+        throw error(PM_ESTOPPED, "pm_wait_connection: the worker is stopping");
+    if (rc == PM_ESYS)
+        throw error(PM_ESYS, "ppoll: " + os::errno_text(err));
+    return 0;
 }
 
 void proc_manager::pre_dispatch() {

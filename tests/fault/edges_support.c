@@ -355,11 +355,16 @@ static void fcgi_pair(unsigned char *buf, size_t *n, const char *name, const cha
 
 int edges_fcgi_send(int fd, const char *query)
 {
+    return edges_fcgi_send_request(fd, query, 0);
+}
+
+int edges_fcgi_send_request(int fd, const char *query, int keep_conn)
+{
     if (strlen(query) > 100) {
         errno = EINVAL;
         return -1;
     }
-    static const unsigned char begin[8] = {0, 1 /* responder */, 0 /* no keep-conn */};
+    const unsigned char begin[8] = {0, 1 /* responder */, keep_conn ? 1 /* FCGI_KEEP_CONN */ : 0};
     unsigned char params[512], msg[1024];
     size_t np = 0, n = 0;
     fcgi_pair(params, &np, "REQUEST_METHOD", "GET");

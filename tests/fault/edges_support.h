@@ -68,6 +68,8 @@ int edges_unix_connect(const char *path);
 /* Sends one whole responder request (GET, QUERY_STRING=query, empty stdin) on fd,
  * request id 1. 0, or -1 (errno set: EPIPE if the peer dropped the connection). */
 int edges_fcgi_send(int fd, const char *query);
+/* The same, with FCGI_KEEP_CONN set when keep_conn: the worker keeps the connection. */
+int edges_fcgi_send_request(int fd, const char *query, int keep_conn);
 /* Reads records from fd until END_REQUEST, EOF, an error or timeout_ms: the STDOUT
  * content (malloc'd, NUL-terminated) in *out. 1 if END_REQUEST came, 0 if not, -1 on
  * a read error (errno set). */

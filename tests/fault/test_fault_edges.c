@@ -560,6 +560,45 @@ static void test_r3_hup_after_accept_before_request(void **state)
     term_and_expect_clean_exit(&app, 3000);
 }
 
+/* ---- R5 with a kept-alive connection ---- */
+
+/* The web server keeps its FastCGI connection open between requests
+ * (FCGI_KEEP_CONN, as nginx's fastcgi_keep_conn does): the idle worker waits on that
+ * connection, not in accept, and a TERM must still stop it at once. */
+static void test_r5_term_idle_keepalive(void **state)
+{
+    ctx_t *c = *state;
+    app_t app;
+    char sock[PATH_LEN], log[PATH_LEN];
+    snprintf(sock, sizeof sock, "%s/sock", c->dir);
+    snprintf(log, sizeof log, "%s/log", c->dir);
+    pid_t workers[N_WORKERS];
+    start_pool(&app, sock, log, NULL, (const char *const[]){"n_processes=8", "die_timeout=5", NULL},
+               workers);
+    int fd = edges_unix_connect(sock);
+    CHECK(fd >= 0, "cannot connect to %s: %s", sock, strerror(errno));
+    char *out = NULL;
+    size_t len = 0;
+    for (int i = 0; i < 2; i++) { /* two requests on the one connection */
+        CHECK(edges_fcgi_send_request(fd, "", 1) == 0, "send: %s", strerror(errno));
+        CHECK_LOG(edges_fcgi_receive(fd, 3000, &out, &len) == 1 && strstr(out, "Hello from worker"),
+                  app.log, "no response on the kept connection");
+        free(out);
+        out = NULL;
+    }
+    double t0 = edges_now_ms();
+    int status;
+    double ms;
+    kill(app.pid, SIGTERM);
+    CHECK_LOG(wait_exit_ms(app.pid, 3000, &status, &ms), app.log,
+              "manager did not exit within 3 s of TERM with a kept-alive connection open");
+    edges_figure("R5", "keepalive_term_exit", edges_now_ms() - t0, "ms");
+    CHECK_LOG(WIFEXITED(status) && WEXITSTATUS(status) == 0, app.log, "manager exit status 0x%x", status);
+    CHECK_LOG(ms < 200, app.log, "manager exit took %.1f ms (200 ms allowed)", ms);
+    app.pid = -1;
+    close(fd);
+}
+
 /* ---- R9: fork fails for 10 s while the pool is being filled ---- */
 
 #define R9_OUTAGE_MS 10000
@@ -1126,6 +1165,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_r3_hup_storm_under_load, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r3_hup_after_accept_before_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_r5_term_idle_keepalive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r9_fork_fails_while_filling, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r10_manager_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_r11_stale_pid, setup, teardown),
