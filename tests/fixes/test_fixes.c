@@ -30,13 +30,19 @@ static struct run *current;
 
 static int teardown(void **state)
 {
+    int reports = 0;
     (void)state;
     if (current) {
         pu_kill_tree(current->manager);
+        /* a sanitized build's report in any process of the pool fails the test */
+        reports = pu_count_containing(current->log, "Sanitizer") +
+                  pu_count_containing(current->log, "runtime error:");
+        if (reports)
+            fprintf(stderr, "%s", pu_read_file(current->log, NULL));
         pu_remove_temp_dir(current->dir);
         current = NULL;
     }
-    return 0;
+    return reports ? -1 : 0;
 }
 
 /* Starts worker_app in a fresh directory with the given environment and parameters

@@ -44,6 +44,17 @@ static int wait_for_workers(const char *dir, pid_t manager, int children, int re
     return 0;
 }
 
+static pid_t running_manager; /* killed by teardown if a test stops early */
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (running_manager > 0)
+        pu_kill_tree(running_manager);
+    running_manager = 0;
+    return 0;
+}
+
 static void run_host(const char *chld_mode)
 {
     char dir[PU_PATH_MAX], path[PU_PATH_MAX + 32], log_path[PU_PATH_MAX + 32];
@@ -52,6 +63,7 @@ static void run_host(const char *chld_mode)
     const char *argv[] = {HOST_APP, dir, "2", chld_mode, NULL};
     pid_t manager = pu_spawn(argv, NULL, log_path);
     assert_true(manager > 0);
+    running_manager = manager;
     pid_t workers[PU_MAX_PIDS];
     assert_true(wait_for_workers(dir, manager, 3, 2, workers)); /* 2 workers + the host's child */
 
@@ -124,6 +136,7 @@ static void run_host(const char *chld_mode)
     assert_true(pu_alive(host_child));
     kill(host_child, SIGKILL);
     free(host);
+    assert_int_equal(pu_count_containing(log_path, "Sanitizer") + pu_count_containing(log_path, "runtime error:"), 0);
     pu_remove_temp_dir(dir);
 }
 
@@ -142,8 +155,8 @@ static void test_host_ignores_sigchld(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_host_handles_sigchld),
-        cmocka_unit_test(test_host_ignores_sigchld),
+        cmocka_unit_test_teardown(test_host_handles_sigchld, teardown),
+        cmocka_unit_test_teardown(test_host_ignores_sigchld, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
