@@ -18,7 +18,10 @@
  *   "no_signals" is 1), no descriptor the manager opened, and it exits when the
  *   manager dies.
  * - Log lines read "FastCGI: <role> (pid <pid>): <msg>" and go to stderr, or to the
- *   notify hook.
+ *   notify hook. The notify hook runs inside the manager's loop: it may log, or end
+ *   the process (pm_exit); pm_wait there returns PM_ESTATE.
+ * - Threads: call pm_manage while the process has one thread (it refuses otherwise:
+ *   a signal meant for the manager could reach another thread).
  * - The request path (pm_pre_dispatch, pm_post_dispatch) makes no system call in
  *   steady state.
  */
@@ -94,9 +97,11 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * worker, PM_SINGLE_PROCESS when n_processes is 0, a negative code if it failed
  * before anything was forked (PM_ELOCKED: another manager holds the pid file;
  * PM_EPIDFILE: the pid file path is a symlink, FIFO or other non-regular file;
- * PM_ESTATE: called twice or in a worker; PM_ESYS). In the manager it does not
- * return: it exits 0 after TERM, 1 after a wait timeout (PM_MANAGER_DONE instead
- * when "no_exit" is 1). */
+ * PM_ESTATE: called twice, in a worker, or with more than one thread; PM_ESYS). In
+ * the manager it does not return: it exits 0 after TERM, 1 after a wait timeout.
+ * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
+ * and dispositions as they were (also in a worker whose init hook asked to exit);
+ * pm_exit_status() then tells the status. */
 int pm_manage(pm_t *pm);
 /* Top of each request. Runs the pre-dispatch hook; no system call. (A TERM or HUP
  * never disturbs a request: the worker stops accepting at once and exits in
@@ -144,9 +149,10 @@ void pm_die(pm_t *pm, const char *msg, int status);
 void pm_exit(pm_t *pm, const char *msg, int status);
 /* As pm_exit, with status 1 when status is 0. */
 void pm_abort(pm_t *pm, const char *msg, int status);
-/* Manager only: blocks until one worker exits (handling signals meanwhile), reaps
- * and logs it; returns its pid. PM_ECHILD if there is no worker, PM_ESTATE in a
- * worker or before pm_manage. May exit (a TERM arriving while waiting). */
+/* The original's pm_wait: in the manager, waits for one worker to exit, reaps and
+ * logs it, and returns its pid. Here the manager's own loop does the waiting, so
+ * the only callers are hooks: PM_ESTATE from the notify hook, in a worker or before
+ * pm_manage; PM_ECHILD with no worker (the MANAGER_INIT hook). Never exits. */
 int pm_wait(pm_t *pm);
 /* Writes this process's pid to fname (NULL: pid_fname; none set: 0) and holds it
  * locked until it is removed or the process ends. 0, PM_ELOCKED, PM_EPIDFILE,
