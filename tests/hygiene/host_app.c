@@ -146,8 +146,10 @@ int main(int argc, char **argv)
     pm_parameter(pm, "die_timeout", "5");
     pm_set_hook(pm, PM_HOOK_MANAGER_INIT, hook, "manager_init");
     pm_set_hook(pm, PM_HOOK_SERVER_INIT, hook, "server_init");
-    if (pm_manage(pm) != PM_WORKER)
+    if (pm_manage(pm) != PM_WORKER) {
+        pm_destroy(pm);
         return 1;
+    }
 
     f = open_memstream(&text, &len);
     describe(f);
@@ -170,5 +172,6 @@ int main(int argc, char **argv)
     int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     dprintf(fd, "fd 11 after stop: %s\n", fstat(11, &st) == 0 && S_ISREG(st.st_mode) ? "file" : "other");
     close(fd);
+    pm_destroy(pm);
     return 0;
 }
