@@ -76,6 +76,16 @@ std::string vformat(const char *fmt, va_list ap) {
     return out;
 }
 
+// pm_notify and pm_warn.
+void log_formatted(pm_t *pm, const char *fmt, va_list ap) {
+    if (!pm || !fmt)
+        return;
+    guarded(pm, [&] {
+        pm->rep.notify(vformat(fmt, ap));
+        return 0;
+    });
+}
+
 }  // namespace
 
 extern "C" {
@@ -240,26 +250,16 @@ int pm_received_signal(pm_t *pm, int signo) {
 }
 
 void pm_notify(pm_t *pm, const char *fmt, ...) {
-    if (!pm || !fmt)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    guarded(pm, [&] {
-        pm->rep.notify(vformat(fmt, ap));
-        return 0;
-    });
+    log_formatted(pm, fmt, ap);
     va_end(ap);
 }
 
 void pm_warn(pm_t *pm, const char *fmt, ...) {
-    if (!pm || !fmt)
-        return;
     va_list ap;
     va_start(ap, fmt);
-    guarded(pm, [&] {
-        pm->rep.notify(vformat(fmt, ap));
-        return 0;
-    });
+    log_formatted(pm, fmt, ap);  // the original's pm_warn is pm_notify
     va_end(ap);
 }
 
