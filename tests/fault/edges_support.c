@@ -110,7 +110,7 @@ int edges_write_file(const char *path, const char *text)
 
 int edges_sanitizer_reports(const char *path)
 {
-    return pu_count_containing(path, "Sanitizer") + pu_count_containing(path, "runtime error:");
+    return pu_sanitizer_reports(path);
 }
 
 /* ---- /proc ---- */

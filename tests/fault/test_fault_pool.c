@@ -519,8 +519,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     app_t *app = *state;
-    int reports = pu_count_containing(app->log, "Sanitizer") +
-                  pu_count_containing(app->log, "runtime error:");
+    int reports = pu_sanitizer_reports(app->log);
     if (reports > 0) {
         print_error("sanitizer reports in %s:\n", app->log);
         print_log_tail(app->log, 20000);

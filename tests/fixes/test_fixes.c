@@ -35,8 +35,7 @@ static int teardown(void **state)
     if (current) {
         pu_kill_tree(current->manager);
         /* a sanitized build's report in any process of the pool fails the test */
-        reports = pu_count_containing(current->log, "Sanitizer") +
-                  pu_count_containing(current->log, "runtime error:");
+        reports = pu_sanitizer_reports(current->log);
         if (reports)
             fprintf(stderr, "%s", pu_read_file(current->log, NULL));
         pu_remove_temp_dir(current->dir);

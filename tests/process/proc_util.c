@@ -316,6 +316,11 @@ int pu_count_lines(const char *path, const char *line)
     return m.count;
 }
 
+int pu_sanitizer_reports(const char *path)
+{
+    return pu_count_containing(path, "Sanitizer") + pu_count_containing(path, "runtime error:");
+}
+
 int pu_count_containing(const char *path, const char *needle)
 {
     struct match_ctx m = {needle, 0};

@@ -74,6 +74,8 @@ int pu_comm(pid_t pid, char *buf, size_t size);
 
 /* Number of lines of path equal to line (exactly, without the newline). */
 int pu_count_lines(const char *path, const char *line);
+/* Lines of path that are sanitizer reports (ASan, UBSan, LeakSanitizer). */
+int pu_sanitizer_reports(const char *path);
 /* Number of lines of path containing needle. */
 int pu_count_containing(const char *path, const char *needle);
 /* Waits until at least count lines of path equal line. 1, or 0 on timeout. */

@@ -328,8 +328,7 @@ static int teardown(void **state)
 {
     app_t *app = *state;
     /* Under PM_SANITIZER=address a report in any process of the tree fails the test. */
-    int reports = pu_count_containing(app->log, "Sanitizer") +
-                  pu_count_containing(app->log, "runtime error:");
+    int reports = pu_sanitizer_reports(app->log);
     if (reports > 0) {
         char *log = pu_read_file(app->log, NULL);
         print_error("sanitizer reports in %s:\n%s\n", app->log, log ? log : "");
