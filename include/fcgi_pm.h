@@ -103,6 +103,18 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * and dispositions as they were (also in a worker whose init hook asked to exit);
  * pm_exit_status() then tells the status. */
 int pm_manage(pm_t *pm);
+/* Exec mode (what the fcgi-pm program uses): each worker execs argv[0] (looked up in
+ * PATH when it has no '/') with argv, and envp (NULL: the manager's environment),
+ * instead of returning from pm_manage; listen_fd becomes its descriptor 0, as
+ * FastCGI programs expect. The worker gets default dispositions for TERM, HUP, PIPE
+ * and CHLD, the host's signal mask, no other descriptor of the library's, and SIGTERM
+ * when the manager dies. A failed exec is logged ("exec: <program>: <reason>") and
+ * the worker exits 127, which the crash backoff paces. Only a failure (non-zero
+ * exit, core-dumping signal) soon after start counts as a crash for an exec'd worker.
+ * Arrays are copied. 0, PM_EINVAL (NULL or empty argv, negative listen_fd),
+ * PM_ESTATE (after pm_manage). */
+int pm_set_exec(pm_t *pm, int listen_fd, char *const argv[], char *const envp[]);
+
 /* Top of each request. Runs the pre-dispatch hook; no system call. (A TERM or HUP
  * never disturbs a request: the worker stops accepting at once and exits in
  * pm_post_dispatch.) */

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "error.h"
 #include "fcgi_pm.h"
@@ -131,6 +132,24 @@ int pm_manage(pm_t *pm) {
     if (!pm)
         return PM_EINVAL;
     return guarded(pm, [&] { return pm->rep.manage(); });
+}
+
+int pm_set_exec(pm_t *pm, int listen_fd, char *const argv[], char *const envp[]) {
+    if (!pm)
+        return PM_EINVAL;
+    if (!argv || !argv[0] || !argv[0][0])
+        return fail(pm, PM_EINVAL, "pm_set_exec: argv must name a program");
+    if (listen_fd < 0)
+        return fail(pm, PM_EINVAL, "pm_set_exec: negative listening descriptor");
+    return guarded(pm, [&] {
+        std::vector<std::string> args, env;
+        for (char *const *a = argv; *a; ++a)
+            args.emplace_back(*a);
+        for (char *const *e = envp; e && *e; ++e)
+            env.emplace_back(*e);
+        pm->rep.set_exec(listen_fd, std::move(args), envp != nullptr, std::move(env));
+        return 0;
+    });
 }
 
 int pm_accept(pm_t *pm, int listen_fd) {

@@ -218,6 +218,8 @@ bool proc_manager::spawn_due() {
         ::pthread_sigmask(SIG_SETMASK, &all, &saved);  // nothing may run between fork and init
         pid_t pid = ::fork();
         if (pid == 0) {
+            if (!exec_argv_.empty())
+                exec_worker(self);
             become_worker(self, index);
             return true;
         }
@@ -358,7 +360,9 @@ void proc_manager::forget_pidfd(slot &s) {
 bool proc_manager::crashed(size_t index, int status) const {
     if (is_failure(status))
         return true;
-    if (index >= reports_capacity_ || status == -1)
+    // An exec'd program does not report; its exit 0 may be a planned one (php-cgi's
+    // PHP_FCGI_MAX_REQUESTS), so only its failures count.
+    if (!exec_argv_.empty() || index >= reports_capacity_ || status == -1)
         return false;
     const worker_report &r = reports_[index];
     if (r.requests > 0 || r.stopped)

@@ -60,6 +60,7 @@ public:
     int remove_pid_file(const std::string &path);
 
     // --- worker side (worker.cpp) ---
+    void set_exec(int listen_fd, std::vector<std::string> argv, bool own_env, std::vector<std::string> env);
     int accept(int listen_fd);
     int wait_connection(int fd);
     void pre_dispatch();
@@ -95,6 +96,7 @@ private:
 
     // worker.cpp
     void become_worker(pid_t manager_pid, size_t index);
+    [[noreturn]] void exec_worker(pid_t manager_pid);
     void worker_exit(const std::string &msg);
 
     void call_hook(pm_hook_t which);
@@ -137,6 +139,11 @@ private:
 
     // Worker state.
     bool is_worker_ = false;
+    // Exec mode: the program each worker runs, its environment, its listening socket.
+    std::vector<std::string> exec_argv_;
+    bool exec_own_env_ = false;
+    std::vector<std::string> exec_env_;
+    int exec_listen_fd_ = -1;
     int64_t requests_ = 0;
     worker_report *report_ = nullptr;  // this worker's own
 };

@@ -156,6 +156,49 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
         report_->initialized = 1;
 }
 
+void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool own_env,
+                            std::vector<std::string> env) {
+    if (managing_ || is_worker_)
+        throw error(PM_ESTATE, "pm_set_exec: only before pm_manage");
+    exec_listen_fd_ = listen_fd;
+    exec_argv_ = std::move(argv);
+    exec_own_env_ = own_env;
+    exec_env_ = std::move(env);
+}
+
+// Runs in the child right after fork, with every signal blocked; never returns.
+void proc_manager::exec_worker(pid_t manager_pid) {
+    if (exec_listen_fd_ != 0) {
+        if (::dup2(exec_listen_fd_, 0) < 0)
+            _exit(127);
+        ::close(exec_listen_fd_);
+    }
+    ::fcntl(0, F_SETFD, 0);  // FastCGI's socket stays open across exec
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s : {SIGTERM, SIGHUP, SIGPIPE, SIGCHLD})
+        ::sigaction(s, &dfl, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (::getppid() != manager_pid)
+        _exit(0);  // the manager is already gone
+    std::vector<char *> argv, envp;
+    for (std::string &a : exec_argv_)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (std::string &e : exec_env_)
+        envp.push_back(e.data());
+    envp.push_back(nullptr);
+    ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
+    if (exec_own_env_)
+        ::execvpe(argv[0], argv.data(), envp.data());
+    else
+        ::execvp(argv[0], argv.data());
+    // The library's descriptors are all close-on-exec: only the failure is left to tell.
+    params_.role = "server";
+    notify("exec: " + exec_argv_[0] + ": " + os::errno_text(errno));
+    _exit(127);
+}
+
 int proc_manager::accept(int listen_fd) {
     for (;;) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);

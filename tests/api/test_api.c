@@ -147,6 +147,23 @@ static void test_accept_errors(void **state)
     pm_destroy(pm);
 }
 
+static void test_set_exec_errors(void **state)
+{
+    pm_t *pm = pm_create();
+    char *empty[] = {"", NULL};
+    char *none[] = {NULL};
+    char *prog[] = {"true", NULL};
+    (void)state;
+    assert_int_equal(pm_set_exec(NULL, 0, prog, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_exec(pm, 0, NULL, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_exec(pm, 0, none, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_exec(pm, 0, empty, NULL), PM_EINVAL);
+    assert_non_null(strstr(pm_errmsg(pm), "argv"));
+    assert_int_equal(pm_set_exec(pm, -1, prog, NULL), PM_EINVAL);
+    assert_int_equal(pm_set_exec(pm, 0, prog, NULL), 0);
+    pm_destroy(pm);
+}
+
 static void test_bad_hook_and_signal(void **state)
 {
     pm_t *pm = pm_create();
@@ -520,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_parameters),
         cmocka_unit_test(test_titles_and_paths_too_long),
         cmocka_unit_test(test_accept_errors),
+        cmocka_unit_test(test_set_exec_errors),
         cmocka_unit_test(test_bad_hook_and_signal),
         cmocka_unit_test(test_state_errors),
         cmocka_unit_test(test_notify_hook_format),

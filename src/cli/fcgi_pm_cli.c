@@ -1,0 +1,233 @@
+/*
+ * fcgi-pm -- run and supervise any FastCGI program: spawn-fcgi and multiwatch in one.
+ *
+ *     fcgi-pm -s /run/app.sock -F 8 -- ./app [args...]
+ *
+ * Opens the listening socket, then becomes the manager (libfcgi-pm, exec mode): each
+ * worker is the program exec'd with the socket on descriptor 0, the FastCGI
+ * convention, so any FastCGI program runs unmodified. HUP replaces the workers, TERM
+ * stops them (SIGKILL after --die-timeout). Flags follow spawn-fcgi where they
+ * overlap. Bad flags or values: exit 2 with one line.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fcgi_pm.h"
+
+struct options {
+    const char *socket_path; /* -s */
+    const char *address;     /* -a */
+    const char *port;        /* -p */
+    int backlog;             /* -b */
+    const char *workers;     /* -F */
+    const char *pid_file;    /* -P */
+    mode_t mode;             /* -M */
+    int mode_set;
+    char **program;          /* after -- */
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fcgi-pm [options] -- program [args...]\n"
+            "  -s PATH           listen on a unix socket at PATH\n"
+            "  -a ADDR           listen on TCP address ADDR (with -p; default 0.0.0.0)\n"
+            "  -p PORT           listen on TCP port PORT\n"
+            "  -b N              listen backlog (default 1024)\n"
+            "  -F N              workers to keep running (default 1)\n"
+            "  -P FILE           pid file of the manager (locked; a second manager is refused)\n"
+            "  -M MODE           unix socket mode, octal (default 0660 less the umask)\n"
+            "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
+            "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
+            "  --start-delay S   seconds to pause after each fork (default 0)\n"
+            "  --min-uptime S, --backoff-min S, --backoff-max S, --crash-budget N,\n"
+            "  --crash-window S  crash-loop backoff, as the library's parameters\n"
+            "  -h, --help        this text\n"
+            "  -v, --version     the version\n");
+}
+
+/* One line naming the problem, exit 2: bad usage never starts anything. */
+__attribute__((noreturn, format(printf, 1, 2))) static void die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("fcgi-pm: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static int parse_count(const char *flag, const char *text, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || errno || v < lo || v > hi)
+        die_usage("%s: '%s' is not a whole number from %ld to %ld", flag, text, lo, hi);
+    return (int)v;
+}
+
+static int listen_unix(const struct options *o)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(o->socket_path) >= sizeof addr.sun_path)
+        die_usage("-s: socket path longer than %zu bytes", sizeof addr.sun_path - 1);
+    strcpy(addr.sun_path, o->socket_path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A stale socket (nothing listening) is replaced; a live one or any other file
+     * is left alone. */
+    struct stat st;
+    if (lstat(o->socket_path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "fcgi-pm: %s exists and is not a socket\n", o->socket_path);
+            exit(1);
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int live = connect(probe, (struct sockaddr *)&addr, sizeof addr) == 0;
+        close(probe);
+        if (live) {
+            fprintf(stderr, "fcgi-pm: %s: something is listening there already\n", o->socket_path);
+            exit(1);
+        }
+        unlink(o->socket_path);
+    }
+    /* Created with its final mode: the umask shapes the mode bind gives it. */
+    mode_t mode = o->mode_set ? o->mode : 0660;
+    mode_t old = umask((mode_t)(~mode & 0777));
+    int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+    umask(old);
+    if (rc < 0 || (o->mode_set && chmod(o->socket_path, mode) < 0) || listen(fd, o->backlog) < 0) {
+        fprintf(stderr, "fcgi-pm: %s: %s\n", o->socket_path, strerror(errno));
+        exit(1);
+    }
+    return fd;
+}
+
+static int listen_tcp(const struct options *o)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    int rc = getaddrinfo(o->address, o->port, &hints, &res);
+    if (rc != 0)
+        die_usage("-a/-p: %s:%s: %s", o->address ? o->address : "*", o->port, gai_strerror(rc));
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, o->backlog) < 0) {
+        fprintf(stderr, "fcgi-pm: %s:%s: %s\n", o->address ? o->address : "*", o->port, strerror(errno));
+        exit(1);
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Sets a library parameter from a flag; a refused value is a usage error. */
+static void set(pm_t *pm, const char *flag, const char *name, const char *value)
+{
+    if (pm_parameter(pm, name, value) != 0)
+        die_usage("%s: %s", flag, pm_errmsg(pm));
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {.backlog = 1024, .workers = "1"};
+    pm_t *pm = pm_create();
+    if (!pm) {
+        fputs("fcgi-pm: out of memory\n", stderr);
+        return 1;
+    }
+    enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW };
+    static const struct option longs[] = {
+        {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
+        {"start-delay", required_argument, NULL, START_DELAY},
+        {"min-uptime", required_argument, NULL, MIN_UPTIME},
+        {"backoff-min", required_argument, NULL, BACKOFF_MIN},
+        {"backoff-max", required_argument, NULL, BACKOFF_MAX},
+        {"crash-budget", required_argument, NULL, CRASH_BUDGET},
+        {"crash-window", required_argument, NULL, CRASH_WINDOW},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'v'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:nhv", longs, NULL)) != -1) {
+        switch (c) {
+        case 's': o.socket_path = optarg; break;
+        case 'a': o.address = optarg; break;
+        case 'p': o.port = optarg; parse_count("-p", optarg, 1, 65535); break;
+        case 'b': o.backlog = parse_count("-b", optarg, 1, 65535); break;
+        case 'F': o.workers = optarg; parse_count("-F", optarg, 1, 100000); break;
+        case 'P': o.pid_file = optarg; break;
+        case 'M': {
+            char *end;
+            long m = strtol(optarg, &end, 8);
+            if (!*optarg || *end || m < 0 || m > 0777)
+                die_usage("-M: '%s' is not an octal mode from 0 to 0777", optarg);
+            o.mode = (mode_t)m;
+            o.mode_set = 1;
+            break;
+        }
+        case 'n': break;
+        case DIE_TIMEOUT: set(pm, "--die-timeout", "die_timeout", optarg); break;
+        case START_DELAY: set(pm, "--start-delay", "start_delay", optarg); break;
+        case MIN_UPTIME: set(pm, "--min-uptime", "min_uptime", optarg); break;
+        case BACKOFF_MIN: set(pm, "--backoff-min", "backoff_min", optarg); break;
+        case BACKOFF_MAX: set(pm, "--backoff-max", "backoff_max", optarg); break;
+        case CRASH_BUDGET: set(pm, "--crash-budget", "crash_budget", optarg); break;
+        case CRASH_WINDOW: set(pm, "--crash-window", "crash_window", optarg); break;
+        case 'h': usage(stdout); return 0;
+        case 'v': printf("fcgi-pm %s\n", pm_version()); return 0;
+        case ':': die_usage("%s needs a value", argv[optind - 1]);
+        default:
+            if (optopt)
+                die_usage("unknown option -%c (see --help)", optopt);
+            die_usage("unknown option %s (see --help)", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        die_usage("no program to run (fcgi-pm [options] -- program [args...])");
+    o.program = argv + optind;
+    if (!o.socket_path == !o.port)
+        die_usage("give either -s PATH or -p PORT");
+    if (o.address && !o.port)
+        die_usage("-a needs -p");
+    if (o.mode_set && !o.socket_path)
+        die_usage("-M applies to a unix socket (-s)");
+    set(pm, "-F", "n_processes", o.workers);
+    if (o.pid_file) {
+        set(pm, "-P", "pid_fname", o.pid_file);
+        /* Before the socket: a second manager is refused before it touches the
+         * first one's socket. */
+        int rc = pm_write_pid_file(pm, NULL);
+        if (rc == PM_ELOCKED || rc == PM_EPIDFILE)
+            return 1; /* logged: "pid file ... is held by another manager (pid N)" */
+        /* any other failure is logged and the manager carries on, as the original */
+    }
+    int fd = o.socket_path ? listen_unix(&o) : listen_tcp(&o);
+    if (fd < 0) {
+        fprintf(stderr, "fcgi-pm: socket: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pm_set_exec(pm, fd, o.program, NULL) != 0) {
+        fprintf(stderr, "fcgi-pm: %s\n", pm_errmsg(pm));
+        return 1;
+    }
+    int rc = pm_manage(pm); /* exits in the manager; exec mode never returns in a worker */
+    fprintf(stderr, "fcgi-pm: %s\n", pm_errmsg(pm));
+    pm_destroy(pm);
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,101 @@
+#!/bin/sh
+# The fcgi-pm program end to end: bad flags, an unmodified Perl FCGI program on a
+# unix socket (mode, pid file, HUP, TERM) and on TCP, a program that cannot be
+# exec'd, a second manager, stale and live sockets.
+# Usage: test_cli.sh FCGI_PM
+set -u
+cli=$1
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/fcgi-pm-cli-XXXXXX)
+trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+passed=0 failed=0
+
+check() {  # description, then a command that must succeed
+  desc=$1; shift
+  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $desc"; failed=$((failed + 1)); fi
+}
+wait_for() {  # count pattern file
+  for _ in $(seq 300); do
+    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
+    sleep 0.01
+  done
+  return 1
+}
+get() {  # address: the body of one request
+  REQUEST_METHOD=GET SCRIPT_NAME=/ QUERY_STRING= cgi-fcgi -bind -connect "$1" 2>/dev/null | tail -n 1
+}
+
+# -- bad flags: exit 2, one line naming the problem, nothing started or created
+bad() {
+  out=$("$cli" "$@" 2>&1 >/dev/null); code=$?
+  [ "$code" -eq 2 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ] && printf '%s' "$out" | grep -q '^fcgi-pm: ' ||
+    { echo "  fcgi-pm $*: exit $code, said: $out"; return 1; }
+}
+check "unknown option" bad -x -- true
+check "no program" bad -s "$work/a.sock"
+check "no socket" bad -- true
+check "both socket and port" bad -s "$work/a.sock" -p 9000 -- true
+check "bad worker count" bad -s "$work/a.sock" -F abc -- true
+check "zero workers" bad -s "$work/a.sock" -F 0 -- true
+check "bad port" bad -p 70000 -- true
+check "bad mode" bad -s "$work/a.sock" -M 999 -- true
+check "negative die timeout" bad -s "$work/a.sock" --die-timeout -1 -- true
+check "missing value" bad -s
+check "nothing created by bad flags" test ! -e "$work/a.sock"
+
+# -- unix socket, Perl FCGI program, mode, pid file, HUP, TERM
+sock=$work/perl.sock log=$work/perl.log pid=$work/pm.pid
+"$cli" -s "$sock" -F 2 -M 600 -P "$pid" --die-timeout 5 -- perl "$here/hello.pl" 2>"$log" &
+manager=$!
+check "two workers started" wait_for 2 'server (pid [0-9]*) started' "$log"
+check "socket mode 0600" test "$(stat -c %a "$sock")" = 600
+check "pid file names the manager" test "$(cat "$pid")" = "$manager"
+check "Perl answers" sh -c "$(printf 'REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect %s | grep -q "Hello from Perl"' "$sock")"
+before=$(cat /proc/$manager/task/$manager/children)
+# a second manager with the same pid file is refused, and the first keeps its socket
+"$cli" -s "$sock" -P "$pid" -- perl "$here/hello.pl" 2>"$work/second.log"
+check "second manager refused" test $? -eq 1
+check "refusal names the holder" grep -q "held by another manager (pid $manager)" "$work/second.log"
+check "first manager still answers" sh -c "REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $sock | grep -q 'Hello from Perl'"
+kill -HUP $manager
+check "HUP replaced both" wait_for 4 'server (pid [0-9]*) started' "$log"
+sleep 0.2
+after=$(cat /proc/$manager/task/$manager/children)
+check "new worker pids" sh -c "for p in $before; do echo ' $after ' | grep -q \" \$p \" && exit 1; done; exit 0"
+check "Perl answers after HUP" sh -c "REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $sock | grep -q 'Hello from Perl'"
+# a live socket is never replaced
+"$cli" -s "$sock" -- perl "$here/hello.pl" 2>"$work/live.log"
+check "live socket refused" grep -q "something is listening there already" "$work/live.log"
+kill -TERM $manager
+wait $manager; code=$?
+check "TERM: exit 0" test "$code" -eq 0
+check "TERM: logged" grep -q 'dying: safe exit from signal TERM' "$log"
+check "TERM: pid file removed" test ! -e "$pid"
+
+# -- a stale socket (nothing listening) is replaced; TCP on 127.0.0.1
+"$cli" -s "$sock" -F 1 -- perl "$here/hello.pl" 2>"$work/stale.log" &
+manager=$!
+check "stale socket replaced" wait_for 1 'server (pid [0-9]*) started' "$work/stale.log"
+check "served after replacing" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $sock | grep -q 'Hello from Perl'"
+kill -TERM $manager; wait $manager
+port=$((20000 + $$ % 20000))
+"$cli" -a 127.0.0.1 -p $port -F 2 -- perl "$here/hello.pl" 2>"$work/tcp.log" &
+manager=$!
+check "TCP workers" wait_for 2 'server (pid [0-9]*) started' "$work/tcp.log"
+check "TCP answers" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect 127.0.0.1:$port | grep -q 'Hello from Perl'"
+kill -TERM $manager; wait $manager; code=$?
+check "TCP: exit 0" test "$code" -eq 0
+
+# -- a program that cannot be exec'd: logged, paced by the backoff, manager stays up
+"$cli" -s "$work/none.sock" -F 2 -- "$work/no-such-program" 2>"$work/none.log" &
+manager=$!
+sleep 1.5
+check "exec failure logged" grep -q "exec: $work/no-such-program: No such file or directory" "$work/none.log"
+forks=$(grep -c 'started' "$work/none.log")
+check "exec failures paced ($forks forks in 1.5 s)" test "$forks" -le 8
+check "manager still up" kill -0 $manager
+kill -TERM $manager; wait $manager; code=$?
+check "exit 0 after TERM" test "$code" -eq 0
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
