@@ -108,7 +108,8 @@ int pm_manage(pm_t *pm);
  * instead of returning from pm_manage; listen_fd becomes its descriptor 0, as
  * FastCGI programs expect. The worker gets default dispositions for TERM, HUP, PIPE
  * and CHLD, the host's signal mask, no other descriptor of the library's, and SIGTERM
- * when the manager dies. A failed exec is logged ("exec: <program>: <reason>") and
+ * when the manager dies. The SERVER_INIT hook runs in it just before the exec (to
+ * drop privileges, say; it may pm_exit). A failed exec is logged ("exec: <program>: <reason>") and
  * the worker exits 127, which the crash backoff paces. Only a failure (non-zero
  * exit, core-dumping signal) soon after start counts as a crash for an exec'd worker.
  * Arrays are copied. 0, PM_EINVAL (NULL or empty argv, negative listen_fd),

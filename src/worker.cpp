@@ -189,12 +189,13 @@ void proc_manager::exec_worker(pid_t manager_pid) {
         envp.push_back(e.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
+    params_.role = "server";
+    call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
     if (exec_own_env_)
         ::execvpe(argv[0], argv.data(), envp.data());
     else
         ::execvp(argv[0], argv.data());
     // The library's descriptors are all close-on-exec: only the failure is left to tell.
-    params_.role = "server";
     notify("exec: " + exec_argv_[0] + ": " + os::errno_text(errno));
     _exit(127);
 }

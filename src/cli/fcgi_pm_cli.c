@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,6 +36,13 @@ struct options {
     mode_t mode;             /* -M */
     int mode_set;
     char **program;          /* after -- */
+    const char *user;        /* -u: workers run as this user... */
+    uid_t uid;
+    gid_t gid;               /* ...and group (-g, or the user's) */
+    const char *sock_user;   /* -U, -G: owner of the unix socket */
+    const char *sock_group;
+    uid_t sock_uid;
+    gid_t sock_gid;
 };
 
 static void usage(FILE *out)
@@ -47,6 +56,8 @@ static void usage(FILE *out)
             "  -F N              workers to keep running (default 1)\n"
             "  -P FILE           pid file of the manager (locked; a second manager is refused)\n"
             "  -M MODE           unix socket mode, octal (default 0660 less the umask)\n"
+            "  -u USER, -g GROUP workers run as USER and GROUP (when started as root)\n"
+            "  -U USER, -G GROUP owner and group of the unix socket\n"
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
@@ -76,6 +87,37 @@ static int parse_count(const char *flag, const char *text, long lo, long hi)
     if (!*text || *end || errno || v < lo || v > hi)
         die_usage("%s: '%s' is not a whole number from %ld to %ld", flag, text, lo, hi);
     return (int)v;
+}
+
+static uid_t lookup_user(const char *flag, const char *name, gid_t *primary)
+{
+    struct passwd *pw = getpwnam(name);
+    if (!pw)
+        die_usage("%s: no user '%s'", flag, name);
+    if (primary)
+        *primary = pw->pw_gid;
+    return pw->pw_uid;
+}
+
+static gid_t lookup_group(const char *flag, const char *name)
+{
+    struct group *gr = getgrnam(name);
+    if (!gr)
+        die_usage("%s: no group '%s'", flag, name);
+    return gr->gr_gid;
+}
+
+/* In each worker, just before the exec: groups, then gid, then uid, each checked,
+ * and checked again afterwards; any failure ends the worker. */
+static void drop_privileges(pm_t *pm, void *user)
+{
+    const struct options *o = user;
+    int ok = o->user ? initgroups(o->user, o->gid) == 0 : setgroups(1, &o->gid) == 0;
+    ok = ok && setgid(o->gid) == 0 && setuid(o->uid) == 0;
+    ok = ok && getuid() == o->uid && geteuid() == o->uid && getgid() == o->gid && getegid() == o->gid;
+    ok = ok && (o->uid == 0 || setuid(0) != 0); /* no way back */
+    if (!ok)
+        pm_exit(pm, "cannot drop privileges", 1);
 }
 
 static int listen_unix(const struct options *o)
@@ -109,7 +151,9 @@ static int listen_unix(const struct options *o)
     mode_t old = umask((mode_t)(~mode & 0777));
     int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
     umask(old);
-    if (rc < 0 || (o->mode_set && chmod(o->socket_path, mode) < 0) || listen(fd, o->backlog) < 0) {
+    if (rc < 0 || (o->mode_set && chmod(o->socket_path, mode) < 0) ||
+        ((o->sock_user || o->sock_group) && chown(o->socket_path, o->sock_uid, o->sock_gid) < 0) ||
+        listen(fd, o->backlog) < 0) {
         fprintf(stderr, "fcgi-pm: %s: %s\n", o->socket_path, strerror(errno));
         exit(1);
     }
@@ -164,7 +208,8 @@ int main(int argc, char **argv)
     };
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:nhv", longs, NULL)) != -1) {
+    const char *group = NULL;
+    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:u:g:U:G:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
         case 'a': o.address = optarg; break;
@@ -182,6 +227,10 @@ int main(int argc, char **argv)
             break;
         }
         case 'n': break;
+        case 'u': o.user = optarg; break;
+        case 'g': group = optarg; break;
+        case 'U': o.sock_user = optarg; break;
+        case 'G': o.sock_group = optarg; break;
         case DIE_TIMEOUT: set(pm, "--die-timeout", "die_timeout", optarg); break;
         case START_DELAY: set(pm, "--start-delay", "start_delay", optarg); break;
         case MIN_UPTIME: set(pm, "--min-uptime", "min_uptime", optarg); break;
@@ -205,8 +254,21 @@ int main(int argc, char **argv)
         die_usage("give either -s PATH or -p PORT");
     if (o.address && !o.port)
         die_usage("-a needs -p");
-    if (o.mode_set && !o.socket_path)
-        die_usage("-M applies to a unix socket (-s)");
+    if ((o.mode_set || o.sock_user || o.sock_group) && !o.socket_path)
+        die_usage("-M, -U and -G apply to a unix socket (-s)");
+    o.sock_uid = o.sock_user ? lookup_user("-U", o.sock_user, NULL) : (uid_t)-1;
+    o.sock_gid = o.sock_group ? lookup_group("-G", o.sock_group) : (gid_t)-1;
+    if (o.user || group) {
+        if (geteuid() != 0)
+            die_usage("-u and -g need fcgi-pm to be started as root");
+        o.gid = 0;
+        o.uid = o.user ? lookup_user("-u", o.user, &o.gid) : getuid();
+        if (group)
+            o.gid = lookup_group("-g", group);
+        if (o.uid == 0 && o.user)
+            die_usage("-u: refusing to run workers as root");
+        pm_set_hook(pm, PM_HOOK_SERVER_INIT, drop_privileges, &o);
+    }
     set(pm, "-F", "n_processes", o.workers);
     if (o.pid_file) {
         set(pm, "-P", "pid_fname", o.pid_file);

@@ -41,6 +41,8 @@ check "bad port" bad -p 70000 -- true
 check "bad mode" bad -s "$work/a.sock" -M 999 -- true
 check "negative die timeout" bad -s "$work/a.sock" --die-timeout -1 -- true
 check "missing value" bad -s
+check "unknown user" bad -s "$work/a.sock" -u no-such-user-here -- true
+check "unknown socket group" bad -s "$work/a.sock" -G no-such-group-here -- true
 check "nothing created by bad flags" test ! -e "$work/a.sock"
 
 # -- unix socket, Perl FCGI program, mode, pid file, HUP, TERM
@@ -96,6 +98,28 @@ check "exec failures paced ($forks forks in 1.5 s)" test "$forks" -le 8
 check "manager still up" kill -0 $manager
 kill -TERM $manager; wait $manager; code=$?
 check "exit 0 after TERM" test "$code" -eq 0
+
+# -- started as root: workers run as the target user and group, checked in /proc
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
+  uid=$(id -u nobody) gid=$(getent group nogroup | cut -d: -f3)
+  chmod 755 "$work"
+  "$cli" -s "$work/drop.sock" -U nobody -G nogroup -M 660 -u nobody -g nogroup -F 2 -- perl "$here/hello.pl" 2>"$work/drop.log" &
+  manager=$!
+  check "workers started as nobody" wait_for 2 'server (pid [0-9]*) started' "$work/drop.log"
+  sleep 0.3
+  for w in $(cat /proc/$manager/task/$manager/children); do
+    check "worker $w uid" sh -c "grep -q '^Uid:[[:space:]]*$uid[[:space:]]*$uid[[:space:]]*$uid[[:space:]]*$uid' /proc/$w/status"
+    check "worker $w gid" sh -c "grep -q '^Gid:[[:space:]]*$gid[[:space:]]*$gid[[:space:]]*$gid[[:space:]]*$gid' /proc/$w/status"
+    check "worker $w groups" sh -c "grep -q '^Groups:[[:space:]]*$gid[[:space:]]*$' /proc/$w/status"
+  done
+  check "socket owned by nobody:nogroup" test "$(stat -c %u:%g "$work/drop.sock")" = "$uid:$gid"
+  check "manager still root" test "$(stat -c %u /proc/$manager)" = 0
+  check "served as nobody" sh -c "REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/drop.sock | grep -q 'Hello from Perl'"
+  kill -TERM $manager; wait $manager; code=$?
+  check "exit 0 after TERM" test "$code" -eq 0
+else
+  echo "not root, or no nobody/nogroup: privilege drop not checked"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
