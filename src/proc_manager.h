@@ -95,6 +95,7 @@ private:
     void update_crash_limit(int64_t now);
 
     // worker.cpp
+    void forget_manager_state();
     void become_worker(pid_t manager_pid, size_t index);
     [[noreturn]] void exec_worker(pid_t manager_pid);
     void worker_exit(const std::string &msg);

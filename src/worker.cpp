@@ -116,12 +116,12 @@ void proc_manager::count_signal(int signo) {
 }
 
 // Runs in the child right after fork, with every signal blocked.
-void proc_manager::become_worker(pid_t manager_pid, size_t index) {
+// In a new child: nothing of the manager's is its to use, close or signal.
+void proc_manager::forget_manager_state() {
     close_manager_fds();
     for (pid_file &f : pid_files_)
         f.forget();  // the manager's lock stays the manager's
     pid_files_.clear();
-    report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     slots_.clear();
     free_.clear();
     live_ = 0;
@@ -129,6 +129,11 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     managing_ = false;
     params_.role = "server";
     is_worker_ = true;
+}
+
+void proc_manager::become_worker(pid_t manager_pid, size_t index) {
+    report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
+    forget_manager_state();
     requests_ = 0;
 
     for (auto &count : worker_signals.counts)
@@ -168,6 +173,7 @@ void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool o
 
 // Runs in the child right after fork, with every signal blocked; never returns.
 void proc_manager::exec_worker(pid_t manager_pid) {
+    forget_manager_state();
     if (exec_listen_fd_ != 0) {
         if (::dup2(exec_listen_fd_, 0) < 0)
             _exit(127);
@@ -189,7 +195,6 @@ void proc_manager::exec_worker(pid_t manager_pid) {
         envp.push_back(e.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
-    params_.role = "server";
     call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
     if (exec_own_env_)
         ::execvpe(argv[0], argv.data(), envp.data());

@@ -43,6 +43,8 @@ struct options {
     const char *sock_group;
     uid_t sock_uid;
     gid_t sock_gid;
+    int drop;                /* -u or -g given */
+    const char *directory;   /* -d: the workers' working directory */
 };
 
 static void usage(FILE *out)
@@ -58,6 +60,9 @@ static void usage(FILE *out)
             "  -M MODE           unix socket mode, octal (default 0660 less the umask)\n"
             "  -u USER, -g GROUP workers run as USER and GROUP (when started as root)\n"
             "  -U USER, -G GROUP owner and group of the unix socket\n"
+            "  -d DIR            the workers' working directory\n"
+            "  (no -s or -p)     the listening socket is inherited: systemd's LISTEN_FDS\n"
+            "                    (fd 3), or fd 0 as a web server passes it\n"
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
@@ -107,11 +112,17 @@ static gid_t lookup_group(const char *flag, const char *name)
     return gr->gr_gid;
 }
 
-/* In each worker, just before the exec: groups, then gid, then uid, each checked,
- * and checked again afterwards; any failure ends the worker. */
-static void drop_privileges(pm_t *pm, void *user)
+/* In each worker, just before the exec: the working directory, then groups, gid and
+ * uid, each checked, and checked again afterwards; any failure ends the worker. */
+static void prepare_worker(pm_t *pm, void *user)
 {
     const struct options *o = user;
+    if (o->directory && chdir(o->directory) != 0) {
+        pm_warn(pm, "chdir: %s: %s", o->directory, strerror(errno));
+        pm_exit(pm, "cannot enter the working directory", 1);
+    }
+    if (!o->drop)
+        return;
     int ok = o->user ? initgroups(o->user, o->gid) == 0 : setgroups(1, &o->gid) == 0;
     ok = ok && setgid(o->gid) == 0 && setuid(o->uid) == 0;
     ok = ok && getuid() == o->uid && geteuid() == o->uid && getgid() == o->gid && getegid() == o->gid;
@@ -178,6 +189,28 @@ static int listen_tcp(const struct options *o)
     return fd;
 }
 
+static int is_listening(int fd)
+{
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening;
+}
+
+/* A listening socket handed over at start: systemd's socket activation (LISTEN_PID
+ * is us, LISTEN_FDS >= 1: fd 3; the variables are not passed on to the workers), or
+ * fd 0, as web servers start FastCGI programs. -1 if there is none. */
+static int inherited_socket(void)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    if (pid && fds && atol(pid) == (long)getpid() && atoi(fds) >= 1) {
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        return is_listening(3) ? 3 : -1;
+    }
+    return is_listening(0) ? 0 : -1;
+}
+
 /* Sets a library parameter from a flag; a refused value is a usage error. */
 static void set(pm_t *pm, const char *flag, const char *name, const char *value)
 {
@@ -209,7 +242,7 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     const char *group = NULL;
-    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:u:g:U:G:nhv", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
         case 'a': o.address = optarg; break;
@@ -227,7 +260,9 @@ int main(int argc, char **argv)
             break;
         }
         case 'n': break;
-        case 'u': o.user = optarg; break;
+        case 'd': o.directory = strdup(optarg); break;
+        /* copies: the manager's title overwrites argv, and workers use these later */
+        case 'u': o.user = strdup(optarg); break;
         case 'g': group = optarg; break;
         case 'U': o.sock_user = optarg; break;
         case 'G': o.sock_group = optarg; break;
@@ -250,8 +285,15 @@ int main(int argc, char **argv)
     if (optind >= argc)
         die_usage("no program to run (fcgi-pm [options] -- program [args...])");
     o.program = argv + optind;
-    if (!o.socket_path == !o.port)
-        die_usage("give either -s PATH or -p PORT");
+    if (o.socket_path && o.port)
+        die_usage("give either -s PATH or -p PORT, not both");
+    int inherited = -1;
+    if (!o.socket_path && !o.port) {
+        inherited = inherited_socket();
+        if (inherited < 0)
+            die_usage("no socket: give -s PATH or -p PORT, or start with a listening socket on fd 0 "
+                      "or through systemd socket activation");
+    }
     if (o.address && !o.port)
         die_usage("-a needs -p");
     if ((o.mode_set || o.sock_user || o.sock_group) && !o.socket_path)
@@ -267,8 +309,14 @@ int main(int argc, char **argv)
             o.gid = lookup_group("-g", group);
         if (o.uid == 0 && o.user)
             die_usage("-u: refusing to run workers as root");
-        pm_set_hook(pm, PM_HOOK_SERVER_INIT, drop_privileges, &o);
+        o.drop = 1;
     }
+    if (o.directory) {
+        struct stat st;
+        if (stat(o.directory, &st) != 0 || !S_ISDIR(st.st_mode))
+            die_usage("-d: '%s' is not a directory", o.directory);
+    }
+    pm_set_hook(pm, PM_HOOK_SERVER_INIT, prepare_worker, &o);
     set(pm, "-F", "n_processes", o.workers);
     if (o.pid_file) {
         set(pm, "-P", "pid_fname", o.pid_file);
@@ -279,7 +327,7 @@ int main(int argc, char **argv)
             return 1; /* logged: "pid file ... is held by another manager (pid N)" */
         /* any other failure is logged and the manager carries on, as the original */
     }
-    int fd = o.socket_path ? listen_unix(&o) : listen_tcp(&o);
+    int fd = inherited >= 0 ? inherited : o.socket_path ? listen_unix(&o) : listen_tcp(&o);
     if (fd < 0) {
         fprintf(stderr, "fcgi-pm: socket: %s\n", strerror(errno));
         return 1;

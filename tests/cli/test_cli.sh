@@ -39,6 +39,7 @@ check "bad worker count" bad -s "$work/a.sock" -F abc -- true
 check "zero workers" bad -s "$work/a.sock" -F 0 -- true
 check "bad port" bad -p 70000 -- true
 check "bad mode" bad -s "$work/a.sock" -M 999 -- true
+check "bad directory" bad -s "$work/a.sock" -d "$work/no-such-dir" -- true
 check "negative die timeout" bad -s "$work/a.sock" --die-timeout -1 -- true
 check "missing value" bad -s
 check "unknown user" bad -s "$work/a.sock" -u no-such-user-here -- true
@@ -98,6 +99,40 @@ check "exec failures paced ($forks forks in 1.5 s)" test "$forks" -le 8
 check "manager still up" kill -0 $manager
 kill -TERM $manager; wait $manager; code=$?
 check "exit 0 after TERM" test "$code" -eq 0
+
+# -- -d: the workers' working directory
+mkdir -p "$work/wd"
+"$cli" -s "$work/wd.sock" -d "$work/wd" -- perl "$here/hello.pl" 2>"$work/wd.log" &
+manager=$!
+check "-d worker started" wait_for 1 'server (pid [0-9]*) started' "$work/wd.log"
+check "-d: worker runs in the directory" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/wd.sock | grep -q 'in $work/wd\$'"
+kill -TERM $manager; wait $manager
+
+# -- an inherited socket: on fd 0 (as a web server passes it), or through systemd's
+# socket activation (LISTEN_PID/LISTEN_FDS, fd 3), which the workers must not see
+inherit() {  # fd socket-path: runs fcgi-pm with a listening socket on fd
+  perl -MSocket -MPOSIX -MFcntl -e '
+    my ($fd, $path, @cmd) = @ARGV;
+    socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
+    bind($s, pack_sockaddr_un($path)) or die "bind: $!";
+    listen($s, 16) or die "listen: $!";
+    POSIX::dup2(fileno($s), $fd) if fileno($s) != $fd;
+    open(my $h, "+<&=", $fd) or die "fd $fd: $!";
+    fcntl($h, F_SETFD, 0) or die "fcntl: $!";  # kept across exec
+    if ($fd == 3) { $ENV{LISTEN_PID} = $$; $ENV{LISTEN_FDS} = 1; }
+    exec @cmd or die "exec: $!";' "$@"
+}
+inherit 0 "$work/fd0.sock" "$cli" -F 1 -- perl "$here/hello.pl" 2>"$work/fd0.log" &
+manager=$!
+check "fd 0 socket: worker started" wait_for 1 'server (pid [0-9]*) started' "$work/fd0.log"
+check "fd 0 socket: served" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/fd0.sock | grep -q 'Hello from Perl'"
+kill -TERM $manager; wait $manager
+inherit 3 "$work/sd.sock" "$cli" -F 1 -- sh -c 'env > "$0"; exec perl "$1"' "$work/sd.env" "$here/hello.pl" 2>"$work/sd.log" </dev/null &
+manager=$!
+check "socket activation: worker started" wait_for 1 'server (pid [0-9]*) started' "$work/sd.log"
+check "socket activation: served" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/sd.sock | grep -q 'Hello from Perl'"
+check "socket activation: LISTEN_* not passed on" sh -c "! grep -q '^LISTEN_' $work/sd.env"
+kill -TERM $manager; wait $manager
 
 # -- started as root: workers run as the target user and group, checked in /proc
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
