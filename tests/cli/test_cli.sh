@@ -7,7 +7,10 @@ set -u
 cli=$1
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/fcgi-pm-cli-XXXXXX)
-trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
+started=  # every manager started, killed at the end whatever happened (their titles
+           # no longer show $work, so pkill -f alone would miss them)
+trap 'for p in $started; do pkill -KILL -P $p; kill -KILL $p; done 2>/dev/null
+      pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
 passed=0 failed=0
 
 check() {  # description, then a command that must succeed
@@ -49,7 +52,7 @@ check "nothing created by bad flags" test ! -e "$work/a.sock"
 # -- unix socket, Perl FCGI program, mode, pid file, HUP, TERM
 sock=$work/perl.sock log=$work/perl.log pid=$work/pm.pid
 "$cli" -s "$sock" -F 2 -M 600 -P "$pid" --die-timeout 5 -- perl "$here/hello.pl" 2>"$log" &
-manager=$!
+manager=$!; started="$started $manager"
 check "two workers started" wait_for 2 'server (pid [0-9]*) started' "$log"
 check "socket mode 0600" test "$(stat -c %a "$sock")" = 600
 check "pid file names the manager" test "$(cat "$pid")" = "$manager"
@@ -77,13 +80,13 @@ check "TERM: pid file removed" test ! -e "$pid"
 
 # -- a stale socket (nothing listening) is replaced; TCP on 127.0.0.1
 "$cli" -s "$sock" -F 1 -- perl "$here/hello.pl" 2>"$work/stale.log" &
-manager=$!
+manager=$!; started="$started $manager"
 check "stale socket replaced" wait_for 1 'server (pid [0-9]*) started' "$work/stale.log"
 check "served after replacing" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $sock | grep -q 'Hello from Perl'"
 kill -TERM $manager; wait $manager
 port=$((20000 + $$ % 20000))
 "$cli" -a 127.0.0.1 -p $port -F 2 -- perl "$here/hello.pl" 2>"$work/tcp.log" &
-manager=$!
+manager=$!; started="$started $manager"
 check "TCP workers" wait_for 2 'server (pid [0-9]*) started' "$work/tcp.log"
 check "TCP answers" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect 127.0.0.1:$port | grep -q 'Hello from Perl'"
 kill -TERM $manager; wait $manager; code=$?
@@ -91,7 +94,7 @@ check "TCP: exit 0" test "$code" -eq 0
 
 # -- a program that cannot be exec'd: logged, paced by the backoff, manager stays up
 "$cli" -s "$work/none.sock" -F 2 -- "$work/no-such-program" 2>"$work/none.log" &
-manager=$!
+manager=$!; started="$started $manager"
 sleep 1.5
 check "exec failure logged" grep -q "exec: $work/no-such-program: No such file or directory" "$work/none.log"
 forks=$(grep -c 'started' "$work/none.log")
@@ -103,15 +106,15 @@ check "exit 0 after TERM" test "$code" -eq 0
 # -- -d: the workers' working directory
 mkdir -p "$work/wd"
 "$cli" -s "$work/wd.sock" -d "$work/wd" -- perl "$here/hello.pl" 2>"$work/wd.log" &
-manager=$!
+manager=$!; started="$started $manager"
 check "-d worker started" wait_for 1 'server (pid [0-9]*) started' "$work/wd.log"
 check "-d: worker runs in the directory" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/wd.sock | grep -q 'in $work/wd\$'"
 kill -TERM $manager; wait $manager
 
 # -- an inherited socket: on fd 0 (as a web server passes it), or through systemd's
 # socket activation (LISTEN_PID/LISTEN_FDS, fd 3), which the workers must not see
-inherit() {  # fd socket-path: runs fcgi-pm with a listening socket on fd
-  perl -MSocket -MPOSIX -MFcntl -e '
+inherit() {  # fd socket-path command...: becomes (exec) the command, a listening socket on fd
+  exec perl -MSocket -MPOSIX -MFcntl -e '
     my ($fd, $path, @cmd) = @ARGV;
     socket(my $s, PF_UNIX, SOCK_STREAM, 0) or die "socket: $!";
     bind($s, pack_sockaddr_un($path)) or die "bind: $!";
@@ -123,16 +126,18 @@ inherit() {  # fd socket-path: runs fcgi-pm with a listening socket on fd
     exec @cmd or die "exec: $!";' "$@"
 }
 inherit 0 "$work/fd0.sock" "$cli" -F 1 -- perl "$here/hello.pl" 2>"$work/fd0.log" &
-manager=$!
+manager=$!; started="$started $manager"
 check "fd 0 socket: worker started" wait_for 1 'server (pid [0-9]*) started' "$work/fd0.log"
 check "fd 0 socket: served" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/fd0.sock | grep -q 'Hello from Perl'"
-kill -TERM $manager; wait $manager
+kill -TERM $manager; wait $manager; code=$?
+check "fd 0 socket: exit 0 after TERM" test "$code" -eq 0
 inherit 3 "$work/sd.sock" "$cli" -F 1 -- sh -c 'env > "$0"; exec perl "$1"' "$work/sd.env" "$here/hello.pl" 2>"$work/sd.log" </dev/null &
-manager=$!
+manager=$!; started="$started $manager"
 check "socket activation: worker started" wait_for 1 'server (pid [0-9]*) started' "$work/sd.log"
 check "socket activation: served" sh -c "sleep 0.2; REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/sd.sock | grep -q 'Hello from Perl'"
 check "socket activation: LISTEN_* not passed on" sh -c "! grep -q '^LISTEN_' $work/sd.env"
-kill -TERM $manager; wait $manager
+kill -TERM $manager; wait $manager; code=$?
+check "socket activation: exit 0 after TERM" test "$code" -eq 0
 
 # -- started as root: workers run as the target user and group, checked in /proc
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null; then
