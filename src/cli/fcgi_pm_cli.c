@@ -211,6 +211,15 @@ static int inherited_socket(void)
     return is_listening(0) ? 0 : -1;
 }
 
+/* Everything main allocated, freed on the way out: the status to return. */
+static int finish(pm_t *pm, struct options *o, int status)
+{
+    pm_destroy(pm);
+    free((char *)o->user);
+    free((char *)o->directory);
+    return status;
+}
+
 /* Sets a library parameter from a flag; a refused value is a usage error. */
 static void set(pm_t *pm, const char *flag, const char *name, const char *value)
 {
@@ -273,8 +282,8 @@ int main(int argc, char **argv)
         case BACKOFF_MAX: set(pm, "--backoff-max", "backoff_max", optarg); break;
         case CRASH_BUDGET: set(pm, "--crash-budget", "crash_budget", optarg); break;
         case CRASH_WINDOW: set(pm, "--crash-window", "crash_window", optarg); break;
-        case 'h': usage(stdout); return 0;
-        case 'v': printf("fcgi-pm %s\n", pm_version()); return 0;
+        case 'h': usage(stdout); return finish(pm, &o, 0);
+        case 'v': printf("fcgi-pm %s\n", pm_version()); return finish(pm, &o, 0);
         case ':': die_usage("%s needs a value", argv[optind - 1]);
         default:
             if (optopt)
@@ -324,20 +333,19 @@ int main(int argc, char **argv)
          * first one's socket. */
         int rc = pm_write_pid_file(pm, NULL);
         if (rc == PM_ELOCKED || rc == PM_EPIDFILE)
-            return 1; /* logged: "pid file ... is held by another manager (pid N)" */
+            return finish(pm, &o, 1); /* logged: "pid file ... is held by another manager (pid N)" */
         /* any other failure is logged and the manager carries on, as the original */
     }
     int fd = inherited >= 0 ? inherited : o.socket_path ? listen_unix(&o) : listen_tcp(&o);
     if (fd < 0) {
         fprintf(stderr, "fcgi-pm: socket: %s\n", strerror(errno));
-        return 1;
+        return finish(pm, &o, 1);
     }
     if (pm_set_exec(pm, fd, o.program, NULL) != 0) {
         fprintf(stderr, "fcgi-pm: %s\n", pm_errmsg(pm));
-        return 1;
+        return finish(pm, &o, 1);
     }
     int rc = pm_manage(pm); /* exits in the manager; exec mode never returns in a worker */
     fprintf(stderr, "fcgi-pm: %s\n", pm_errmsg(pm));
-    pm_destroy(pm);
-    return rc < 0 ? 1 : 0;
+    return finish(pm, &o, rc < 0 ? 1 : 0);
 }
