@@ -139,11 +139,7 @@ static int teardown(void **state)
             print_log_tail(path, 20000);
         reports += r;
     }
-    pid_t kids[PU_MAX_PIDS];
-    int n = pu_children(getpid(), kids, PU_MAX_PIDS);
-    for (int i = 0; i < n; i++)
-        pu_kill_tree(kids[i]);
-    pu_reap_any();
+    pu_kill_children();
     edges_remove_tree(c->dir);
     free(c);
     if (reports > 0)

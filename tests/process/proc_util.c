@@ -194,6 +194,15 @@ void pu_kill_tree(pid_t pid)
     pu_reap_any();
 }
 
+void pu_kill_children(void)
+{
+    pid_t kids[PU_MAX_PIDS];
+    int n = pu_children(getpid(), kids, PU_MAX_PIDS);
+    for (int i = 0; i < n; i++)
+        pu_kill_tree(kids[i]);
+    pu_reap_any();
+}
+
 void pu_reap_any(void)
 {
     int st;

@@ -51,6 +51,10 @@ int pu_wait_exit(pid_t pid, int timeout_ms, int *status);
  * children. Used for clean-up; safe on a pid that is already gone. */
 void pu_kill_tree(pid_t pid);
 
+/* Kills every child of this process, with its descendants, and reaps them: what a
+ * test left running (managers, workers, orphans, clients). */
+void pu_kill_children(void);
+
 /* Reaps every exited child of this process without blocking. */
 void pu_reap_any(void);
 

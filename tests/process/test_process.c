@@ -334,11 +334,7 @@ static int teardown(void **state)
         print_error("sanitizer reports in %s:\n%s\n", app->log, log ? log : "");
         free(log);
     }
-    pid_t kids[PU_MAX_PIDS];
-    int n = pu_children(getpid(), kids, PU_MAX_PIDS);
-    for (int i = 0; i < n; i++)
-        pu_kill_tree(kids[i]);
-    pu_reap_any();
+    pu_kill_children();
     pu_remove_temp_dir(app->dir);
     g_app = NULL;
     free(app);
