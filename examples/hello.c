@@ -2,8 +2,13 @@
  * hello.c -- a complete FastCGI responder on libfcgi, managed by fcgi-pm.
  *
  * Usage: hello [SOCKET [N_PROCESSES]]
- *   SOCKET       a unix socket path, or ":PORT" for TCP (default ":9000")
+ *   SOCKET       a unix socket path, or ":PORT" for TCP (default: the listening
+ *                socket on descriptor 0 if there is one, else ":9000")
  *   N_PROCESSES  how many workers to keep alive (default 2)
+ *
+ * Run by the fcgi-pm program (fcgi-pm -s /tmp/hello.sock -F 4 -- ./hello), it
+ * serves the socket on descriptor 0, and pm_manage makes it one of fcgi-pm's
+ * workers instead of a manager of its own.
  *
  * Try it:
  *   ./hello /tmp/hello.sock 2 &
@@ -19,15 +24,23 @@
 
 int main(int argc, char **argv)
 {
-    const char *address = argc > 1 ? argv[1] : ":9000";
+    const char *address = argc > 1 ? argv[1] : NULL;
     const char *n_processes = argc > 2 ? argv[2] : "2";
 
     if (FCGX_Init() != 0) {
         fprintf(stderr, "hello: FCGX_Init failed\n");
         return 1;
     }
-    /* Open the listening socket before pm_manage: every worker inherits it. */
-    int sock = FCGX_OpenSocket(address, 128);
+    /* The listening socket exists before pm_manage: every worker inherits it. */
+    int sock;
+    if (address) {
+        sock = FCGX_OpenSocket(address, 128);
+    } else if (!FCGX_IsCGI()) { /* FastCGI's convention: a listening socket on fd 0 */
+        address = "descriptor 0";
+        sock = 0;
+    } else {
+        sock = FCGX_OpenSocket(address = ":9000", 128);
+    }
     if (sock < 0) {
         fprintf(stderr, "hello: cannot listen on %s\n", address);
         return 1;

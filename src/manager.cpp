@@ -57,6 +57,8 @@ int proc_manager::manage() {
         throw error(PM_ESTATE, "pm_manage: this process is a worker");
     if (managing_)
         throw error(PM_ESTATE, "pm_manage: already managing");
+    if (adopt_exec_worker())
+        return PM_WORKER;
     if (params_.n_processes == 0)
         return PM_SINGLE_PROCESS;
     if (pending_exit >= 0)
@@ -80,6 +82,7 @@ int proc_manager::manage() {
                 die("", 0);
             if (spawn_due())
                 return PM_WORKER;
+            update_service_state();
             wait_event(-1, true, nullptr);
         } catch (const exit_request &) {
             throw;
@@ -93,6 +96,7 @@ int proc_manager::manage() {
 }
 
 void proc_manager::managing_init() {
+    service_.take_from_environment();  // before any fork: workers never see it
     install_manager_signals();
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
     reports_capacity_ = std::max(want, static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / sizeof(worker_report));
@@ -324,6 +328,29 @@ void proc_manager::update_crash_limit(int64_t now) {
     }
 }
 
+// For the service manager: READY=1 once every worker of the pool is running (at
+// start, and again when a HUP has replaced them all), and the pool's state as STATUS=.
+void proc_manager::update_service_state() {
+    if (!service_.active())
+        return;
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    if (!ready_sent_ && stopping_ == 0 && live_ >= want) {
+        ready_sent_ = true;
+        service_.send("READY=1");
+    }
+    service_.status(pool_status());
+}
+
+std::string proc_manager::pool_status() const {
+    std::string text = std::to_string(live_ - stopping_) + " of " + std::to_string(params_.n_processes) +
+                       " workers running";
+    if (stopping_ > 0)
+        text += ", " + std::to_string(stopping_) + " stopping";
+    if (crash_limited_)
+        text += "; crash loop: respawning at most one per second";
+    return text;
+}
+
 void proc_manager::handle_signal(int signo) {
     if (signo == SIGCHLD) {
         for (size_t i = 0; untracked_ > 0 && i < slots_.size(); ++i)
@@ -338,6 +365,11 @@ void proc_manager::handle_signal(int signo) {
         notify("received signal TERM");
         die("safe exit from signal TERM", 0);
     } else if (signo == SIGHUP) {
+        if (service_.active()) {
+            ready_sent_ = false;
+            service_.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(service_notifier::monotonic_usec()) +
+                          "\nSTATUS=reloading: replacing " + std::to_string(live_) + " workers");
+        }
         send_term_to_all();
     }
 }
@@ -387,6 +419,8 @@ pid_t proc_manager::reap_slot(size_t index) {
     free_.push_back(index);
     notify("server (pid " + std::to_string(pid) + ") exited with status " + std::to_string(status));
     int64_t now = os::now_ms();
+    if (s.told_to_stop)
+        --stopping_;
     if (!s.told_to_stop && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
         note_early_death(now);
@@ -409,6 +443,7 @@ void proc_manager::reap_all_children() {
         free_.push_back(i);
     }
     live_ = 0;
+    stopping_ = 0;
 }
 
 void proc_manager::send_term_to_all() {
@@ -422,6 +457,8 @@ void proc_manager::send_term_to_all() {
     for (slot &s : slots_) {
         if (s.pid) {
             ::kill(s.pid, SIGTERM);
+            if (!s.told_to_stop)
+                ++stopping_;
             s.told_to_stop = true;
         }
     }
@@ -439,10 +476,13 @@ void proc_manager::die(const std::string &msg, int status) {
         }
     }
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
+    if (service_.active())
+        service_.send("STOPPING=1\nSTATUS=stopping: " + std::to_string(live_) + " workers to stop");
     send_term_to_all();
     while (live_ > 0) {
         if (deadline >= 0 && os::now_ms() >= deadline)
             exit_process("wait timeout", 1);
+        service_.status(pool_status());
         wait_event(deadline, false, nullptr);
     }
     exit_process("dying: " + msg, status);

@@ -12,6 +12,7 @@
 #include "fcgi_pm.h"
 #include "params.h"
 #include "pidfile.h"
+#include "service_notify.h"
 
 namespace fcgipm {
 
@@ -93,10 +94,13 @@ private:
     int64_t slot_due_ms(const slot &s) const;
     void note_early_death(int64_t now);
     void update_crash_limit(int64_t now);
+    void update_service_state();
+    std::string pool_status() const;
 
     // worker.cpp
     void forget_manager_state();
     void become_worker(pid_t manager_pid, size_t index);
+    bool adopt_exec_worker();
     [[noreturn]] void exec_worker(pid_t manager_pid);
     void worker_exit(const std::string &msg);
 
@@ -132,6 +136,10 @@ private:
     bool crash_limited_ = false;
     int64_t next_crash_fork_ms_ = 0;
     std::list<pid_file> pid_files_;  // pid files this process holds
+    // The service manager (systemd), when it asked to be told.
+    service_notifier service_;
+    bool ready_sent_ = false;   // READY=1 sent for the current start or reload
+    size_t stopping_ = 0;       // live workers sent TERM (by HUP or shutdown)
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;
     sigset_t host_mask_;

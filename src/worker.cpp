@@ -13,6 +13,7 @@
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
 #include <cerrno>
+#include <cstdlib>
 #include <fcntl.h>
 #include <pthread.h>
 #include <poll.h>
@@ -31,6 +32,7 @@ namespace fcgipm {
 namespace {
 
 constexpr int max_listeners = 64;
+constexpr const char *manager_pid_variable = "FCGI_PM_MANAGER_PID";
 
 // A listening socket the worker inherited, by descriptor and by identity: the
 // application may have closed it and reused the number since.
@@ -161,6 +163,25 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
         report_->initialized = 1;
 }
 
+// A program exec'd by a manager in exec mode finds the manager's pid in
+// FCGI_PM_MANAGER_PID: if that is its parent, pm_manage makes it a worker in place
+// (handler, PR_SET_PDEATHSIG, request path) instead of managing a pool of its own.
+bool proc_manager::adopt_exec_worker() {
+    const char *value = ::getenv(manager_pid_variable);
+    if (!value)
+        return false;
+    char *end = nullptr;
+    long pid = std::strtol(value, &end, 10);
+    bool ours = *value && !*end && pid > 1 && pid == ::getppid();
+    ::unsetenv(manager_pid_variable);  // the application's own children are not ours
+    if (!ours)
+        return false;
+    ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
+    ::sigaction(SIGCHLD, nullptr, &host_chld_);
+    become_worker(static_cast<pid_t>(pid), 0);
+    return true;
+}
+
 void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool own_env,
                             std::vector<std::string> env) {
     if (managing_ || is_worker_)
@@ -187,12 +208,18 @@ void proc_manager::exec_worker(pid_t manager_pid) {
     ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     if (::getppid() != manager_pid)
         _exit(0);  // the manager is already gone
+    // Tells a program built on this library that it is a worker (adopt_exec_worker).
+    std::string pid_entry = std::string(manager_pid_variable) + "=" + std::to_string(manager_pid);
+    if (!exec_own_env_)
+        ::setenv(manager_pid_variable, pid_entry.c_str() + pid_entry.find('=') + 1, 1);
     std::vector<char *> argv, envp;
     for (std::string &a : exec_argv_)
         argv.push_back(a.data());
     argv.push_back(nullptr);
     for (std::string &e : exec_env_)
-        envp.push_back(e.data());
+        if (e.compare(0, 14, "NOTIFY_SOCKET=") != 0)  // the manager's to use, not the workers'
+            envp.push_back(e.data());
+    envp.push_back(pid_entry.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here

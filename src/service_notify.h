@@ -1,0 +1,32 @@
+// Service manager notifications (systemd's sd_notify protocol), sent by the manager
+// when it was started with NOTIFY_SOCKET: READY=1 once the pool is up, RELOADING=1
+// on HUP, STOPPING=1 on TERM, and STATUS= lines with the pool's size.
+#pragma once
+
+#include <string>
+
+namespace fcgipm {
+
+class service_notifier {
+public:
+    // Takes NOTIFY_SOCKET out of the environment (workers must not talk to the
+    // service manager in the manager's name) and remembers it. Nothing is sent if it
+    // was not set, or is not a unix socket address.
+    void take_from_environment();
+    bool active() const { return !address_.empty(); }
+
+    // Sends one datagram of "KEY=value" lines; failures are ignored (the service
+    // manager may be gone), as sd_notify's callers do.
+    void send(const std::string &message) const;
+    // As send, but only when status differs from the last STATUS= sent.
+    void status(const std::string &text);
+
+    // CLOCK_MONOTONIC in microseconds, for RELOADING's MONOTONIC_USEC.
+    static long long monotonic_usec();
+
+private:
+    std::string address_;  // a path, or '@' then an abstract name
+    std::string last_status_;
+};
+
+}  // namespace fcgipm
