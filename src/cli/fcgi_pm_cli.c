@@ -57,7 +57,7 @@ static void usage(FILE *out)
             "  -b N              listen backlog (default 1024)\n"
             "  -F N              workers to keep running (default 1)\n"
             "  -P FILE           pid file of the manager (locked; a second manager is refused)\n"
-            "  -M MODE           unix socket mode, octal (default 0660 less the umask)\n"
+            "  -M MODE           unix socket mode, octal (default 0660)\n"
             "  -u USER, -g GROUP workers run as USER and GROUP (when started as root)\n"
             "  -U USER, -G GROUP owner and group of the unix socket\n"
             "  -d DIR            the workers' working directory\n"
@@ -66,6 +66,12 @@ static void usage(FILE *out)
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
+            "  --max-requests N, --max-size KB, --sizecheck-num-requests N\n"
+            "                    passed to the workers as PM_MAX_REQUESTS, PM_MAX_SIZE and\n"
+            "                    PM_SIZECHECK_NUM_REQUESTS (programs on libfcgi-pm, and Perl's\n"
+            "                    FCGI::ProcManager::Constrained, exit after N requests or\n"
+            "                    above KB of virtual memory, and are replaced)\n"
+            "  --pm-title TITLE  the manager's process title\n"
             "  --min-uptime S, --backoff-min S, --backoff-max S, --crash-budget N,\n"
             "  --crash-window S  crash-loop backoff, as the library's parameters\n"
             "  -h, --help        this text\n"
@@ -227,6 +233,23 @@ static void set(pm_t *pm, const char *flag, const char *name, const char *value)
         die_usage("%s: %s", flag, pm_errmsg(pm));
 }
 
+/* A worker's own limit: checked as the library parameter it becomes in the worker,
+ * then handed to the workers through the environment. */
+static void pass_on(pm_t *pm, const char *flag, const char *name, const char *variable, const char *value)
+{
+    pm_t *check = pm_create();
+    if (!check)
+        die_usage("out of memory");
+    if (pm_parameter(check, name, value) != 0) {
+        fprintf(stderr, "fcgi-pm: %s: %s\n", flag, pm_errmsg(check));
+        pm_destroy(check);
+        pm_destroy(pm);
+        exit(2);
+    }
+    pm_destroy(check);
+    setenv(variable, value, 1);
+}
+
 int main(int argc, char **argv)
 {
     struct options o = {.backlog = 1024, .workers = "1"};
@@ -235,7 +258,8 @@ int main(int argc, char **argv)
         fputs("fcgi-pm: out of memory\n", stderr);
         return 1;
     }
-    enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW };
+    enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
+           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -244,6 +268,10 @@ int main(int argc, char **argv)
         {"backoff-max", required_argument, NULL, BACKOFF_MAX},
         {"crash-budget", required_argument, NULL, CRASH_BUDGET},
         {"crash-window", required_argument, NULL, CRASH_WINDOW},
+        {"max-requests", required_argument, NULL, MAX_REQUESTS},
+        {"max-size", required_argument, NULL, MAX_SIZE},
+        {"sizecheck-num-requests", required_argument, NULL, SIZECHECK},
+        {"pm-title", required_argument, NULL, PM_TITLE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -282,6 +310,12 @@ int main(int argc, char **argv)
         case BACKOFF_MAX: set(pm, "--backoff-max", "backoff_max", optarg); break;
         case CRASH_BUDGET: set(pm, "--crash-budget", "crash_budget", optarg); break;
         case CRASH_WINDOW: set(pm, "--crash-window", "crash_window", optarg); break;
+        case MAX_REQUESTS: pass_on(pm, "--max-requests", "max_requests", "PM_MAX_REQUESTS", optarg); break;
+        case MAX_SIZE: pass_on(pm, "--max-size", "max_size", "PM_MAX_SIZE", optarg); break;
+        case SIZECHECK:
+            pass_on(pm, "--sizecheck-num-requests", "sizecheck_num_requests", "PM_SIZECHECK_NUM_REQUESTS", optarg);
+            break;
+        case PM_TITLE: set(pm, "--pm-title", "pm_title", optarg); break;
         case 'h': usage(stdout); return finish(pm, &o, 0);
         case 'v': printf("fcgi-pm %s\n", pm_version()); return finish(pm, &o, 0);
         case ':': die_usage("%s needs a value", argv[optind - 1]);

@@ -14,6 +14,17 @@ export PKG_CONFIG_PATH="$libdir/pkgconfig"
 pkg-config --exists fcgi-pm
 test "$(pkg-config --modversion fcgi-pm)" = "$(sed -n 's/^#define PM_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' "$source_dir/include/fcgi_pm.h" | paste -sd.)"
 ls "$libdir"/libfcgi-pm.so.0 "$libdir"/libfcgi-pm.a "$libdir"/cmake/fcgi-pm/fcgi-pm-config.cmake >/dev/null
+# The program and its man page: rendered without a warning, and naming every long
+# option --help lists.
+man_page=$work/prefix/share/man/man1/fcgi-pm.1
+"$work/prefix/bin/fcgi-pm" --version | grep -q "^fcgi-pm $(pkg-config --modversion fcgi-pm)$"
+if command -v man >/dev/null; then
+  warnings=$(MANWIDTH=80 man --warnings -l "$man_page" 2>&1 >/dev/null)
+  [ -z "$warnings" ] || { echo "fcgi-pm.1: $warnings"; exit 1; }
+fi
+for opt in $("$work/prefix/bin/fcgi-pm" --help | grep -o -- '--[a-z-]*' | sort -u); do
+  grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$man_page" || { echo "fcgi-pm.1 lacks $opt"; exit 1; }
+done
 
 $cc $cflags -o "$work/hello" "$source_dir/examples/hello.c" $(pkg-config --cflags --libs fcgi-pm) $(pkg-config --libs fcgi) \
    -Wl,-rpath,"$libdir"

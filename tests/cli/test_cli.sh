@@ -44,6 +44,8 @@ check "bad port" bad -p 70000 -- true
 check "bad mode" bad -s "$work/a.sock" -M 999 -- true
 check "bad directory" bad -s "$work/a.sock" -d "$work/no-such-dir" -- true
 check "negative die timeout" bad -s "$work/a.sock" --die-timeout -1 -- true
+check "bad max requests" bad -s "$work/a.sock" --max-requests 1x -- true
+check "negative max size" bad -s "$work/a.sock" --max-size -1 -- true
 check "missing value" bad -s
 check "unknown user" bad -s "$work/a.sock" -u no-such-user-here -- true
 check "unknown socket group" bad -s "$work/a.sock" -G no-such-group-here -- true

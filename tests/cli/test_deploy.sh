@@ -198,5 +198,15 @@ for allowed in 127.0.0.2 127.0.0.1; do
   kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
 done
 
+# -- 6. --max-requests reaches workers on libfcgi-pm as PM_MAX_REQUESTS
+sock=$work/max.sock log=$work/max.log
+"$cli" -s "$sock" -F 1 --max-requests 2 -- "$hello" 2>"$log" &
+manager=$!; started="$started $manager"
+wait_for 1 'initialized' "$log"
+for _ in 1 2 3; do REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect "$sock" >/dev/null 2>&1; done
+check "max-requests: the worker left after its 2nd request" wait_for 1 'safe exit after max_requests (2)' "$log"
+check "max-requests: and was replaced" wait_for 2 'server (pid [0-9]*) started' "$log"
+kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
+
 echo "test_deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
