@@ -208,5 +208,58 @@ check "max-requests: the worker left after its 2nd request" wait_for 1 'safe exi
 check "max-requests: and was replaced" wait_for 2 'server (pid [0-9]*) started' "$log"
 kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
 
+# A stale FCGI_PM_MANAGER_PID (not the parent's pid) leaves hello a manager of its own.
+log=$work/stale-env.log
+FCGI_PM_MANAGER_PID=1 "$hello" "$work/own.sock" 2 2>"$log" &
+manager=$!; started="$started $manager"
+check "stale FCGI_PM_MANAGER_PID: hello manages its own pool" \
+  wait_for 2 'manager (pid [0-9]*): server (pid [0-9]*) started' "$log"
+kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
+
+# -- 7. the remaining flags, each seen to take effect
+sock=$work/flags.sock log=$work/flags.log
+"$cli" -n -b 7 --pm-title flagged-manager -s "$sock" -F 1 -- "$hello" 2>"$log" &
+manager=$!; started="$started $manager"
+check "flags: -n -b --pm-title accepted, worker up" wait_for 1 'initialized' "$log"
+check "flags: -b 7 is the socket's backlog" \
+  test "$(ss -xlnH src "$sock" 2>/dev/null | awk '{print $4}')" = 7
+check "flags: --pm-title names the manager" grep -q '^flagged-manager' "/proc/$manager/cmdline"
+kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
+
+log=$work/size.log
+"$cli" -s "$work/size.sock" -F 1 --max-size 1 --sizecheck-num-requests 1 -- "$hello" 2>"$log" &
+manager=$!; started="$started $manager"
+wait_for 1 'initialized' "$log"
+REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect "$work/size.sock" >/dev/null 2>&1
+check "flags: --max-size 1 --sizecheck-num-requests 1 end the worker after one request" \
+  wait_for 1 'safe exit due to memory limits exceeded after 1 requests' "$log"
+kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
+
+# A program that ignores TERM: --die-timeout 1 then SIGKILLs it, and says so.
+log=$work/stubborn.log
+"$cli" -s "$work/stubborn.sock" -F 1 --die-timeout 1 -- \
+  sh -c 'trap "" TERM; exec sleep 60' 2>"$log" &
+manager=$!; started="$started $manager"
+wait_for 1 'server (pid [0-9]*) started' "$log"; sleep 0.3
+worker=$(children $manager)
+kill -TERM $manager
+check "flags: --die-timeout 1: manager gone within 5 s" gone $manager
+wait $manager; rc=$?
+check "flags: --die-timeout 1: exit status 1 and 'wait timeout' (status $rc)" \
+  sh -c "[ $rc -eq 1 ] && grep -q 'wait timeout' '$log'"
+check "flags: --die-timeout 1: the stubborn worker was killed" sh -c "! kill -0 $worker 2>/dev/null"
+
+# A program that fails at once: the backoff flags pace it, the crash budget names it.
+log=$work/crash.log
+"$cli" -s "$work/crash.sock" -F 1 --min-uptime 5 --backoff-min 1 --backoff-max 1 \
+  --crash-budget 2 --crash-window 10 -- sh -c 'exit 3' 2>"$log" &
+manager=$!; started="$started $manager"
+sleep 2.5
+starts=$(grep -c 'server (pid [0-9]*) started' "$log")
+check "flags: --backoff-min/max 1: at most 3 starts in 2.5 s (got $starts; 5 with the defaults)" \
+  test "$starts" -ge 2 -a "$starts" -le 3
+check "flags: --crash-budget 2: crash loop logged" grep -q 'crash loop: 2 workers failed within 5 s' "$log"
+kill -TERM $manager; gone $manager; wait $manager 2>/dev/null
+
 echo "test_deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
