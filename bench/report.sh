@@ -1,0 +1,70 @@
+#!/bin/sh
+# Turns bench/run's raw figures into the results table (markdown) and the chart.
+# Usage: report.sh RAW QUICK RESULTS_DIR
+set -eu
+raw=$1 quick=$2 dir=$3
+mkdir -p "$dir"
+name=$(date -u +%Y-%m-%d)-$(hostname -s)$([ "$quick" = 1 ] && echo -quick || true)
+md=$dir/$name.md
+
+machine() {
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); mode: $([ "$quick" = 1 ] && echo quick || echo full)"
+  echo "- CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores online"
+  echo "- memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); kernel $(uname -r)"
+  echo "- $(. /etc/os-release && echo "$PRETTY_NAME"); $(nginx -v 2>&1 | sed 's/.*: //'); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1,2)"
+  echo "- FCGI::ProcManager $(perl -MFCGI::ProcManager -e 'print $FCGI::ProcManager::VERSION'),"\
+       "FCGI::Engine $(perl -MFCGI::Engine -e 'print $FCGI::Engine::VERSION'),"\
+       "spawn-fcgi $(spawn-fcgi -v | head -n 1 | awk '{print $2}'), multiwatch $(multiwatch -v 2>&1 | head -n 1 | awk '{print $2}')"
+}
+
+{
+  echo "# fcgi-pm beside its peers"
+  echo
+  machine
+  echo
+  echo "Medians (times in ms unless stated); the ratio columns are the peer's figure"
+  echo "divided by fcgi-pm's (library), measured in the same run: above 1, fcgi-pm is"
+  echo "faster. \"target\" is PERFORMANCE.md's for fcgi-pm, \"met\" says whether the"
+  echo "library's figure meets it. Method: bench/run (README of bench/)."
+  echo
+  awk -f "$(dirname "$0")/table.awk" "$raw"
+  echo
+  echo "## Raw figures"
+  echo
+  echo "system n measure median min max samples (life cycle); dispatch: ns median, spread, syscalls per pair;"
+  echo "throughput and storm: requests/s, requests, failed."
+  echo
+  echo '```'
+  cat "$raw"
+  echo '```'
+} >"$md"
+cp "$md" "$dir/latest$([ "$quick" = 1 ] && echo -quick || true).md"
+
+# The chart: reload and stop time against n, one line per system (full runs only).
+if [ "$quick" = 0 ] && command -v gnuplot >/dev/null; then
+  data=$(mktemp -d)
+  for s in fcgi-pm fcgi-pm-cli procmanager engine multiwatch; do
+    for m in reload stop; do
+      awk -v s="$s" -v m="$m" '$1 == s && $3 == m && $4 != "-" {print $2, $4}' "$raw" | sort -n >"$data/$s-$m"
+    done
+  done
+  gnuplot <<GP
+set terminal pngcairo size 1100,480 noenhanced
+set output "$dir/lifecycle.png"
+set multiplot layout 1,2 title "HUP (reload) and TERM (stop) against pool size, $(hostname -s), $(date -u +%Y-%m-%d)"
+set logscale xy
+set xlabel "workers (n)"
+set ylabel "ms (median)"
+set key top left
+set xtics (4, 64, 1024)
+do for [m in "reload stop"] {
+  set title m
+  plot for [s in "fcgi-pm fcgi-pm-cli procmanager engine multiwatch"] "$data/".s."-".m using 1:2 with linespoints title s
+}
+unset multiplot
+GP
+  rm -rf "$data"
+  echo "chart: $dir/lifecycle.png" >&2
+fi
+cat "$md"
+echo "results: $md" >&2
