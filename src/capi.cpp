@@ -157,7 +157,8 @@ int pm_accept(pm_t *pm, int listen_fd) {
         return PM_EINVAL;
     if (listen_fd < 0)
         return fail(pm, PM_EINVAL, "pm_accept: negative descriptor");
-    return guarded(pm, [&] { return pm->rep.accept(listen_fd); });
+    int fd = guarded(pm, [&] { return pm->rep.accept(listen_fd); });
+    return fd == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_accept: the worker is stopping") : fd;
 }
 
 int pm_wait_connection(pm_t *pm, int fd) {
@@ -165,7 +166,8 @@ int pm_wait_connection(pm_t *pm, int fd) {
         return PM_EINVAL;
     if (fd < 0)
         return fail(pm, PM_EINVAL, "pm_wait_connection: negative descriptor");
-    return guarded(pm, [&] { return pm->rep.wait_connection(fd); });
+    int rc = guarded(pm, [&] { return pm->rep.wait_connection(fd); });
+    return rc == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_wait_connection: the worker is stopping") : rc;
 }
 
 void pm_pre_dispatch(pm_t *pm) {

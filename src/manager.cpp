@@ -115,6 +115,9 @@ void proc_manager::managing_init() {
     }
     set_process_title(params_.pm_title);
     call_hook(PM_HOOK_MANAGER_INIT);
+    // The listening sockets the workers will inherit, found once (the host's code
+    // has run by now); each worker checks them by identity before it touches one.
+    find_worker_listeners();
 }
 
 void proc_manager::install_manager_signals() {

@@ -108,6 +108,10 @@ bool stop_requested() {
 
 }  // namespace
 
+void proc_manager::find_worker_listeners() {
+    find_listeners();
+}
+
 int proc_manager::received_signal(int signo) {
     return signo > 0 && signo < _NSIG ? worker_signals.counts[signo] : 0;
 }
@@ -143,7 +147,8 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     worker_signals.manager_died = 0;
     worker_signals.manager_pid = manager_pid;
     worker_signals.report = report_;
-    find_listeners();
+    // worker_signals.listeners came from the manager (find_worker_listeners): reading
+    // /proc/self/fd here would cost each start, and each reap too (its dentries).
 
     if (!params_.no_signals) {
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
@@ -178,6 +183,7 @@ bool proc_manager::adopt_exec_worker() {
         return false;
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
+    find_listeners();
     become_worker(static_cast<pid_t>(pid), 0);
     return true;
 }
@@ -238,9 +244,10 @@ int proc_manager::accept(int listen_fd) {
         if (fd >= 0)
             return fd;
         int err = errno;
-        // The handler has put /dev/null over the socket (ENOTSOCK).
+        // The handler has put /dev/null over the socket (ENOTSOCK). Returned, not
+        // thrown: a stopping worker's last steps should be few (unwinding is not).
         if (stop_requested())
-            throw error(PM_ESTOPPED, "pm_accept: the worker is stopping");
+            return PM_ESTOPPED;
         // EINTR comes only from the host's own handlers (no_signals): its loop decides.
         bool transient = (err == EINTR && !params_.no_signals) || err == ECONNABORTED || err == EPROTO;
         if (!transient)
@@ -275,7 +282,7 @@ int proc_manager::wait_connection(int fd) {
     }
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (rc == PM_ESTOPPED)
-        throw error(PM_ESTOPPED, "pm_wait_connection: the worker is stopping");
+        return PM_ESTOPPED;
     if (rc == PM_ESYS)
         throw error(PM_ESYS, "ppoll: " + os::errno_text(err));
     return 0;

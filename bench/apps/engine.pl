@@ -6,10 +6,15 @@ use strict;
 use warnings;
 use FCGI;
 use FCGI::Engine::ProcManager;
+use MooseX::Daemonize::Pid::File;
 my ($path, $n) = @ARGV;
 my $socket = FCGI::OpenSocket($path, 128);
 my $request = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%ENV, $socket);
-my $pm = FCGI::Engine::ProcManager->new(n_processes => $n);
+# Without a pid file its manager dies at TERM (removing an undefined pid file) and
+# leaves the workers behind.
+my $pm = FCGI::Engine::ProcManager->new(
+    n_processes => $n,
+    pidfile     => MooseX::Daemonize::Pid::File->new(file => "$path.pid"));
 $pm->manage();
 crash() if $ENV{BENCH_CRASH_LOG};
 while ($request->Accept() >= 0) {
