@@ -176,19 +176,24 @@ void proc_manager::restore_host_signals() {
     signals_saved_ = false;
 }
 
-void proc_manager::close_manager_fds() {
-    for (slot &s : slots_) {
-        os::close_fd(s.pidfd);
-        s.pidfd = -1;
-    }
-    os::close_fd(signal_fd_);
-    os::close_fd(epoll_fd_);
+// In a new worker (in_child), the slot table is only read: writing it would copy
+// every page of it (copy-on-write) just before it is dropped.
+void proc_manager::close_manager_fds(bool in_child) {
+    std::vector<int> fds = {signal_fd_, epoll_fd_};
+    fds.reserve(slots_.size() + 2);
+    for (const slot &s : slots_)
+        fds.push_back(s.pidfd);
+    os::close_fds(std::move(fds));
     signal_fd_ = epoll_fd_ = -1;
+    if (in_child)
+        return;
+    for (slot &s : slots_)
+        s.pidfd = -1;
 }
 
 // Everything the manager set up, undone: descriptors, shared memory, signal state.
 void proc_manager::leave_manager_role() {
-    close_manager_fds();
+    close_manager_fds(false);
     os::unmap_shared(reports_, reports_capacity_ * sizeof(worker_report));
     reports_ = nullptr;
     reports_capacity_ = 0;

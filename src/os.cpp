@@ -1,10 +1,10 @@
 #include "os.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
-#include <algorithm>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -32,6 +32,25 @@ int64_t now_ms() {
 void close_fd(int fd) {
     if (fd >= 0)
         ::close(fd);  // Linux releases the descriptor even when close reports EINTR
+}
+
+void close_fds(std::vector<int> fds) {
+    std::sort(fds.begin(), fds.end());
+    auto it = std::upper_bound(fds.begin(), fds.end(), -1);
+    while (it != fds.end()) {
+        auto run_end = it + 1;
+        while (run_end != fds.end() && *run_end <= *(run_end - 1) + 1)
+            ++run_end;
+        int first = *it, last = *(run_end - 1);
+#ifdef SYS_close_range
+        if (::syscall(SYS_close_range, first, last, 0) == 0) {
+            it = run_end;
+            continue;
+        }
+#endif
+        for (; it != run_end; ++it)  // no close_range: one at a time
+            close_fd(*it);
+    }
 }
 
 int pidfd_open(pid_t pid) {

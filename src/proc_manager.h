@@ -79,7 +79,7 @@ private:
     void managing_init();
     void install_manager_signals();
     void restore_host_signals();
-    void close_manager_fds();
+    void close_manager_fds(bool in_child);
     void leave_manager_role();
     bool spawn_due();
     void start_worker_in_slot(size_t index, pid_t pid);

@@ -124,7 +124,7 @@ void proc_manager::count_signal(int signo) {
 // Runs in the child right after fork, with every signal blocked.
 // In a new child: nothing of the manager's is its to use, close or signal.
 void proc_manager::forget_manager_state() {
-    close_manager_fds();
+    close_manager_fds(true);
     for (pid_file &f : pid_files_)
         f.forget();  // the manager's lock stays the manager's
     pid_files_.clear();
