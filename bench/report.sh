@@ -25,7 +25,10 @@ machine() {
   echo "Medians (times in ms unless stated); the ratio columns are the peer's figure"
   echo "divided by fcgi-pm's (library), measured in the same run: above 1, fcgi-pm is"
   echo "faster. \"target\" is PERFORMANCE.md's for fcgi-pm, \"met\" says whether the"
-  echo "library's figure meets it. Method: bench/run (README of bench/)."
+  echo "library's figure meets it. \"floor\" is a yardstick, not a peer: apps/floor.c"
+  echo "forks children that only wait for a signal and does nothing else, so its times"
+  echo "are what fork, exit and wait cost here; a target below the floor is out of reach"
+  echo "on this machine. Method: bench/run (bench/README.md)."
   echo
   awk -f "$(dirname "$0")/table.awk" "$raw"
   echo
@@ -43,7 +46,7 @@ cp "$md" "$dir/latest$([ "$quick" = 1 ] && echo -quick || true).md"
 # The chart: reload and stop time against n, one line per system (full runs only).
 if [ "$quick" = 0 ] && command -v gnuplot >/dev/null; then
   data=$(mktemp -d)
-  for s in fcgi-pm fcgi-pm-cli procmanager engine multiwatch; do
+  for s in fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor; do
     for m in reload stop; do
       awk -v s="$s" -v m="$m" '$1 == s && $3 == m && $4 != "-" {print $2, $4}' "$raw" | sort -n >"$data/$s-$m"
     done
@@ -59,7 +62,7 @@ set key top left
 set xtics (4, 64, 1024)
 do for [m in "reload stop"] {
   set title m
-  plot for [s in "fcgi-pm fcgi-pm-cli procmanager engine multiwatch"] "$data/".s."-".m using 1:2 with linespoints title s
+  plot for [s in "fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor"] "$data/".s."-".m using 1:2 with linespoints title s
 }
 unset multiplot
 GP
