@@ -375,8 +375,8 @@ void proc_manager::handle_signal(int signo) {
     } else if (signo == SIGHUP) {
         if (service_.active()) {
             ready_sent_ = false;
-            service_.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(service_notifier::monotonic_usec()) +
-                          "\nSTATUS=reloading: replacing " + std::to_string(live_) + " workers");
+            service_.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(service_notifier::monotonic_usec()),
+                          "reloading: replacing " + std::to_string(live_) + " workers");
         }
         send_term_to_all();
     }
@@ -485,7 +485,7 @@ void proc_manager::die(const std::string &msg, int status) {
     }
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
     if (service_.active())
-        service_.send("STOPPING=1\nSTATUS=stopping: " + std::to_string(live_) + " workers to stop");
+        service_.send("STOPPING=1", "stopping: " + std::to_string(live_) + " workers to stop");
     send_term_to_all();
     while (live_ > 0) {
         if (deadline >= 0 && os::now_ms() >= deadline)

@@ -101,6 +101,8 @@ private:
     void forget_manager_state();
     void become_worker(pid_t manager_pid, size_t index);
     bool adopt_exec_worker();
+    void arm_parent_death(pid_t manager_pid);
+    bool watch_listener(int fd);
     static void find_worker_listeners();  // in the manager, for the workers it forks
     [[noreturn]] void exec_worker(pid_t manager_pid);
     void worker_exit(const std::string &msg);

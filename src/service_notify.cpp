@@ -34,8 +34,17 @@ void service_notifier::send(const std::string &message) const {
     int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
-    ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr *>(&addr), len);
+    // Never blocks: a service manager that stopped reading must not stall the loop.
+    ::sendto(fd, message.data(), message.size(), MSG_NOSIGNAL | MSG_DONTWAIT, reinterpret_cast<sockaddr *>(&addr),
+             len);
     os::close_fd(fd);
+}
+
+void service_notifier::send(const std::string &state, const std::string &status_text) {
+    if (address_.empty())
+        return;
+    last_status_ = status_text;
+    send(state + "\nSTATUS=" + status_text);
 }
 
 void service_notifier::status(const std::string &text) {

@@ -18,6 +18,8 @@ public:
     // Sends one datagram of "KEY=value" lines; failures are ignored (the service
     // manager may be gone), as sd_notify's callers do.
     void send(const std::string &message) const;
+    // State lines, then STATUS=status_text (remembered as the last status sent).
+    void send(const std::string &state, const std::string &status_text);
     // As send, but only when status differs from the last STATUS= sent.
     void status(const std::string &text);
 

@@ -108,6 +108,26 @@ bool stop_requested() {
 
 }  // namespace
 
+// A listening socket the manager did not see (opened by a hook, say) is added to
+// those the handler releases, the first time it is accepted on: a user-space lookup
+// after that. False if the worker is already stopping.
+bool proc_manager::watch_listener(int fd) {
+    for (int i = 0; i < worker_signals.n_listeners; ++i)
+        if (worker_signals.listeners[i].fd == fd)
+            return true;
+    sigset_t stops, old;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    ::pthread_sigmask(SIG_BLOCK, &stops, &old);
+    bool stopping = stop_requested();
+    struct stat st;
+    if (!stopping && worker_signals.n_listeners < max_listeners && ::fstat(fd, &st) == 0)
+        worker_signals.listeners[worker_signals.n_listeners++] = {fd, st.st_dev, st.st_ino};
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return !stopping;
+}
+
 void proc_manager::find_worker_listeners() {
     find_listeners();
 }
@@ -137,6 +157,13 @@ void proc_manager::forget_manager_state() {
     is_worker_ = true;
 }
 
+// SIGTERM when the manager dies; if it died already, that TERM now.
+void proc_manager::arm_parent_death(pid_t manager_pid) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (::getppid() != manager_pid)
+        ::kill(::getpid(), SIGTERM);
+}
+
 void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     forget_manager_state();
@@ -155,14 +182,12 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
         install_worker_handler();
     }
     signals_saved_ = false;
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
     set_process_title(params_.process_name);
     // From here on signals are handled: the host's mask is back before its hook runs.
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
-    // The manager may have died before PR_SET_PDEATHSIG took effect.
-    if (::getppid() != manager_pid)
-        ::kill(::getpid(), SIGTERM);
+    arm_parent_death(manager_pid);
     call_hook(PM_HOOK_SERVER_INIT);
+    arm_parent_death(manager_pid);  // again: a hook that changed uid or gid cleared it
     notify("initialized");
     if (report_)
         report_->initialized = 1;
@@ -175,6 +200,10 @@ bool proc_manager::adopt_exec_worker() {
     const char *value = ::getenv(manager_pid_variable);
     if (!value)
         return false;
+    if (!exec_argv_.empty()) {  // a manager in exec mode (fcgi-pm run by fcgi-pm)
+        ::unsetenv(manager_pid_variable);
+        return false;
+    }
     char *end = nullptr;
     long pid = std::strtol(value, &end, 10);
     bool ours = *value && !*end && pid > 1 && pid == ::getppid();
@@ -223,12 +252,17 @@ void proc_manager::exec_worker(pid_t manager_pid) {
         argv.push_back(a.data());
     argv.push_back(nullptr);
     for (std::string &e : exec_env_)
-        if (e.compare(0, 14, "NOTIFY_SOCKET=") != 0)  // the manager's to use, not the workers'
+        if (e.compare(0, 14, "NOTIFY_SOCKET=") != 0 &&  // the manager's to use, not the workers'
+            e.compare(0, pid_entry.find('=') + 1, pid_entry, 0, pid_entry.find('=') + 1) != 0)
             envp.push_back(e.data());
     envp.push_back(pid_entry.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
+    // A change of uid or gid clears the parent-death signal: set it again, last.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (::getppid() != manager_pid)
+        _exit(0);
     if (exec_own_env_)
         ::execvpe(argv[0], argv.data(), envp.data());
     else
@@ -239,6 +273,8 @@ void proc_manager::exec_worker(pid_t manager_pid) {
 }
 
 int proc_manager::accept(int listen_fd) {
+    if (is_worker_ && !params_.no_signals && !watch_listener(listen_fd))
+        return PM_ESTOPPED;
     for (;;) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd >= 0)

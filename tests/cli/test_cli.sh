@@ -159,6 +159,18 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/d
   check "served as nobody" sh -c "REQUEST_METHOD=GET SCRIPT_NAME=/ cgi-fcgi -bind -connect $work/drop.sock | grep -q 'Hello from Perl'"
   kill -TERM $manager; wait $manager; code=$?
   check "exit 0 after TERM" test "$code" -eq 0
+  # The drop to nobody clears the parent-death signal: it must be set again after.
+  "$cli" -s "$work/drop2.sock" -u nobody -g nogroup -F 2 -- perl "$here/hello.pl" 2>"$work/drop2.log" &
+  manager=$!; started="$started $manager"
+  check "second pool as nobody" wait_for 2 'server (pid [0-9]*) started' "$work/drop2.log"
+  sleep 0.3
+  dropped=$(cat /proc/$manager/task/$manager/children)
+  kill -KILL $manager; wait $manager 2>/dev/null
+  gone_all() { for _ in $(seq 200); do
+                 left=0; for w in $dropped; do kill -0 "$w" 2>/dev/null && left=1; done
+                 [ $left = 0 ] && return 0; sleep 0.01; done; return 1; }
+  check "workers run as nobody die with their SIGKILLed manager" gone_all
+  kill -KILL $dropped 2>/dev/null  # survivors would hold the test's output open
 else
   echo "not root, or no nobody/nogroup: privilege drop not checked"
 fi
