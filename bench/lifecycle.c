@@ -8,10 +8,11 @@
  *   startup   exec of the manager until N workers (its children) exist
  *   respawn   SIGKILL of one idle worker until N workers exist without it
  *   reload    SIGNAL (default HUP) to the manager until N workers exist, all new
- *   stop      TERM to the manager until it has exited (idle workers)
+ *   stop      TERM to the manager until it has exited and its (idle) workers too
  * and, with -k, instead of stop: the manager SIGKILLed, then how many of its
  * workers are still alive 100 ms and 2 s later (each killed afterwards).
- * Prints one line per measure: name median min max samples (times in ms).
+ * Prints one line per measure: name median min max samples (times in ms); exits 3
+ * if a start did not reach N workers.
  * SOCKET, when given, is removed before each start (a unix socket left behind).
  */
 #define _GNU_SOURCE
@@ -240,7 +241,7 @@ int main(int argc, char **argv)
             clean_up(manager, old, n_old);
             continue;
         }
-        /* stop: TERM until the manager has exited */
+        /* stop: TERM until the manager has exited and none of its workers runs */
         t0 = now_ms();
         kill(manager, SIGTERM);
         double deadline = t0 + GIVE_UP_MS;
@@ -248,7 +249,9 @@ int main(int argc, char **argv)
         pid_t r;
         while ((r = waitpid(manager, &status, WNOHANG)) == 0 && now_ms() < deadline)
             pause_briefly();
-        add(&stop, r == manager ? now_ms() - t0 : -1);
+        while (r == manager && alive(old, n_old) > 0 && now_ms() < deadline)
+            pause_briefly();
+        add(&stop, r == manager && now_ms() < deadline ? now_ms() - t0 : -1);
         clean_up(manager, old, n_old);
     }
     report(&startup);
@@ -262,5 +265,5 @@ int main(int argc, char **argv)
     }
     if (failures)
         fprintf(stderr, "lifecycle: %d of %d starts did not reach %d workers\n", failures, reps, n);
-    return 0;
+    return failures ? 3 : 0;
 }

@@ -101,7 +101,14 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * the manager it does not return: it exits 0 after TERM, 1 after a wait timeout.
  * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
  * and dispositions as they were (also in a worker whose init hook asked to exit);
- * pm_exit_status() then tells the status. */
+ * pm_exit_status() then tells the status.
+ * A process exec'd by a manager in exec mode (FCGI_PM_MANAGER_PID in its
+ * environment names its parent) is made a worker at once: PM_WORKER, no fork, no
+ * pid file, no MANAGER_INIT hook; it should serve the socket on descriptor 0.
+ * With NOTIFY_SOCKET set (systemd, Type=notify), the manager takes it out of the
+ * environment and sends READY=1 once all workers are forked, RELOADING=1 and
+ * MONOTONIC_USEC on HUP (READY=1 again when all are replaced), STOPPING=1 on TERM,
+ * and STATUS= with the pool's size. */
 int pm_manage(pm_t *pm);
 /* Exec mode (what the fcgi-pm program uses): each worker execs argv[0] (looked up in
  * PATH when it has no '/') with argv, and envp (NULL: the manager's environment),
@@ -112,7 +119,8 @@ int pm_manage(pm_t *pm);
  * drop privileges, say; it may pm_exit). A failed exec is logged ("exec: <program>: <reason>") and
  * the worker exits 127, which the crash backoff paces. Only a failure (non-zero
  * exit, core-dumping signal) soon after start counts as a crash for an exec'd worker.
- * Arrays are copied. 0, PM_EINVAL (NULL or empty argv, negative listen_fd),
+ * Each worker finds the manager's pid in FCGI_PM_MANAGER_PID (a program on this
+ * library then becomes a worker in its own pm_manage). Arrays are copied. 0, PM_EINVAL (NULL or empty argv, negative listen_fd),
  * PM_ESTATE (after pm_manage). */
 int pm_set_exec(pm_t *pm, int listen_fd, char *const argv[], char *const envp[]);
 

@@ -18,10 +18,9 @@ ls "$libdir"/libfcgi-pm.so.0 "$libdir"/libfcgi-pm.a "$libdir"/cmake/fcgi-pm/fcgi
 # option --help lists.
 man_page=$work/prefix/share/man/man1/fcgi-pm.1
 "$work/prefix/bin/fcgi-pm" --version | grep -q "^fcgi-pm $(pkg-config --modversion fcgi-pm)$"
-if command -v man >/dev/null; then
-  warnings=$(MANWIDTH=80 man --warnings -l "$man_page" 2>&1 >/dev/null)
-  [ -z "$warnings" ] || { echo "fcgi-pm.1: $warnings"; exit 1; }
-fi
+command -v man >/dev/null || { echo "man is not installed (.ci/test installs man-db)"; exit 1; }
+warnings=$(MANWIDTH=80 man --warnings -l "$man_page" 2>&1 >/dev/null)
+[ -z "$warnings" ] || { echo "fcgi-pm.1: $warnings"; exit 1; }
 for opt in $("$work/prefix/bin/fcgi-pm" --help | grep -o -- '--[a-z-]*' | sort -u); do
   grep -q -- "$(printf '%s' "$opt" | sed 's/-/\\\\-/g')" "$man_page" || { echo "fcgi-pm.1 lacks $opt"; exit 1; }
 done

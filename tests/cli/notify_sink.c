@@ -4,12 +4,14 @@
  *     notify_sink PATH
  *
  * Binds a unix datagram socket at PATH and prints each datagram received as one
- * line, its own newlines shown as " | ", flushed at once, until killed.
+ * line, its own newlines shown as " | ", then " | RECEIVED_USEC=" and CLOCK_MONOTONIC
+ * at reception in microseconds; flushed at once, until killed.
  */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 int main(int argc, char **argv)
@@ -35,7 +37,9 @@ int main(int argc, char **argv)
                 fputs(" | ", stdout);
             else
                 fputc(buf[i], stdout);
-        fputc('\n', stdout);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        printf(" | RECEIVED_USEC=%lld\n", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
         fflush(stdout);
     }
 }
