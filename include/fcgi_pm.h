@@ -153,6 +153,7 @@ typedef enum {
     PM_HOOK_POST_DISPATCH = 3  /* after the library's own post_dispatch checks */
     /* more may be added at the end; never renumbered */
 } pm_hook_t;
+/* Hooks must not throw C++ exceptions (the library carries its own C++ runtime). */
 typedef void (*pm_hook_fn)(pm_t *pm, void *user);
 typedef void (*pm_notify_fn)(pm_t *pm, const char *line, void *user);
 
