@@ -11,19 +11,7 @@ started=  # every manager started, killed at the end whatever happened (their ti
            # no longer show $work, so pkill -f alone would miss them)
 trap 'for p in $started; do pkill -KILL -P $p; kill -KILL $p; done 2>/dev/null
       pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
-passed=0 failed=0
-
-check() {  # description, then a command that must succeed
-  desc=$1; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $desc"; failed=$((failed + 1)); fi
-}
-wait_for() {  # count pattern file
-  for _ in $(seq 300); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.01
-  done
-  return 1
-}
+. "$here/lib.sh"
 get() {  # address: the body of one request
   REQUEST_METHOD=GET SCRIPT_NAME=/ QUERY_STRING= cgi-fcgi -bind -connect "$1" 2>/dev/null | tail -n 1
 }
@@ -164,12 +152,10 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/d
   manager=$!; started="$started $manager"
   check "second pool as nobody" wait_for 2 'server (pid [0-9]*) started' "$work/drop2.log"
   sleep 0.3
-  dropped=$(cat /proc/$manager/task/$manager/children)
+  dropped=$(children $manager)
   kill -KILL $manager; wait $manager 2>/dev/null
-  gone_all() { for _ in $(seq 200); do
-                 left=0; for w in $dropped; do kill -0 "$w" 2>/dev/null && left=1; done
-                 [ $left = 0 ] && return 0; sleep 0.01; done; return 1; }
-  check "workers run as nobody die with their SIGKILLed manager" gone_all
+  # shellcheck disable=SC2086
+  check "workers run as nobody die with their SIGKILLed manager" all_gone $dropped
   kill -KILL $dropped 2>/dev/null  # survivors would hold the test's output open
 else
   echo "not root, or no nobody/nogroup: privilege drop not checked"

@@ -13,27 +13,7 @@ started=  # every manager and helper started, killed at the end whatever happene
 trap 'for p in $started; do pkill -KILL -P $p; kill -KILL $p; done 2>/dev/null
       for d in "$work"/nginx*; do sh "$deploy/nginx-front.sh" stop "$d"; done
       rm -rf "$work"' EXIT
-passed=0 failed=0
-
-check() {  # description, then a command that must succeed
-  desc=$1; shift
-  if "$@"; then passed=$((passed + 1)); else echo "FAIL: $desc"; failed=$((failed + 1)); fi
-}
-wait_for() {  # count pattern file
-  for _ in $(seq 500); do
-    [ "$(grep -c -- "$2" "$3" 2>/dev/null)" -ge "$1" ] && return 0
-    sleep 0.01
-  done
-  return 1
-}
-children() { cat "/proc/$1/task/$1/children" 2>/dev/null; }
-all_gone() {  # pids...: every one exited within 5 s
-  for p in "$@"; do gone "$p" || { echo "  worker $p still running"; return 1; }; done
-}
-gone() {  # pid: exited (and reaped) within 5 s
-  for _ in $(seq 500); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.01; done
-  return 1
-}
+. "$here/lib.sh"
 none_left() {  # pattern: no process whose command line matches
   for _ in $(seq 200); do pgrep -f "$1" >/dev/null || return 0; sleep 0.01; done
   pgrep -af "$1"; return 1
