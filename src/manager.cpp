@@ -125,7 +125,7 @@ void proc_manager::install_manager_signals() {
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
     signals_saved_ = true;
 
-    epoll_fd_ = os::epoll_create();
+    epoll_fd_ = own_fd(os::epoll_create());
     if (epoll_fd_ < 0)
         throw error(PM_ESYS, "epoll_create1: " + os::errno_text(errno));
     int probe = os::pidfd_open(::getpid());
@@ -151,7 +151,7 @@ void proc_manager::install_manager_signals() {
             sigaddset(&manager_mask_, s);
     // A log reader that goes away must not kill the manager: its writes get EPIPE.
     sigaddset(&manager_mask_, SIGPIPE);
-    signal_fd_ = os::signalfd_create(watched);
+    signal_fd_ = own_fd(os::signalfd_create(watched));
     if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0)
         throw error(PM_ESYS, "signalfd: " + os::errno_text(errno));
     ::pthread_sigmask(SIG_SETMASK, &manager_mask_, nullptr);
@@ -176,17 +176,40 @@ void proc_manager::restore_host_signals() {
     signals_saved_ = false;
 }
 
-// In a new worker (in_child), the slot table is only read: writing it would copy
-// every page of it (copy-on-write) just before it is dropped.
+int proc_manager::own_fd(int fd) {
+    if (fd >= 0) {
+        if (static_cast<size_t>(fd) >= own_fds_.size())
+            own_fds_.resize(static_cast<size_t>(fd) + 64);
+        own_fds_[static_cast<size_t>(fd)] = 1;
+    }
+    return fd;
+}
+
+void proc_manager::close_own_fd(int fd) {
+    if (fd < 0)
+        return;
+    os::close_fd(fd);
+    if (static_cast<size_t>(fd) < own_fds_.size())
+        own_fds_[static_cast<size_t>(fd)] = 0;
+}
+
+// In a new worker (in_child), the manager's tables are only read: writing them would
+// copy their pages (copy-on-write) just before they are dropped.
 void proc_manager::close_manager_fds(bool in_child) {
-    std::vector<int> fds = {signal_fd_, epoll_fd_};
-    fds.reserve(slots_.size() + 2);
-    for (const slot &s : slots_)
-        fds.push_back(s.pidfd);
-    os::close_fds(std::move(fds));
+    size_t n = own_fds_.size();
+    for (size_t first = 0; first < n; ++first) {
+        if (!own_fds_[first])
+            continue;
+        size_t last = first;
+        while (last + 1 < n && own_fds_[last + 1])
+            ++last;
+        os::close_fd_range(static_cast<int>(first), static_cast<int>(last));
+        first = last;
+    }
     signal_fd_ = epoll_fd_ = -1;
     if (in_child)
         return;
+    own_fds_.clear();
     for (slot &s : slots_)
         s.pidfd = -1;
 }
@@ -262,9 +285,9 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
-    s.pidfd = have_pidfds_ ? os::pidfd_open(pid) : -1;
+    s.pidfd = have_pidfds_ ? own_fd(os::pidfd_open(pid)) : -1;
     if (s.pidfd >= 0 && os::epoll_add(epoll_fd_, s.pidfd, index) < 0) {
-        os::close_fd(s.pidfd);
+        close_own_fd(s.pidfd);
         s.pidfd = -1;
     }
     if (s.pidfd < 0)
@@ -387,7 +410,7 @@ void proc_manager::handle_signal(int signo) {
 void proc_manager::forget_pidfd(slot &s) {
     if (s.pidfd >= 0) {
         os::epoll_del(epoll_fd_, s.pidfd);
-        os::close_fd(s.pidfd);
+        close_own_fd(s.pidfd);
         s.pidfd = -1;
     } else if (s.pid) {
         --untracked_;

@@ -34,23 +34,13 @@ void close_fd(int fd) {
         ::close(fd);  // Linux releases the descriptor even when close reports EINTR
 }
 
-void close_fds(std::vector<int> fds) {
-    std::sort(fds.begin(), fds.end());
-    auto it = std::upper_bound(fds.begin(), fds.end(), -1);
-    while (it != fds.end()) {
-        auto run_end = it + 1;
-        while (run_end != fds.end() && *run_end <= *(run_end - 1) + 1)
-            ++run_end;
-        int first = *it, last = *(run_end - 1);
+void close_fd_range(int first, int last) {
 #ifdef SYS_close_range
-        if (::syscall(SYS_close_range, first, last, 0) == 0) {
-            it = run_end;
-            continue;
-        }
+    if (::syscall(SYS_close_range, first, last, 0) == 0)
+        return;
 #endif
-        for (; it != run_end; ++it)  // no close_range: one at a time
-            close_fd(*it);
-    }
+    for (int fd = first; fd <= last; ++fd)
+        close_fd(fd);
 }
 
 int pidfd_open(pid_t pid) {

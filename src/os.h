@@ -17,10 +17,9 @@ int64_t now_ms();
 
 // close(2) that ignores EINTR and a -1 argument.
 void close_fd(int fd);
-// Closes every descriptor in fds (-1 entries ignored), a run of consecutive numbers
-// at a time (close_range), so that a worker forked by a manager of n workers sheds
-// the manager's n pidfds in a few calls, not n.
-void close_fds(std::vector<int> fds);
+// Closes descriptors first..last in one call (close_range), or one at a time on
+// kernels without it.
+void close_fd_range(int first, int last);
 
 // A pollable descriptor for child pid (pidfd_open), or -1 when the kernel has none.
 int pidfd_open(pid_t pid);

@@ -88,6 +88,8 @@ private:
     pid_t reap_slot(size_t index);
     bool crashed(size_t index, int status) const;
     void forget_pidfd(slot &s);
+    int own_fd(int fd);
+    void close_own_fd(int fd);
     void reap_all_children();
     void send_term_to_all();
     int64_t next_deadline(bool spawning) const;
@@ -130,6 +132,9 @@ private:
     size_t live_ = 0;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
+    // Which descriptors are the manager's own (epoll, signalfd, pidfds), by number:
+    // a new worker closes them a run at a time, without sorting or allocating.
+    std::vector<unsigned char> own_fds_;
     bool have_pidfds_ = true;
     int64_t next_fork_ms_ = 0;  // start_delay, and the retry after a failed fork
     int fork_failures_ = 0;     // consecutive failed forks
