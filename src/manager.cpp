@@ -1,10 +1,14 @@
 // The manager: forks the pool, keeps it at n_processes, and handles HUP and TERM.
 //
 // One loop does everything. Signals are never handled in a handler: TERM, HUP and
-// CHLD are blocked and read from a signalfd. Each worker is watched through its
-// pidfd, so a death costs O(1) whatever the pool size, and only pids this library
-// forked are ever waited for or signalled. Timers (respawn backoff, start_delay,
-// die_timeout) are deadlines on the monotonic clock, passed to epoll_wait.
+// CHLD are blocked and read from a signalfd. On SIGCHLD the kernel is asked which
+// child has exited without reaping it (waitid WNOWAIT); only workers, found by pid
+// in a hash table, are then reaped, so only pids this library forked are ever
+// waited for or signalled. The manager holds no descriptor per worker: a fork copies
+// none, and a new worker has two to close, whatever the pool size (a pidfd per
+// worker made each fork and each new worker pay for all n of them). Timers (respawn
+// backoff, start_delay, die_timeout) are deadlines on the monotonic clock, passed to
+// epoll_wait.
 #include <algorithm>
 #include <cerrno>
 #include <climits>
@@ -67,6 +71,9 @@ int proc_manager::manage() {
     if (threads > 1)
         throw error(PM_ESTATE, "pm_manage: the process has " + std::to_string(threads) +
                                    " threads; call it before starting any (signals would reach the others)");
+    if (params_.no_signals && sigchld_ignored())
+        throw error(PM_ESTATE, "pm_manage: SIGCHLD is ignored and no_signals forbids changing that; the kernel "
+                               "would reap the workers unseen");
     params_.role = "manager";
     managing_ = true;  // from here on, leaving restores the host's state (exit_process)
     try {
@@ -125,15 +132,12 @@ void proc_manager::install_manager_signals() {
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
     signals_saved_ = true;
 
-    epoll_fd_ = own_fd(os::epoll_create());
+    epoll_fd_ = os::epoll_create();
     if (epoll_fd_ < 0)
         throw error(PM_ESYS, "epoll_create1: " + os::errno_text(errno));
-    int probe = os::pidfd_open(::getpid());
-    have_pidfds_ = probe >= 0;
-    os::close_fd(probe);
 
     // SIGCHLD is always read from the signalfd (blocking a signal changes no
-    // disposition); it matters only for workers without a pidfd.
+    // disposition): it is how the manager learns that workers exited.
     sigset_t watched;
     sigemptyset(&watched);
     sigaddset(&watched, SIGCHLD);
@@ -151,7 +155,7 @@ void proc_manager::install_manager_signals() {
             sigaddset(&manager_mask_, s);
     // A log reader that goes away must not kill the manager: its writes get EPIPE.
     sigaddset(&manager_mask_, SIGPIPE);
-    signal_fd_ = own_fd(os::signalfd_create(watched));
+    signal_fd_ = os::signalfd_create(watched);
     if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0)
         throw error(PM_ESYS, "signalfd: " + os::errno_text(errno));
     ::pthread_sigmask(SIG_SETMASK, &manager_mask_, nullptr);
@@ -176,42 +180,14 @@ void proc_manager::restore_host_signals() {
     signals_saved_ = false;
 }
 
-int proc_manager::own_fd(int fd) {
-    if (fd >= 0) {
-        if (static_cast<size_t>(fd) >= own_fds_.size())
-            own_fds_.resize(static_cast<size_t>(fd) + 64);
-        own_fds_[static_cast<size_t>(fd)] = 1;
-    }
-    return fd;
-}
-
-void proc_manager::close_own_fd(int fd) {
-    if (fd < 0)
-        return;
-    os::close_fd(fd);
-    if (static_cast<size_t>(fd) < own_fds_.size())
-        own_fds_[static_cast<size_t>(fd)] = 0;
-}
-
 // In a new worker (in_child), the manager's tables are only read: writing them would
 // copy their pages (copy-on-write) just before they are dropped.
 void proc_manager::close_manager_fds(bool in_child) {
-    size_t n = own_fds_.size();
-    for (size_t first = 0; first < n; ++first) {
-        if (!own_fds_[first])
-            continue;
-        size_t last = first;
-        while (last + 1 < n && own_fds_[last + 1])
-            ++last;
-        os::close_fd_range(static_cast<int>(first), static_cast<int>(last));
-        first = last;
-    }
+    os::close_fd(signal_fd_);
+    os::close_fd(epoll_fd_);
     signal_fd_ = epoll_fd_ = -1;
-    if (in_child)
-        return;
-    own_fds_.clear();
-    for (slot &s : slots_)
-        s.pidfd = -1;
+    if (!in_child)
+        slot_of_pid_.clear();
 }
 
 // Everything the manager set up, undone: descriptors, shared memory, signal state.
@@ -285,13 +261,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
-    s.pidfd = have_pidfds_ ? own_fd(os::pidfd_open(pid)) : -1;
-    if (s.pidfd >= 0 && os::epoll_add(epoll_fd_, s.pidfd, index) < 0) {
-        close_own_fd(s.pidfd);
-        s.pidfd = -1;
-    }
-    if (s.pidfd < 0)
-        ++untracked_;  // watched through SIGCHLD instead
+    slot_of_pid_[pid] = index;
     ++live_;
     notify("server (pid " + std::to_string(pid) + ") started");
 }
@@ -319,15 +289,55 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     uint64_t tags[64];
     int n = os::epoll_wait_tags(epoll_fd_, tags, 64, timeout);
     for (int k = 0; k < n; ++k) {
-        if (tags[k] == signal_tag) {
-            for (int signo : os::read_signals(signal_fd_))
-                handle_signal(signo);
+        if (tags[k] != signal_tag)
             continue;
+        std::vector<os::signal_event> events = os::read_signals(signal_fd_);
+        // Exits first: a TERM runs the shutdown from here and never returns to this
+        // batch, and a SIGCHLD read is not signalled again.
+        for (const os::signal_event &e : events) {
+            if (e.signo != SIGCHLD)
+                continue;
+            pid_t pid = reap_exited(e.pid);
+            if (pid > 0 && reaped)
+                *reaped = pid;
         }
-        pid_t pid = reap_slot(static_cast<size_t>(tags[k]));
-        if (pid > 0 && reaped)
-            *reaped = pid;
+        for (const os::signal_event &e : events)
+            if (e.signo != SIGCHLD)
+                handle_signal(e.signo);
     }
+}
+
+// After a SIGCHLD from child sender: reaps every worker that has exited, and returns
+// the last pid reaped (0 if none). One SIGCHLD may stand for several exits (a pending
+// signal is not queued twice), hence the loop. A child of the host's that has exited
+// is left for the host; while it waits unreaped it is the one the kernel names, so
+// the workers are then looked at one by one.
+pid_t proc_manager::reap_exited(pid_t sender) {
+    pid_t last = 0;
+    for (pid_t pid; (pid = os::exited_child()) > 0;) {
+        auto it = slot_of_pid_.find(pid);
+        if (it == slot_of_pid_.end()) {
+            for (size_t i = 0; i < slots_.size(); ++i)
+                if (pid_t p = reap_slot(i))
+                    last = p;
+            return last;
+        }
+        last = reap_slot(it->second);
+    }
+    // The sender is still listed: it was stopped or continued (reap finds it running),
+    // or something else in this process reaped it (reap fails, status unknown).
+    auto it = slot_of_pid_.find(sender);
+    if (it != slot_of_pid_.end())
+        if (pid_t p = reap_slot(it->second))
+            last = p;
+    return last;
+}
+
+// Whether the kernel would reap our children itself: SIGCHLD ignored, or SA_NOCLDWAIT.
+bool proc_manager::sigchld_ignored() {
+    struct sigaction current;
+    ::sigaction(SIGCHLD, nullptr, &current);
+    return current.sa_handler == SIG_IGN || (current.sa_flags & SA_NOCLDWAIT);
 }
 
 // When a free slot may be refilled: its own backoff, and the pool's pace for crashed
@@ -383,12 +393,6 @@ std::string proc_manager::pool_status() const {
 }
 
 void proc_manager::handle_signal(int signo) {
-    if (signo == SIGCHLD) {
-        for (size_t i = 0; untracked_ > 0 && i < slots_.size(); ++i)
-            if (slots_[i].pid && slots_[i].pidfd < 0)
-                reap_slot(i);
-        return;
-    }
     count_signal(signo);
     if (shutting_down_)
         return;  // a second TERM, or a HUP, cannot disturb the shutdown
@@ -402,18 +406,6 @@ void proc_manager::handle_signal(int signo) {
                           "reloading: replacing " + std::to_string(live_) + " workers");
         }
         send_term_to_all();
-    }
-}
-
-// Closes a worker's pidfd, first taking it out of the epoll set: a worker forked a
-// moment ago may still hold a copy, which would keep the registration alive.
-void proc_manager::forget_pidfd(slot &s) {
-    if (s.pidfd >= 0) {
-        os::epoll_del(epoll_fd_, s.pidfd);
-        close_own_fd(s.pidfd);
-        s.pidfd = -1;
-    } else if (s.pid) {
-        --untracked_;
     }
 }
 
@@ -444,7 +436,7 @@ pid_t proc_manager::reap_slot(size_t index) {
     if (r < 0)
         status = -1;  // reaped behind our back: Perl's $? says -1 too
     pid_t pid = s.pid;
-    forget_pidfd(s);
+    slot_of_pid_.erase(pid);
     s.pid = 0;
     --live_;
     free_.push_back(index);
@@ -469,7 +461,7 @@ void proc_manager::reap_all_children() {
             continue;
         int status;
         os::reap_blocking(s.pid, status);
-        forget_pidfd(s);
+        slot_of_pid_.erase(s.pid);
         s.pid = 0;
         free_.push_back(i);
     }

@@ -10,7 +10,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,26 +33,6 @@ void close_fd(int fd) {
         ::close(fd);  // Linux releases the descriptor even when close reports EINTR
 }
 
-void close_fd_range(int first, int last) {
-#ifdef SYS_close_range
-    if (::syscall(SYS_close_range, first, last, 0) == 0)
-        return;
-#endif
-    for (int fd = first; fd <= last; ++fd)
-        close_fd(fd);
-}
-
-int pidfd_open(pid_t pid) {
-#ifdef SYS_pidfd_open
-    // pidfds are always close-on-exec.
-    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-    (void)pid;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
-
 int epoll_create() {
     return ::epoll_create1(EPOLL_CLOEXEC);
 }
@@ -63,10 +42,6 @@ int epoll_add(int epfd, int fd, uint64_t tag) {
     ev.events = EPOLLIN;
     ev.data.u64 = tag;
     return ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-void epoll_del(int epfd, int fd) {
-    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, nullptr);
 }
 
 int signalfd_create(const sigset_t &mask) {
@@ -86,8 +61,8 @@ int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
     return n;
 }
 
-std::vector<int> read_signals(int sfd) {
-    std::vector<int> signals;
+std::vector<signal_event> read_signals(int sfd) {
+    std::vector<signal_event> signals;
     struct signalfd_siginfo info[16];
     for (;;) {
         ssize_t n = ::read(sfd, info, sizeof info);
@@ -96,9 +71,19 @@ std::vector<int> read_signals(int sfd) {
         if (n <= 0)
             break;
         for (size_t i = 0; i < static_cast<size_t>(n) / sizeof info[0]; ++i)
-            signals.push_back(static_cast<int>(info[i].ssi_signo));
+            signals.push_back({static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid)});
     }
     return signals;
+}
+
+pid_t exited_child() {
+    siginfo_t info;
+    info.si_pid = 0;
+    int r;
+    do
+        r = ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? 0 : info.si_pid;
 }
 
 pid_t reap(pid_t pid, int &status) {

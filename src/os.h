@@ -17,26 +17,27 @@ int64_t now_ms();
 
 // close(2) that ignores EINTR and a -1 argument.
 void close_fd(int fd);
-// Closes descriptors first..last in one call (close_range), or one at a time on
-// kernels without it.
-void close_fd_range(int first, int last);
-
-// A pollable descriptor for child pid (pidfd_open), or -1 when the kernel has none.
-int pidfd_open(pid_t pid);
 
 // epoll instance and signalfd, both O_CLOEXEC; -1 with errno on failure.
 int epoll_create();
 int epoll_add(int epfd, int fd, uint64_t tag);
-void epoll_del(int epfd, int fd);
 int signalfd_create(const sigset_t &mask);
 
 // Blocks until an event or timeout_ms (-1: forever). Fills tags; returns the count,
 // 0 on timeout or EINTR.
 int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms);
 
-// Reads every pending signal number from a non-blocking signalfd.
-std::vector<int> read_signals(int sfd);
+// A signal read from a signalfd: its number, and the sender (for SIGCHLD, the child).
+struct signal_event {
+    int signo;
+    pid_t pid;
+};
+// Reads every pending signal from a non-blocking signalfd.
+std::vector<signal_event> read_signals(int sfd);
 
+// A child that has exited and is not yet reaped, left unreaped (waitid WNOWAIT);
+// 0 if none, or no child at all. The kernel answers by walking the children.
+pid_t exited_child();
 // Non-blocking waitpid for one pid: 0 if still running, pid when reaped (status set),
 // -1 with errno.
 pid_t reap(pid_t pid, int &status);

@@ -7,6 +7,7 @@
 #include <string>
 #include <deque>
 #include <list>
+#include <unordered_map>
 #include <vector>
 
 #include "fcgi_pm.h"
@@ -29,7 +30,6 @@ struct worker_report {
 // One place in the pool: a live worker, or a free place waiting to be filled.
 struct slot {
     pid_t pid = 0;          // 0: free
-    int pidfd = -1;         // -1 where the kernel has no pidfds
     int64_t started_ms = 0;
     int early_deaths = 0;   // consecutive deaths before min_uptime
     int64_t not_before_ms = 0;  // a free slot is refilled from then on
@@ -85,11 +85,10 @@ private:
     void start_worker_in_slot(size_t index, pid_t pid);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
     void handle_signal(int signo);
+    pid_t reap_exited(pid_t sender);
+    static bool sigchld_ignored();
     pid_t reap_slot(size_t index);
     bool crashed(size_t index, int status) const;
-    void forget_pidfd(slot &s);
-    int own_fd(int fd);
-    void close_own_fd(int fd);
     void reap_all_children();
     void send_term_to_all();
     int64_t next_deadline(bool spawning) const;
@@ -125,17 +124,13 @@ private:
     bool shutting_down_ = false;
     std::vector<slot> slots_;
     std::vector<size_t> free_;  // indexes of free slots
-    size_t untracked_ = 0;      // live workers without a pidfd (found through SIGCHLD)
+    std::unordered_map<pid_t, size_t> slot_of_pid_;  // live workers (and unreaped ones)
     worker_report *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
     size_t reports_capacity_ = 0;
     bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter
     size_t live_ = 0;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
-    // Which descriptors are the manager's own (epoll, signalfd, pidfds), by number:
-    // a new worker closes them a run at a time, without sorting or allocating.
-    std::vector<unsigned char> own_fds_;
-    bool have_pidfds_ = true;
     int64_t next_fork_ms_ = 0;  // start_delay, and the retry after a failed fork
     int fork_failures_ = 0;     // consecutive failed forks
     // Pool-wide crash budget: early deaths within crash_window; past crash_budget of

@@ -151,7 +151,7 @@ void proc_manager::forget_manager_state() {
     slots_.clear();
     free_.clear();
     live_ = 0;
-    untracked_ = 0;
+    // slot_of_pid_ is left as it is: clearing it would write (copy) every page it is on.
     managing_ = false;
     params_.role = "server";
     is_worker_ = true;

@@ -368,6 +368,36 @@ static void test_manage_refuses_threads(void **state)
     pm_destroy(pm);
 }
 
+/* With SIGCHLD ignored (SIG_IGN, or SA_NOCLDWAIT) the kernel reaps children unseen;
+ * no_signals forbids setting it back, so pm_manage refuses, forks nothing and leaves
+ * the disposition as it was. Without no_signals the manager sets it for its own
+ * lifetime (test_hygiene). */
+static void test_manage_refuses_ignored_sigchld_with_no_signals(void **state)
+{
+    (void)state;
+    struct sigaction ignore = {0}, nocldwait = {0}, saved, now;
+    ignore.sa_handler = SIG_IGN;
+    nocldwait.sa_handler = SIG_DFL;
+    nocldwait.sa_flags = SA_NOCLDWAIT;
+    const struct sigaction *modes[] = {&ignore, &nocldwait};
+    sigaction(SIGCHLD, NULL, &saved);
+    for (int i = 0; i < 2; i++) {
+        pm_t *pm = pm_create();
+        pm_parameter(pm, "n_processes", "1");
+        pm_parameter(pm, "no_signals", "1");
+        sigaction(SIGCHLD, modes[i], NULL);
+        assert_int_equal(pm_manage(pm), PM_ESTATE);
+        assert_non_null(strstr(pm_errmsg(pm), "SIGCHLD is ignored"));
+        sigaction(SIGCHLD, NULL, &now);
+        assert_true(now.sa_handler == modes[i]->sa_handler);
+        assert_int_equal(now.sa_flags & SA_NOCLDWAIT, modes[i]->sa_flags & SA_NOCLDWAIT);
+        assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child was forked */
+        assert_int_equal(errno, ECHILD);
+        pm_destroy(pm);
+    }
+    sigaction(SIGCHLD, &saved, NULL);
+}
+
 /* A notify hook that ends the manager (no_exit) or waits from inside its loop. */
 static void exit_on_started(pm_t *pm, const char *line, void *user)
 {
@@ -547,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_dispatch_without_manager),
         cmocka_unit_test(test_manage_refused_on_held_pid_file),
         cmocka_unit_test(test_manage_refuses_threads),
+        cmocka_unit_test(test_manage_refuses_ignored_sigchld_with_no_signals),
         cmocka_unit_test(test_reentry_from_notify_hook),
         cmocka_unit_test(test_exit_status_range),
         cmocka_unit_test(test_dispatch_hooks),

@@ -1,7 +1,8 @@
 /* What a worker inherits from the host, and what the manager leaves alone: the
  * host's signal mask and dispositions come back (SIGCHLD ignored or handled by the
  * host included), no descriptor of the manager's leaks into a worker, the host's own
- * child is never reaped or signalled, and the init hooks run where they should. */
+ * child is never reaped or signalled (not even once it has exited, when it is the
+ * exited child the kernel names first), and the init hooks run where they should. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -55,7 +56,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void run_host(const char *chld_mode)
+/* host_child_exits: the host's child is killed before a worker is, and stays a
+ * zombie the manager must step around. */
+static void run_host(const char *chld_mode, int host_child_exits)
 {
     char dir[PU_PATH_MAX], path[PU_PATH_MAX + 32], log_path[PU_PATH_MAX + 32];
     assert_int_equal(pu_make_temp_dir(dir, sizeof dir, "hygiene"), 0);
@@ -105,8 +108,14 @@ static void run_host(const char *chld_mode)
     assert_int_equal(pu_count_lines(path, line), 1);
     assert_int_equal(pu_count_containing(path, "server_init "), 2);
 
+    if (host_child_exits) {
+        kill(host_child, SIGKILL);
+        for (int tries = 0; tries < 300 && pu_proc_state(host_child) != 'Z'; tries++)
+            pu_sleep_ms(10);
+        assert_int_equal(pu_proc_state(host_child), 'Z');
+    }
     /* A worker killed: reaped with its real status even when the host ignores
-     * SIGCHLD, and replaced. */
+     * SIGCHLD (or its exited child is the one the kernel reports), and replaced. */
     pid_t victim = workers[0] == host_child ? workers[1] : workers[0];
     kill(victim, SIGKILL);
     snprintf(line, sizeof line, "FastCGI: manager (pid %d): server (pid %d) exited with status 9",
@@ -115,7 +124,13 @@ static void run_host(const char *chld_mode)
         char *log = pu_read_file(log_path, NULL);
         fail_msg("missing \"%s\" in:\n%s", line, log);
     }
-    assert_true(pu_alive(host_child)); /* R14: never reaped, never signalled */
+    pid_t now_running[PU_MAX_PIDS];
+    assert_true(wait_for_workers(dir, manager, 3, 2, now_running)); /* replaced */
+    /* R14: never reaped, never signalled */
+    if (host_child_exits)
+        assert_int_equal(pu_proc_state(host_child), 'Z');
+    else
+        assert_true(pu_alive(host_child));
 
     kill(manager, SIGTERM);
     int status;
@@ -133,7 +148,8 @@ static void run_host(const char *chld_mode)
     /* Host output buffered before pm_manage is written once, not once per worker. */
     assert_int_equal(pu_count_lines(log_path, "host output"), 1);
     /* The host's child outlives the manager untouched (now a child of init). */
-    assert_true(pu_alive(host_child));
+    if (!host_child_exits)
+        assert_true(pu_alive(host_child));
     kill(host_child, SIGKILL);
     free(host);
     assert_int_equal(pu_sanitizer_reports(log_path), 0);
@@ -143,13 +159,19 @@ static void run_host(const char *chld_mode)
 static void test_host_handles_sigchld(void **state)
 {
     (void)state;
-    run_host("handler");
+    run_host("handler", 0);
 }
 
 static void test_host_ignores_sigchld(void **state)
 {
     (void)state;
-    run_host("ign");
+    run_host("ign", 0);
+}
+
+static void test_host_child_exits(void **state)
+{
+    (void)state;
+    run_host("handler", 1);
 }
 
 int main(void)
@@ -157,6 +179,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_host_handles_sigchld, teardown),
         cmocka_unit_test_teardown(test_host_ignores_sigchld, teardown),
+        cmocka_unit_test_teardown(test_host_child_exits, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
