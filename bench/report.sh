@@ -17,6 +17,30 @@ machine() {
        "spawn-fcgi $(spawn-fcgi -v | head -n 1 | awk '{print $2}'), multiwatch $(multiwatch -v 2>&1 | head -n 1 | awk '{print $2}')"
 }
 
+# Where the stop time of a pool goes: from children that die by TERM's default action
+# to library workers that return from main, same run, same n.
+stop_taken_apart() {
+  n=$(awk '$1 == "fcgi-pm-exit" && $3 == "stop" {print $2; exit}' "$raw")
+  [ -n "$n" ] || return 0
+  echo "## Stop (TERM), n=$n, taken apart"
+  echo
+  echo "The same stop measure for yardsticks and fcgi-pm, from children that die by TERM's"
+  echo "default action to workers that return from main. Each step adds one thing a"
+  echo "worker does when it stops; the manager's part is the same in the last three rows."
+  echo
+  echo "| what stops | median ms |"
+  echo "|---|---|"
+  awk -v n="$n" '$2 == n && $3 == "stop" {t[$1] = $4}
+    END {
+      row("floor: children wait in pause(), die by the default action", "floor")
+      row("floor, children blocked in libfcgi'"'"'s accept, die by the default action", "floor-fcgi")
+      row("fcgi-pm program: exec'"'"'d hello_plain (TERM ends its accept; exit())", "fcgi-pm-cli")
+      row("fcgi-pm library: forked workers, loop ends, `_exit(0)` at once (apps/quick_exit_pm.c)", "fcgi-pm-exit")
+      row("fcgi-pm library: examples/hello (loop ends, pm_destroy, return from main: exit())", "fcgi-pm")
+    }
+    function row(label, s) { printf "| %s | %s |\n", label, (s in t) ? t[s] : "–" }' "$raw"
+}
+
 {
   echo "# fcgi-pm beside its peers"
   echo
@@ -31,6 +55,8 @@ machine() {
   echo "on this machine. Method: bench/run (bench/README.md)."
   echo
   awk -f "$(dirname "$0")/table.awk" "$raw"
+  echo
+  stop_taken_apart
   echo
   echo "## Raw figures"
   echo

@@ -1,10 +1,12 @@
 /*
  * floor -- the least a pre-forking manager can do, as a yardstick: N children that
- * only wait for a signal (no program, no libraries beyond libc), respawned at once
+ * only wait for a signal (no program; libfcgi is linked, but untouched), respawned at once
  * when one dies, all sent TERM on HUP (and respawned), all sent TERM on TERM and
  * waited for. No logging, no bookkeeping beyond a pid array. What the benchmark
  * measures for it is what fork, exit and wait cost on the machine.
- * Usage: floor N
+ * With SOCKET, the children block in libfcgi's accept on it instead (and still die
+ * by TERM's default action): what having run an accept loop adds.
+ * Usage: floor N [SOCKET]
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -12,13 +14,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fcgiapp.h>
+
+static int listen_fd = -1;
+
 static pid_t spawn(const sigset_t *child_mask)
 {
     pid_t pid = fork();
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, child_mask, NULL);
-        for (;;)
-            pause(); /* TERM's default action ends it */
+        FCGX_Request req;
+        if (listen_fd >= 0)
+            FCGX_InitRequest(&req, listen_fd, 0);
+        for (;;) /* TERM's default action ends it */
+            if (listen_fd < 0)
+                pause();
+            else
+                FCGX_Accept_r(&req);
     }
     return pid;
 }
@@ -28,6 +40,11 @@ int main(int argc, char **argv)
     int n = argc > 1 ? atoi(argv[1]) : 0;
     if (n < 1)
         return 2;
+    if (argc > 2) {
+        if (FCGX_Init() != 0 || (listen_fd = FCGX_OpenSocket(argv[2], 128)) < 0)
+            return 2;
+        signal(SIGTERM, SIG_DFL); /* FCGX_Init installed a handler */
+    }
     pid_t *pids = calloc((size_t)n, sizeof *pids);
     sigset_t watched, empty;
     sigemptyset(&empty);
