@@ -20,17 +20,18 @@ machine() {
 # Where the stop time of a pool goes: from children that die by TERM's default action
 # to library workers that return from main, same run, same n.
 stop_taken_apart() {
-  n=$(awk '$1 == "fcgi-pm-exit" && $3 == "stop" {print $2; exit}' "$raw")
+  n=$(awk '$3 == "stop_apart" {print $2; exit}' "$raw")
   [ -n "$n" ] || return 0
   echo "## Stop (TERM), n=$n, taken apart"
   echo
-  echo "The same stop measure for yardsticks and fcgi-pm, from children that die by TERM's"
-  echo "default action to workers that return from main. Each step adds one thing a"
-  echo "worker does when it stops; the manager's part is the same in the last three rows."
+  echo "The stop measure again, for five systems back to back (15 runs each; 1 when"
+  echo "quick), from children that die by TERM's default action to workers that return"
+  echo "from main. Each row adds something a worker does when it stops; the last three"
+  echo "have the same manager."
   echo
   echo "| what stops | median ms |"
   echo "|---|---|"
-  awk -v n="$n" '$2 == n && $3 == "stop" {t[$1] = $4}
+  awk -v n="$n" '$2 == n && $3 == "stop_apart" {t[$1] = $4}
     END {
       row("floor: children wait in pause(), die by the default action", "floor")
       row("floor, children blocked in libfcgi'"'"'s accept, die by the default action", "floor-fcgi")
