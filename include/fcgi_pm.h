@@ -97,7 +97,9 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * worker, PM_SINGLE_PROCESS when n_processes is 0, a negative code if it failed
  * before anything was forked (PM_ELOCKED: another manager holds the pid file;
  * PM_EPIDFILE: the pid file path is a symlink, FIFO or other non-regular file;
- * PM_ESTATE: called twice, in a worker, or with more than one thread; PM_ESYS). In
+ * PM_ESTATE: called twice, in a worker, with more than one thread, or with SIGCHLD
+ * ignored (SIG_IGN or SA_NOCLDWAIT) where the library may not change that: with
+ * "no_signals" 1, or set so by the manager_init hook; PM_ESYS). In
  * the manager it does not return: it exits 0 after TERM, 1 after a wait timeout.
  * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
  * and dispositions as they were (also in a worker whose init hook asked to exit);

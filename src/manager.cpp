@@ -122,6 +122,9 @@ void proc_manager::managing_init() {
     }
     set_process_title(params_.pm_title);
     call_hook(PM_HOOK_MANAGER_INIT);
+    if (sigchld_ignored())
+        throw error(PM_ESTATE, "pm_manage: the manager_init hook made SIGCHLD ignored; the kernel would reap the "
+                               "workers unseen");
     // The listening sockets the workers will inherit, found once (the host's code
     // has run by now); each worker checks them by identity before it touches one.
     find_worker_listeners();
@@ -257,11 +260,19 @@ bool proc_manager::spawn_due() {
 }
 
 void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
+    try {
+        slot_of_pid_[pid] = index;
+    } catch (...) {
+        // Out of memory: a worker the manager cannot find must not live on.
+        ::kill(pid, SIGKILL);
+        int status;
+        os::reap_blocking(pid, status);
+        throw;
+    }
     slot &s = slots_[index];
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
-    slot_of_pid_[pid] = index;
     ++live_;
     notify("server (pid " + std::to_string(pid) + ") started");
 }
@@ -282,6 +293,14 @@ int64_t proc_manager::next_deadline(bool spawning) const {
 // Waits for one batch of events (or deadline_ms, or a due respawn when spawning)
 // and handles it. A reaped worker's pid goes to *reaped.
 void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped) {
+    if (exits_unchecked_) {
+        // The last check for exits was cut short (a hook ended the manager from
+        // notify): its SIGCHLD is gone, so finish it before waiting for another.
+        pid_t pid = reap_exited(0);
+        if (pid > 0 && reaped)
+            *reaped = pid;
+        return;
+    }
     int64_t due = next_deadline(spawning);
     if (deadline_ms >= 0)
         due = std::min(due, deadline_ms);
@@ -313,23 +332,30 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
 // is left for the host; while it waits unreaped it is the one the kernel names, so
 // the workers are then looked at one by one.
 pid_t proc_manager::reap_exited(pid_t sender) {
+    exits_unchecked_ = true;  // until the check is complete (see wait_event)
     pid_t last = 0;
+    bool sweep = false;
     for (pid_t pid; (pid = os::exited_child()) > 0;) {
         auto it = slot_of_pid_.find(pid);
         if (it == slot_of_pid_.end()) {
-            for (size_t i = 0; i < slots_.size(); ++i)
-                if (pid_t p = reap_slot(i))
-                    last = p;
-            return last;
+            sweep = true;
+            break;
         }
         last = reap_slot(it->second);
     }
-    // The sender is still listed: it was stopped or continued (reap finds it running),
-    // or something else in this process reaped it (reap fails, status unknown).
-    auto it = slot_of_pid_.find(sender);
+    // The sender still listed: it was stopped or continued (reap finds it running),
+    // it exited just now, or something else in this process reaped it (reap fails,
+    // status unknown), and maybe other workers with it: then every one is checked.
+    auto it = sweep ? slot_of_pid_.end() : slot_of_pid_.find(sender);
     if (it != slot_of_pid_.end())
-        if (pid_t p = reap_slot(it->second))
+        if (pid_t p = reap_slot(it->second)) {
             last = p;
+            sweep = true;
+        }
+    for (size_t i = 0; sweep && i < slots_.size(); ++i)
+        if (pid_t p = reap_slot(i))
+            last = p;
+    exits_unchecked_ = false;
     return last;
 }
 

@@ -125,6 +125,7 @@ private:
     std::vector<slot> slots_;
     std::vector<size_t> free_;  // indexes of free slots
     std::unordered_map<pid_t, size_t> slot_of_pid_;  // live workers (and unreaped ones)
+    bool exits_unchecked_ = false;  // a SIGCHLD was read, not every exit behind it reaped yet
     worker_report *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
     size_t reports_capacity_ = 0;
     bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -459,6 +460,120 @@ static void test_reentry_from_notify_hook(void **state)
     pm_destroy(pm);
 }
 
+/* State letter of pid from /proc/PID/stat, or 0. */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* The manager's children, from /proc. */
+static int children_of(pid_t pid, pid_t *out, int max)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    int fd = open(path, O_RDONLY), n = 0;
+    if (fd < 0)
+        return -1;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[len > 0 ? len : 0] = '\0';
+    for (char *p = buf, *end; n < max; p = end) {
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        out[n++] = (pid_t)v;
+    }
+    return n;
+}
+
+static void ignore_sigchld(pm_t *pm, void *user)
+{
+    (void)pm;
+    (void)user;
+    signal(SIGCHLD, SIG_IGN);
+}
+
+/* A manager_init hook that makes SIGCHLD ignored is refused before any fork. */
+static void test_manage_refuses_sigchld_ignored_by_hook(void **state)
+{
+    (void)state;
+    pm_t *pm = pm_create();
+    pm_parameter(pm, "n_processes", "1");
+    pm_set_hook(pm, PM_HOOK_MANAGER_INIT, ignore_sigchld, NULL);
+    assert_int_equal(pm_manage(pm), PM_ESTATE);
+    assert_non_null(strstr(pm_errmsg(pm), "manager_init hook made SIGCHLD ignored"));
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* no child was forked */
+    signal(SIGCHLD, SIG_DFL);
+    pm_destroy(pm);
+}
+
+static void die_on_first_exit(pm_t *pm, const char *line, void *user)
+{
+    int *exits = user;
+    if (strstr(line, ") exited with status") && ++*exits == 1)
+        pm_die(pm, "dying from the hook", 0);
+}
+
+/* Two workers exit while the manager is stopped, so one SIGCHLD stands for both; the
+ * notify hook for the first exit ends the manager. The second exit, whose signal was
+ * read with the first, must still be found: the manager exits 0 at once, not 1
+ * after die_timeout. */
+static void test_die_from_hook_finds_every_exit(void **state)
+{
+    (void)state;
+    int exits = 0;
+    pm_t *pm = pm_create();
+    pm_parameter(pm, "n_processes", "2");
+    pm_parameter(pm, "no_exit", "1");
+    pm_parameter(pm, "die_timeout", "3");
+    pm_set_notify_hook(pm, die_on_first_exit, &exits);
+    pid_t self = getpid();
+    pid_t helper = fork();
+    if (helper == 0) {
+        pid_t kids[8];
+        int n = 0;
+        for (int tries = 0; tries < 2000 && n != 3; tries++) { /* the helper, and 2 workers */
+            usleep(1000);
+            n = children_of(self, kids, 8);
+        }
+        kill(self, SIGSTOP);
+        for (int i = 0; i < n; i++)
+            if (kids[i] != getpid())
+                kill(kids[i], SIGKILL);
+        for (int i = 0; i < n; i++)
+            for (int tries = 0; tries < 2000 && kids[i] != getpid() && proc_state(kids[i]) != 'Z'; tries++)
+                usleep(1000);
+        kill(self, SIGCONT);
+        pause(); /* alive till the end: an exited helper would be a child of the host's too */
+        _exit(0);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = pm_manage(pm);
+    if (rc == PM_WORKER) {
+        pause();
+        _exit(0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    kill(helper, SIGKILL);
+    waitpid(helper, NULL, 0);
+    assert_int_equal(rc, PM_MANAGER_DONE);
+    assert_int_equal(exits, 2);
+    assert_int_equal(pm_exit_status(pm), 0); /* 1 would be "wait timeout" */
+    assert_true((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 < 2500);
+    assert_int_equal(waitpid(-1, NULL, WNOHANG), -1); /* nothing left */
+    pm_destroy(pm);
+}
+
 /* exit(3) keeps the low 8 bits of a status: so does the recorded one. */
 static void test_exit_status_range(void **state)
 {
@@ -578,6 +693,8 @@ int main(void)
         cmocka_unit_test(test_manage_refused_on_held_pid_file),
         cmocka_unit_test(test_manage_refuses_threads),
         cmocka_unit_test(test_manage_refuses_ignored_sigchld_with_no_signals),
+        cmocka_unit_test(test_die_from_hook_finds_every_exit),
+        cmocka_unit_test(test_manage_refuses_sigchld_ignored_by_hook),
         cmocka_unit_test(test_reentry_from_notify_hook),
         cmocka_unit_test(test_exit_status_range),
         cmocka_unit_test(test_dispatch_hooks),
