@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "fcgi_pm.h"
+#include "proc_util.h"
 
 /* Collects log lines sent to the notify hook. */
 struct log_capture {
@@ -460,41 +461,6 @@ static void test_reentry_from_notify_hook(void **state)
     pm_destroy(pm);
 }
 
-/* State letter of pid from /proc/PID/stat, or 0. */
-static char proc_state(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[n > 0 ? n : 0] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
-/* The manager's children, from /proc. */
-static int children_of(pid_t pid, pid_t *out, int max)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
-    int fd = open(path, O_RDONLY), n = 0;
-    if (fd < 0)
-        return -1;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    buf[len > 0 ? len : 0] = '\0';
-    for (char *p = buf, *end; n < max; p = end) {
-        long v = strtol(p, &end, 10);
-        if (end == p)
-            break;
-        out[n++] = (pid_t)v;
-    }
-    return n;
-}
-
 static void ignore_sigchld(pm_t *pm, void *user)
 {
     (void)pm;
@@ -543,14 +509,14 @@ static void test_die_from_hook_finds_every_exit(void **state)
         int n = 0;
         for (int tries = 0; tries < 2000 && n != 3; tries++) { /* the helper, and 2 workers */
             usleep(1000);
-            n = children_of(self, kids, 8);
+            n = pu_children(self, kids, 8);
         }
         kill(self, SIGSTOP);
         for (int i = 0; i < n; i++)
             if (kids[i] != getpid())
                 kill(kids[i], SIGKILL);
         for (int i = 0; i < n; i++)
-            for (int tries = 0; tries < 2000 && kids[i] != getpid() && proc_state(kids[i]) != 'Z'; tries++)
+            for (int tries = 0; tries < 2000 && kids[i] != getpid() && pu_proc_state(kids[i]) != 'Z'; tries++)
                 usleep(1000);
         kill(self, SIGCONT);
         pause(); /* alive till the end: an exited helper would be a child of the host's too */
