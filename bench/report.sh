@@ -24,22 +24,29 @@ stop_taken_apart() {
   [ -n "$n" ] || return 0
   echo "## Stop (TERM), n=$n, taken apart"
   echo
-  echo "The stop measure again, for five systems back to back (15 runs each; 1 when"
-  echo "quick), from children that die by TERM's default action to workers that return"
-  echo "from main. Each row adds something a worker does when it stops; the last three"
-  echo "have the same manager."
+  echo "The stop measure again, for seven systems back to back (15 runs each; 1 when"
+  echo "quick): the floor (apps/floor.c, a manager that forks, kills and waits, nothing"
+  echo "else) with four kinds of children, beside the fcgi-pm program and library. A"
+  echo "floor row whose children are the same as a system's is the least any manager"
+  echo "can take to stop those workers here; the last column is the system's figure"
+  echo "divided by it."
   echo
-  echo "| what stops | median ms |"
-  echo "|---|---|"
+  echo "| what stops | median ms | ÷ floor with the same workers |"
+  echo "|---|---|---|"
   awk -v n="$n" '$2 == n && $3 == "stop_apart" {t[$1] = $4}
     END {
       row("floor: children wait in pause(), die by the default action", "floor")
       row("floor, children blocked in libfcgi'"'"'s accept, die by the default action", "floor-fcgi")
-      row("fcgi-pm program: exec'"'"'d hello_plain (TERM ends its accept; exit())", "fcgi-pm-cli")
+      row("floor, children exec hello_plain on the socket (TERM ends its accept; exit())", "floor-exec")
+      row("fcgi-pm program: the same exec'"'"'d hello_plain", "fcgi-pm-cli", "floor-exec")
+      row("floor, children run examples/hello'"'"'s loop (TERM ends it; pm_destroy, return from main: exit())", "floor-return")
+      row("fcgi-pm library: examples/hello (the same loop, pm_destroy and return)", "fcgi-pm", "floor-return")
       row("fcgi-pm library: forked workers, loop ends, `_exit(0)` at once (apps/quick_exit_pm.c)", "fcgi-pm-exit")
-      row("fcgi-pm library: examples/hello (loop ends, pm_destroy, return from main: exit())", "fcgi-pm")
     }
-    function row(label, s) { printf "| %s | %s |\n", label, (s in t) ? t[s] : "–" }' "$raw"
+    function row(label, s, f) {
+      printf "| %s | %s | %s |\n", label, (s in t) ? t[s] : "–",
+        (f != "" && (s in t) && (f in t) && t[f] > 0) ? sprintf("%.2f×", t[s] / t[f]) : "–"
+    }' "$raw"
 }
 
 {
@@ -52,8 +59,10 @@ stop_taken_apart() {
   echo "faster. \"target\" is PERFORMANCE.md's for fcgi-pm, \"met\" says whether the"
   echo "library's figure meets it. \"floor\" is a yardstick, not a peer: apps/floor.c"
   echo "forks children that only wait for a signal and does nothing else, so its times"
-  echo "are what fork, exit and wait cost here; a target below the floor is out of reach"
-  echo "on this machine. Method: bench/run (bench/README.md)."
+  echo "are what fork, exit and wait cost here; \"floor, the library's workers\" is the"
+  echo "same manager whose children run examples/hello's loop and exit as its workers do"
+  echo "(apps/floor.c, return mode). A target below a floor is out of reach on this"
+  echo "machine. Method: bench/run (bench/README.md)."
   echo
   awk -f "$(dirname "$0")/table.awk" "$raw"
   echo
@@ -73,7 +82,7 @@ cp "$md" "$dir/latest$([ "$quick" = 1 ] && echo -quick || true).md"
 # The chart: reload and stop time against n, one line per system (full runs only).
 if [ "$quick" = 0 ] && command -v gnuplot >/dev/null; then
   data=$(mktemp -d)
-  for s in fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor; do
+  for s in fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor floor-return; do
     for m in reload stop; do
       awk -v s="$s" -v m="$m" '$1 == s && $3 == m && $4 != "-" {print $2, $4}' "$raw" | sort -n >"$data/$s-$m"
     done
@@ -89,7 +98,7 @@ set key top left
 set xtics (4, 64, 1024)
 do for [m in "reload stop"] {
   set title m
-  plot for [s in "fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor"] "$data/".s."-".m using 1:2 with linespoints title s
+  plot for [s in "fcgi-pm fcgi-pm-cli procmanager engine multiwatch floor floor-return"] "$data/".s."-".m using 1:2 with linespoints title s
 }
 unset multiplot
 GP
