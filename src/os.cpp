@@ -72,6 +72,8 @@ std::vector<signal_event> read_signals(int sfd) {
             break;
         for (size_t i = 0; i < static_cast<size_t>(n) / sizeof info[0]; ++i)
             signals.push_back({static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid)});
+        if (static_cast<size_t>(n) < sizeof info)
+            break;  // drained; one arriving now leaves the descriptor readable for epoll
     }
     return signals;
 }
