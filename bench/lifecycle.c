@@ -6,7 +6,7 @@
  *
  * Each repetition starts the command (stderr to /dev/null) and measures
  *   startup   exec of the manager until N workers (its children) exist
- *   respawn   SIGKILL of one idle worker until N workers exist without it
+ *   respawn   SIGKILL of one idle worker until N workers exist without it (5 times)
  *   reload    SIGNAL (default HUP) to the manager until N workers exist, all new
  *   stop      TERM to the manager until it has exited and its (idle) workers too
  * and, with -k, instead of stop: the manager SIGKILLed, then how many of its
@@ -30,6 +30,7 @@
 #define MAX_WORKERS 4096
 #define MAX_SAMPLES 1024
 #define GIVE_UP_MS 60000.0
+#define RESPAWNS 5 /* per repetition: a short measure, taken often */
 
 struct series {
     const char *name;
@@ -216,11 +217,19 @@ int main(int argc, char **argv)
         }
         usleep(100000); /* let the workers settle (Perl: load, reach accept) */
 
-        /* respawn: the last worker SIGKILLed */
-        pid_t victim = old[n_old - 1];
-        t0 = now_ms();
-        kill(victim, SIGKILL);
-        add(&respawn, wait_for_workers(manager, n, &victim, 1, t0));
+        /* respawn: the last worker listed SIGKILLed, RESPAWNS times */
+        for (int k = 0; k < RESPAWNS; k++) {
+            if (k > 0) {
+                usleep(50000);
+                n_old = children(manager, old);
+            }
+            if (n_old < 1)
+                break;
+            pid_t victim = old[n_old - 1];
+            t0 = now_ms();
+            kill(victim, SIGKILL);
+            add(&respawn, wait_for_workers(manager, n, &victim, 1, t0));
+        }
         usleep(100000);
 
         /* reload: every worker replaced */
