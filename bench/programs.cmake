@@ -12,3 +12,8 @@ target_link_libraries(quick_exit_pm PRIVATE fcgi-pm::fcgi-pm PkgConfig::FCGI)
 add_executable(floor_return apps/floor.c)
 target_compile_definitions(floor_return PRIVATE FLOOR_RETURN)
 target_link_libraries(floor_return PRIVATE fcgi-pm::fcgi-pm PkgConfig::FCGI)
+# Every application linked as examples/hello is (symbols bound at load, not in each
+# worker), so that the floors' workers are the library's and the peers run the same.
+foreach(_app hello_plain crash_pm floor quick_exit_pm floor_return)
+  target_link_options(${_app} PRIVATE "LINKER:-z,now")
+endforeach()
