@@ -310,19 +310,20 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     for (int k = 0; k < n; ++k) {
         if (tags[k] != signal_tag)
             continue;
-        std::vector<os::signal_event> events = os::read_signals(signal_fd_);
+        os::signal_event events[32];
+        size_t count = os::read_signals(signal_fd_, events, 32);
         // Exits first: a TERM runs the shutdown from here and never returns to this
         // batch, and a SIGCHLD read is not signalled again.
-        for (const os::signal_event &e : events) {
-            if (e.signo != SIGCHLD)
+        for (size_t i = 0; i < count; ++i) {
+            if (events[i].signo != SIGCHLD)
                 continue;
-            pid_t pid = reap_exited(e.pid);
+            pid_t pid = reap_exited(events[i].pid);
             if (pid > 0 && reaped)
                 *reaped = pid;
         }
-        for (const os::signal_event &e : events)
-            if (e.signo != SIGCHLD)
-                handle_signal(e.signo);
+        for (size_t i = 0; i < count; ++i)
+            if (events[i].signo != SIGCHLD)
+                handle_signal(events[i].signo);
     }
 }
 

@@ -61,21 +61,23 @@ int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
     return n;
 }
 
-std::vector<signal_event> read_signals(int sfd) {
-    std::vector<signal_event> signals;
+size_t read_signals(int sfd, signal_event *events, size_t max_events) {
     struct signalfd_siginfo info[16];
-    for (;;) {
-        ssize_t n = ::read(sfd, info, sizeof info);
+    size_t count = 0;
+    while (count < max_events) {
+        size_t want = std::min(max_events - count, sizeof info / sizeof info[0]);
+        ssize_t n = ::read(sfd, info, want * sizeof info[0]);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
-        for (size_t i = 0; i < static_cast<size_t>(n) / sizeof info[0]; ++i)
-            signals.push_back({static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid)});
-        if (static_cast<size_t>(n) < sizeof info)
+        size_t got = static_cast<size_t>(n) / sizeof info[0];
+        for (size_t i = 0; i < got; ++i)
+            events[count++] = {static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid)};
+        if (got < want)
             break;  // drained; one arriving now leaves the descriptor readable for epoll
     }
-    return signals;
+    return count;
 }
 
 pid_t exited_child() {

@@ -32,8 +32,9 @@ struct signal_event {
     int signo;
     pid_t pid;
 };
-// Reads every pending signal from a non-blocking signalfd.
-std::vector<signal_event> read_signals(int sfd);
+// Reads up to max_events pending signals from a non-blocking signalfd into events
+// (no allocation); returns the count. Any left over keep the descriptor readable.
+size_t read_signals(int sfd, signal_event *events, size_t max_events);
 
 // A child that has exited and is not yet reaped, left unreaped (waitid WNOWAIT);
 // 0 if none, or no child at all. The kernel answers by walking the children.
