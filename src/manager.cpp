@@ -305,13 +305,16 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     if (deadline_ms >= 0)
         due = std::min(due, deadline_ms);
     int64_t timeout = due == INT64_MAX ? -1 : std::max<int64_t>(0, due - os::now_ms());
-    uint64_t tags[64];
-    int n = os::epoll_wait_tags(epoll_fd_, tags, 64, timeout);
+    // Small buffers: the epoll set holds the signalfd alone, and a signal pending
+    // twice is pending once; whatever does not fit is read on the next call. (The
+    // stack they are on is shared with the workers until written: each page is a copy.)
+    uint64_t tags[4];
+    int n = os::epoll_wait_tags(epoll_fd_, tags, 4, timeout);
     for (int k = 0; k < n; ++k) {
         if (tags[k] != signal_tag)
             continue;
-        os::signal_event events[32];
-        size_t count = os::read_signals(signal_fd_, events, 32);
+        os::signal_event events[8];
+        size_t count = os::read_signals(signal_fd_, events, 8);
         // Exits first: a TERM runs the shutdown from here and never returns to this
         // batch, and a SIGCHLD read is not signalled again.
         for (size_t i = 0; i < count; ++i) {

@@ -49,9 +49,9 @@ int signalfd_create(const sigset_t &mask) {
 }
 
 int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
-    struct epoll_event events[64];
-    if (max > 64)
-        max = 64;
+    struct epoll_event events[8];
+    if (max > 8)
+        max = 8;
     int timeout = timeout_ms < 0 ? -1 : timeout_ms > INT32_MAX ? INT32_MAX : static_cast<int>(timeout_ms);
     int n = ::epoll_wait(epfd, events, max, timeout);
     if (n < 0)
@@ -62,7 +62,7 @@ int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
 }
 
 size_t read_signals(int sfd, signal_event *events, size_t max_events) {
-    struct signalfd_siginfo info[16];
+    struct signalfd_siginfo info[8];
     size_t count = 0;
     while (count < max_events) {
         size_t want = std::min(max_events - count, sizeof info / sizeof info[0]);
