@@ -29,6 +29,9 @@
 static int listen_fd = -1;
 static char **program;   /* exec mode */
 static int returning;    /* return mode */
+#ifdef FLOOR_RETURN
+static pm_t *pm;         /* as examples/hello has one */
+#endif
 
 static pid_t spawn(const sigset_t *child_mask)
 {
@@ -44,15 +47,19 @@ static pid_t spawn(const sigset_t *child_mask)
         FCGX_Request req;
         if (listen_fd >= 0)
             FCGX_InitRequest(&req, listen_fd, 0);
-        if (returning) /* libfcgi's TERM handler ends the loop; main returns */
+        if (returning) { /* libfcgi's TERM handler ends the loop */
             while (FCGX_Accept_r(&req) >= 0)
                 FCGX_Finish_r(&req);
-        else
-            for (;;) /* TERM's default action ends it */
-                if (listen_fd < 0)
-                    pause();
-                else
-                    FCGX_Accept_r(&req);
+#ifdef FLOOR_RETURN
+            pm_destroy(pm);
+#endif
+            exit(0); /* as returning from main */
+        }
+        for (;;) /* TERM's default action ends it */
+            if (listen_fd < 0)
+                pause();
+            else
+                FCGX_Accept_r(&req);
     }
     return pid;
 }
@@ -69,8 +76,7 @@ int main(int argc, char **argv)
     else if (argc > 3)
         return 2;
 #ifdef FLOOR_RETURN
-    pm_t *pm = returning ? pm_create() : NULL; /* as examples/hello has one */
-    if (returning && !pm)
+    if (returning && !(pm = pm_create()))
         return 1;
 #else
     if (returning)
@@ -91,13 +97,7 @@ int main(int argc, char **argv)
     sigaddset(&watched, SIGTERM);
     sigprocmask(SIG_BLOCK, &watched, NULL);
     for (int i = 0; i < n; i++)
-        if ((pids[i] = spawn(&empty)) == 0) {
-#ifdef FLOOR_RETURN
-            pm_destroy(pm);
-#endif
-            free(pids);
-            return 0; /* a returning child, its loop ended */
-        }
+        pids[i] = spawn(&empty);
     for (;;) {
         int sig = sigwaitinfo(&watched, NULL);
         if (sig == SIGHUP || sig == SIGTERM)
@@ -111,12 +111,7 @@ int main(int argc, char **argv)
         pid_t dead;
         while ((dead = waitpid(-1, NULL, WNOHANG)) > 0)
             for (int i = 0; i < n; i++)
-                if (pids[i] == dead && (pids[i] = spawn(&empty)) == 0) {
-#ifdef FLOOR_RETURN
-                    pm_destroy(pm);
-#endif
-                    free(pids);
-                    return 0;
-                }
+                if (pids[i] == dead)
+                    pids[i] = spawn(&empty);
     }
 }
