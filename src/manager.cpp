@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "os.h"
 #include "proc_manager.h"
 #include "title.h"
@@ -103,6 +104,7 @@ int proc_manager::manage() {
 }
 
 void proc_manager::managing_init() {
+    host_ran_ = true;  // the host's own code ran before pm_manage
     service_.take_from_environment();  // before any fork: workers never see it
     install_manager_signals();
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
@@ -208,15 +210,24 @@ bool proc_manager::spawn_due() {
     if (shutting_down_)
         return false;
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
-    for (size_t i = slots_.size(); i < want; ++i) {
-        slots_.emplace_back();
-        free_.push_back(i);
+    if (slots_.size() < want) {
+        // Room for the whole pool now: reaping and forking then allocate nothing.
+        slots_.reserve(want);
+        free_.reserve(want);
+        candidates_.reserve(want);
+        slot_of_pid_.reserve(want);
+        for (size_t i = slots_.size(); i < want; ++i) {
+            slots_.emplace_back();
+            free_.push_back(i);
+        }
     }
     int64_t now = os::now_ms();
     update_crash_limit(now);
     // Taken out of free_ while forking: a hook run by notify() may reap and refill it.
-    std::vector<size_t> candidates;
-    candidates.swap(free_);
+    // (A hook cannot re-enter the loop, nor this: in_notify_.)
+    std::vector<size_t> &candidates = candidates_;
+    candidates.assign(free_.begin(), free_.end());
+    free_.clear();
     for (size_t k = 0; k < candidates.size(); ++k) {
         size_t index = candidates[k];
         if (live_ >= want || index >= want || slot_due_ms(slots_[index]) > now || next_fork_ms_ > now) {
@@ -225,7 +236,14 @@ bool proc_manager::spawn_due() {
         }
         if (index < reports_capacity_)
             reports_[index] = worker_report{};
-        std::fflush(nullptr);  // else each worker would write the host's pending output again
+        if (host_ran_) {
+            // Else each worker would write the host's pending output again. Only the
+            // host's code writes through stdio here (the library writes with write(2);
+            // stdio is not async-signal-safe, and another thread's output races any
+            // flush), so after its hooks alone: a flush writes (copies) stdio's pages.
+            std::fflush(nullptr);
+            host_ran_ = false;
+        }
         pid_t self = ::getpid();
         sigset_t all, saved;
         sigfillset(&all);
@@ -261,7 +279,7 @@ bool proc_manager::spawn_due() {
 
 void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     try {
-        slot_of_pid_[pid] = index;
+        slot_of_pid_.set(pid, index);
     } catch (...) {
         // Out of memory: a worker the manager cannot find must not live on.
         ::kill(pid, SIGKILL);
@@ -274,7 +292,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
     ++live_;
-    notify("server (pid " + std::to_string(pid) + ") started");
+    notify((short_text() << "server (pid " << pid << ") started").view());
 }
 
 int64_t proc_manager::next_deadline(bool spawning) const {
@@ -340,19 +358,19 @@ pid_t proc_manager::reap_exited(pid_t sender) {
     pid_t last = 0;
     bool sweep = false;
     for (pid_t pid; (pid = os::exited_child()) > 0;) {
-        auto it = slot_of_pid_.find(pid);
-        if (it == slot_of_pid_.end()) {
+        size_t index = slot_of_pid_.find(pid);
+        if (index == pid_table::npos) {
             sweep = true;
             break;
         }
-        last = reap_slot(it->second);
+        last = reap_slot(index);
     }
     // The sender still listed: it was stopped or continued (reap finds it running),
     // it exited just now, or something else in this process reaped it (reap fails,
     // status unknown), and maybe other workers with it: then every one is checked.
-    auto it = sweep ? slot_of_pid_.end() : slot_of_pid_.find(sender);
-    if (it != slot_of_pid_.end())
-        if (pid_t p = reap_slot(it->second)) {
+    size_t index = sweep ? pid_table::npos : slot_of_pid_.find(sender);
+    if (index != pid_table::npos)
+        if (pid_t p = reap_slot(index)) {
             last = p;
             sweep = true;
         }
@@ -470,7 +488,7 @@ pid_t proc_manager::reap_slot(size_t index) {
     s.pid = 0;
     --live_;
     free_.push_back(index);
-    notify("server (pid " + std::to_string(pid) + ") exited with status " + std::to_string(status));
+    notify((short_text() << "server (pid " << pid << ") exited with status " << status).view());
     int64_t now = os::now_ms();
     if (s.told_to_stop)
         --stopping_;

@@ -32,21 +32,34 @@ void proc_manager::call_hook(pm_hook_t which) {
     if (!hooks_[which].fn)
         return;
     int before = exit_requests;
+    host_ran_ = true;
     hooks_[which].fn(handle_, hooks_[which].user);
     if (exit_requests != before)
         throw exit_request{pending_exit};  // the hook asked to exit (no_exit mode)
 }
 
-void proc_manager::notify(const std::string &msg) {
-    std::string line = format_log_line(params_.role, ::getpid(), msg);
+void proc_manager::notify(std::string_view msg) {
+    char stack_line[512];
+    std::string heap_line;
+    char *line = stack_line;
+    pid_t self = ::getpid();
+    size_t len = format_log_line(stack_line, sizeof stack_line, params_.role, self, msg);
+    if (len >= sizeof stack_line) {  // no room for the newline or the NUL
+        heap_line.resize(len + 1);
+        format_log_line(heap_line.data(), len + 1, params_.role, self, msg);
+        line = heap_line.data();
+    }
     if (!notify_fn_) {
-        write_stderr_line(line);
+        line[len] = '\n';
+        write_stderr(line, len + 1);
         return;
     }
+    line[len] = '\0';
     bool nested = in_notify_;
     int before = exit_requests;
     in_notify_ = true;
-    notify_fn_(handle_, line.c_str(), notify_user_);
+    host_ran_ = true;
+    notify_fn_(handle_, line, notify_user_);
     in_notify_ = nested;
     if (exit_requests != before && !nested)
         throw exit_request{pending_exit};  // the hook asked to exit (no_exit mode)

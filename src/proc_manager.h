@@ -5,13 +5,14 @@
 #include <csignal>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <deque>
 #include <list>
-#include <unordered_map>
 #include <vector>
 
 #include "fcgi_pm.h"
 #include "params.h"
+#include "pid_table.h"
 #include "pidfile.h"
 #include "service_notify.h"
 
@@ -48,8 +49,9 @@ public:
     void set_hook(pm_hook_t which, pm_hook_fn fn, void *user);
     void set_notify_hook(pm_notify_fn fn, void *user);
 
-    // Logging, as pm_notify.
-    void notify(const std::string &msg);
+    // Logging, as pm_notify. A line that fits in a few hundred bytes is formatted on
+    // the stack: the manager logs every reap and fork, and allocates for neither.
+    void notify(std::string_view msg);
 
     // --- manager side (manager.cpp) ---
     // PM_SINGLE_PROCESS, PM_WORKER (in the child), or throws (error, exit_request).
@@ -124,11 +126,15 @@ private:
     bool shutting_down_ = false;
     std::vector<slot> slots_;
     std::vector<size_t> free_;  // indexes of free slots
-    std::unordered_map<pid_t, size_t> slot_of_pid_;  // live workers (and unreaped ones)
+    std::vector<size_t> candidates_;  // spawn_due's: free_ as it was when it began
+    pid_table slot_of_pid_;  // live workers (and unreaped ones)
     bool exits_unchecked_ = false;  // a SIGCHLD was read, not every exit behind it reaped yet
     worker_report *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
     size_t reports_capacity_ = 0;
     bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter
+    // The host's code has run (a hook) since stdio was last flushed: only it can have
+    // left output in stdio's buffers in the manager, which a fork would duplicate.
+    bool host_ran_ = true;
     size_t live_ = 0;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;

@@ -8,6 +8,9 @@
  *   Each worker writes DIR/worker.<pid> with the same facts as it sees them, then
  *   blocks in accept() on DIR/sock until the manager stops it.
  *   Hooks append "manager_init <pid>" / "server_init <pid>" to DIR/hooks.
+ *   With HOST_APP_NOTIFY_STDIO=1 in its environment, log lines go through a notify
+ *   hook that prints them to stdout with stdio (buffered in the manager when it forks
+ *   the next worker: that output must not be written twice).
  *   The host also leaves "host output" unflushed in its stdout, and has a second
  *   listening socket at fd 11, which each worker closes and reuses for a file: after
  *   the worker is stopped it appends "fd 11 after stop: file" (or "other") to its report.
@@ -83,6 +86,13 @@ static void hook(pm_t *pm, void *user)
     (void)pm;
 }
 
+static void print_line(pm_t *pm, const char *line, void *user)
+{
+    printf("%s\n", line);
+    (void)pm;
+    (void)user;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4)
@@ -146,6 +156,9 @@ int main(int argc, char **argv)
     pm_parameter(pm, "die_timeout", "5");
     pm_set_hook(pm, PM_HOOK_MANAGER_INIT, hook, "manager_init");
     pm_set_hook(pm, PM_HOOK_SERVER_INIT, hook, "server_init");
+    const char *stdio_notify = getenv("HOST_APP_NOTIFY_STDIO");
+    if (stdio_notify && strcmp(stdio_notify, "1") == 0)
+        pm_set_notify_hook(pm, print_line, NULL);
     if (pm_manage(pm) != PM_WORKER) {
         pm_destroy(pm);
         return 1;

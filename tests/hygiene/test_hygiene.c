@@ -64,7 +64,8 @@ static void run_host(const char *chld_mode, int host_child_exits)
     assert_int_equal(pu_make_temp_dir(dir, sizeof dir, "hygiene"), 0);
     snprintf(log_path, sizeof log_path, "%s/log", dir);
     const char *argv[] = {HOST_APP, dir, "2", chld_mode, NULL};
-    pid_t manager = pu_spawn(argv, NULL, log_path);
+    const char *env[] = {"HOST_APP_NOTIFY_STDIO=1", NULL}; /* log lines through stdio */
+    pid_t manager = pu_spawn(argv, env, log_path);
     assert_true(manager > 0);
     running_manager = manager;
     pid_t workers[PU_MAX_PIDS];
@@ -145,8 +146,11 @@ static void run_host(const char *chld_mode, int host_child_exits)
         snprintf(path, sizeof path, "%s/worker.%d", dir, (int)workers[i]);
         assert_int_equal(pu_count_lines(path, "fd 11 after stop: file"), 1);
     }
-    /* Host output buffered before pm_manage is written once, not once per worker. */
+    /* Host output buffered before pm_manage is written once, not once per worker;
+     * so is the notify hook's, buffered in the manager when the victim's
+     * replacement was forked. */
     assert_int_equal(pu_count_lines(log_path, "host output"), 1);
+    assert_int_equal(pu_count_lines(log_path, line), 1);
     /* The host's child outlives the manager untouched (now a child of init). */
     if (!host_child_exits)
         assert_true(pu_alive(host_child));

@@ -1,4 +1,4 @@
-// Unit tests of the internals: parameters, log formatting, the pid file.
+// Unit tests of the internals: parameters, log formatting, the pid table, the pid file.
 #include <cerrno>
 #include <csetjmp>
 #include <cstdarg>
@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
+#include <random>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -19,6 +21,7 @@ extern "C" {
 #include "fcgi_pm.h"
 #include "log.h"
 #include "params.h"
+#include "pid_table.h"
 #include "pidfile.h"
 
 using namespace fcgipm;
@@ -160,6 +163,82 @@ void test_log_format(void **) {
     assert_string_equal(format_log_line("manager", 1, "").c_str(), "FastCGI: manager (pid 1): ");
 }
 
+// Into a buffer: the length is the whole line's, what fits is written, nothing past cap.
+void test_log_format_into_buffer(void **) {
+    const char *full = "FastCGI: server (pid 7): started";
+    char buf[64];
+    std::memset(buf, '#', sizeof buf);
+    assert_int_equal(format_log_line(buf, sizeof buf, "server", 7, "started \n"), std::strlen(full));
+    assert_memory_equal(buf, full, std::strlen(full));
+    assert_int_equal(buf[std::strlen(full)], '#');
+    std::memset(buf, '#', sizeof buf);
+    assert_int_equal(format_log_line(buf, 12, "server", 7, "started"), std::strlen(full));
+    assert_memory_equal(buf, full, 12);
+    assert_int_equal(buf[12], '#');
+    assert_int_equal(format_log_line(nullptr, 0, "server", 7, "started"), std::strlen(full));
+}
+
+void test_short_text(void **) {
+    short_text t;
+    t << "server (pid " << 2147483647 << ") exited with status " << -1;
+    assert_true(t.view() == "server (pid 2147483647) exited with status -1");
+    short_text long_one;  // cut off at its capacity, never past it
+    std::string expected;
+    for (int i = 0; i < 100; ++i) {
+        long_one << "abc";
+        expected += "abc";
+    }
+    assert_true(long_one.view().size() < expected.size());
+    assert_true(long_one.view() == std::string_view(expected).substr(0, long_one.view().size()));
+}
+
+// The pid table against std::map: random inserts and erases, the table kept half
+// full (its limit), so that probe runs form, merge, and wrap around its end.
+void test_pid_table_matches_a_map(void **) {
+    pid_table table;
+    std::map<pid_t, size_t> model;
+    std::mt19937 rng(12345);
+    pid_t pool[400];
+    for (pid_t &pid : pool)
+        pid = static_cast<pid_t>(1 + rng() % 4000000);
+    table.reserve(16);
+    for (int step = 0; step < 200000; ++step) {
+        pid_t pid = pool[rng() % 400];
+        if (rng() % 3 && (model.size() < 16 || model.count(pid))) {
+            size_t index = rng() % 1000;
+            table.set(pid, index);
+            model[pid] = index;
+        } else {
+            table.erase(pid);
+            model.erase(pid);
+        }
+        assert_int_equal(table.size(), model.size());
+        pid_t probe = pool[rng() % 400];
+        auto it = model.find(probe);
+        assert_int_equal(table.find(probe), it == model.end() ? pid_table::npos : it->second);
+    }
+    for (auto &[pid, index] : model)
+        assert_int_equal(table.find(pid), index);
+}
+
+void test_pid_table_grows_and_clears(void **) {
+    pid_table table;
+    assert_int_equal(table.find(5), pid_table::npos);
+    table.erase(5);  // empty: nothing to do
+    for (pid_t pid = 100; pid < 1100; ++pid)  // past any reserve: it grows
+        table.set(pid, static_cast<size_t>(pid) * 2);
+    assert_int_equal(table.size(), 1000);
+    for (pid_t pid = 100; pid < 1100; ++pid)
+        assert_int_equal(table.find(pid), static_cast<size_t>(pid) * 2);
+    assert_int_equal(table.find(99), pid_table::npos);
+    table.set(100, 7);  // an update, not a second entry
+    assert_int_equal(table.size(), 1000);
+    assert_int_equal(table.find(100), 7);
+    table.clear();
+    assert_int_equal(table.size(), 0);
+    assert_int_equal(table.find(100), pid_table::npos);
+}
+
 void test_pid_file_write_and_remove(void **) {
     std::string dir = temp_dir(), path = dir + "/pm.pid", message;
     {
@@ -261,6 +340,10 @@ int main(void) {
         cmocka_unit_test(test_bad_values_change_nothing),
         cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_pid_file_write_and_remove),
+        cmocka_unit_test(test_log_format_into_buffer),
+        cmocka_unit_test(test_short_text),
+        cmocka_unit_test(test_pid_table_matches_a_map),
+        cmocka_unit_test(test_pid_table_grows_and_clears),
         cmocka_unit_test(test_pid_file_second_holder_refused),
         cmocka_unit_test(test_pid_file_stale_is_taken_over),
         cmocka_unit_test(test_pid_file_symlink_and_fifo_refused),
