@@ -2,7 +2,7 @@
  * lifecycle -- times a process manager's life cycle from outside, through /proc,
  * the same way for every system (fcgi-pm, its peers):
  *
- *     lifecycle [-n N] [-r REPS] [-R SIGNAL] [-s SOCKET] [-k] -- manager command...
+ *     lifecycle [-n N] [-r REPS] [-R SIGNAL] [-s SOCKET] [-k] [-a] -- manager command...
  *
  * Each repetition starts the command (stderr to /dev/null) and measures
  *   startup   exec of the manager until N workers (its children) exist
@@ -11,8 +11,9 @@
  *   stop      TERM to the manager until it has exited and its (idle) workers too
  * and, with -k, instead of stop: the manager SIGKILLed, then how many of its
  * workers are still alive 100 ms and 2 s later (each killed afterwards).
- * Prints one line per measure: name median min max samples (times in ms); exits 3
- * if a start did not reach N workers.
+ * Prints one line per measure: name median min max samples (times in ms), or with
+ * -a, name and every sample (for runs interleaved with other systems' and summed up
+ * by the caller); exits 3 if a start did not reach N workers.
  * SOCKET, when given, is removed before each start (a unix socket left behind).
  */
 #define _GNU_SOURCE
@@ -119,8 +120,17 @@ static int by_value(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int all_samples; /* -a */
+
 static void report(struct series *s)
 {
+    if (all_samples) {
+        printf("%s", s->name);
+        for (int i = 0; i < s->n; i++)
+            printf(" %.3f", s->v[i]);
+        printf("\n");
+        return;
+    }
     if (!s->n) {
         printf("%s - - - 0\n", s->name);
         return;
@@ -177,18 +187,19 @@ int main(int argc, char **argv)
     int n = 4, reps = 5, orphans = 0, reload_signal = SIGHUP;
     const char *socket_path = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "+n:r:R:s:k")) != -1) {
+    while ((opt = getopt(argc, argv, "+n:r:R:s:ka")) != -1) {
         switch (opt) {
         case 'n': n = atoi(optarg); break;
         case 'r': reps = atoi(optarg); break;
         case 'R': reload_signal = !strcmp(optarg, "USR2") ? SIGUSR2 : SIGHUP; break;
         case 's': socket_path = optarg; break;
         case 'k': orphans = 1; break;
+        case 'a': all_samples = 1; break;
         default: return 2;
         }
     }
     if (optind >= argc || n < 1 || n > MAX_WORKERS || reps < 1 || reps > MAX_SAMPLES) {
-        fprintf(stderr, "usage: lifecycle [-n N] [-r REPS] [-R HUP|USR2] [-s SOCKET] [-k] -- command...\n");
+        fprintf(stderr, "usage: lifecycle [-n N] [-r REPS] [-R HUP|USR2] [-s SOCKET] [-k] [-a] -- command...\n");
         return 2;
     }
     char **command = argv + optind;

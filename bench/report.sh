@@ -24,12 +24,12 @@ stop_taken_apart() {
   [ -n "$n" ] || return 0
   echo "## Stop (TERM), n=$n, taken apart"
   echo
-  echo "The stop measure again, for seven systems back to back (15 runs each; 1 when"
-  echo "quick): the floor (apps/floor.c, a manager that forks, kills and waits, nothing"
-  echo "else) with four kinds of children, beside the fcgi-pm program and library. A"
-  echo "floor row whose children are the same as a system's is the least any manager"
-  echo "can take to stop those workers here; the last column is the system's figure"
-  echo "divided by it."
+  echo "The stop measure again, for seven systems in 15 rounds (1 when quick), each"
+  echo "round starting each system once: the floor (apps/floor.c, a manager that forks,"
+  echo "kills and waits, nothing else) with four kinds of children, beside the fcgi-pm"
+  echo "program and library. A floor row whose children are the same as a system's is"
+  echo "the least any manager can take to stop those workers here; the last column is"
+  echo "the system's figure divided by it."
   echo
   echo "| what stops | median ms | ÷ floor with the same workers |"
   echo "|---|---|---|"
