@@ -210,6 +210,55 @@ static void test_notify_hook_format(void **state)
     pm_destroy(pm);
 }
 
+/* Long lines, to the hook and to stderr, whole: around the size formatted on the
+ * stack (512 bytes with the newline) and far past it. */
+static char long_seen[4096];
+
+static void capture_long(pm_t *pm, const char *line, void *user)
+{
+    (void)pm;
+    (void)user;
+    snprintf(long_seen, sizeof long_seen, "%s", line);
+}
+
+static void test_notify_long_lines(void **state)
+{
+    (void)state;
+    pm_t *pm = pm_create();
+    char prefix[64], msg[3001], expect[4096];
+    int prefix_len = snprintf(prefix, sizeof prefix, "FastCGI: manager (pid %d): ", (int)getpid());
+    int lengths[] = {510 - prefix_len, 511 - prefix_len, 512 - prefix_len, 513 - prefix_len, 3000};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        memset(msg, 'a' + (int)i, (size_t)lengths[i]);
+        msg[lengths[i]] = '\0';
+        snprintf(expect, sizeof expect, "%s%s", prefix, msg);
+
+        pm_set_notify_hook(pm, capture_long, NULL);
+        pm_notify(pm, "%s", msg);
+        assert_string_equal(long_seen, expect);
+
+        /* to stderr: one write, the line and its newline */
+        char path[] = "/tmp/fcgi-pm-api-stderr-XXXXXX";
+        int fd = mkstemp(path), saved = dup(2);
+        assert_true(fd >= 0 && saved >= 0);
+        dup2(fd, 2);
+        pm_set_notify_hook(pm, NULL, NULL);
+        pm_notify(pm, "%s", msg);
+        dup2(saved, 2);
+        close(saved);
+        char got[4096];
+        ssize_t n = pread(fd, got, sizeof got - 1, 0);
+        close(fd);
+        unlink(path);
+        assert_int_equal(n, (ssize_t)strlen(expect) + 1);
+        got[n] = '\0';
+        assert_int_equal(got[n - 1], '\n');
+        got[n - 1] = '\0';
+        assert_string_equal(got, expect);
+    }
+    pm_destroy(pm);
+}
+
 /* n_processes < 0 with no_exit: initialised, then dies at once, exit status 0,
  * nothing forked; the pid file is written, then removed. */
 static void test_negative_n_returning(void **state)
@@ -652,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_bad_hook_and_signal),
         cmocka_unit_test(test_state_errors),
         cmocka_unit_test(test_notify_hook_format),
+        cmocka_unit_test(test_notify_long_lines),
         cmocka_unit_test(test_negative_n_returning),
         cmocka_unit_test(test_exit_and_abort_returning),
         cmocka_unit_test(test_pid_files),
