@@ -9,12 +9,12 @@
  *   respawn   SIGKILL of one idle worker until N workers exist without it (5 times)
  *   reload    SIGNAL (default HUP) to the manager until N workers exist, all new
  *   stop      TERM to the manager until it has exited and its (idle) workers too
- * The state is read from /proc; the times come from the kernel's process events
- * (the proc connector, root only): a measure ends at the fork of the last of its
- * workers, or at the exit of the last process to go. Without the events (or when
- * some were lost), a measure ends when a poll of /proc saw its end.
  * and, with -k, instead of stop: the manager SIGKILLed, then how many of its
  * workers are still alive 100 ms and 2 s later (each killed afterwards).
+ * The state is read from /proc; the times come from the kernel's process events
+ * (the proc connector): a measure ends at the fork of the last of its
+ * workers, or at the exit of the last process to go. Without the events (or when
+ * some were lost), a measure ends when a poll of /proc saw its end.
  * Prints one line per measure: name median min max samples (times in ms), or with
  * -a, name and every sample (for runs interleaved with other systems' and summed up
  * by the caller); exits 3 if a start did not reach N workers.
@@ -372,7 +372,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     events_open();
     if (events_fd < 0)
-        fprintf(stderr, "lifecycle: no process events (the proc connector needs root): times from polls\n");
+        fprintf(stderr, "lifecycle: no process events (proc connector): times from polls\n");
 
     signal(SIGPIPE, SIG_IGN);
 
