@@ -13,6 +13,7 @@
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <fcntl.h>
 #include <pthread.h>
@@ -104,6 +105,39 @@ void install_worker_handler() {
 
 bool stop_requested() {
     return worker_signals.counts[SIGTERM] || worker_signals.counts[SIGHUP] || worker_signals.manager_died;
+}
+
+// The pid in FCGI_PM_MANAGER_PID if it names this process's parent, else 0.
+pid_t manager_in_environment() {
+    const char *value = ::getenv(manager_pid_variable);
+    if (!value)
+        return 0;
+    char *end = nullptr;
+    long pid = std::strtol(value, &end, 10);
+    return *value && !*end && pid > 1 && pid == ::getppid() ? static_cast<pid_t>(pid) : 0;
+}
+
+void end_as_default(int signo) {
+    ::raise(signo);  // SA_RESETHAND has put SIG_DFL back: delivered on return
+}
+
+// A program exec'd by a manager may get TERM before its pm_manage. The default
+// action the manager left it is right then (it serves nothing yet), but libfcgi's
+// FCGX_Init takes over a SIGTERM still at SIG_DFL with a handler that only notes it:
+// a TERM between FCGX_Init and pm_manage was lost, and the worker served on. So a
+// program on this library, exec'd by a manager, has this handler in place before its
+// main runs; it ends the process as the default action would, until pm_manage
+// installs the worker's handler.
+__attribute__((constructor)) void keep_term_fatal_until_adopted() {
+    struct sigaction current;
+    if (!manager_in_environment() || ::sigaction(SIGTERM, nullptr, &current) != 0 ||
+        current.sa_handler != SIG_DFL)
+        return;
+    struct sigaction sa = {};
+    sa.sa_handler = end_as_default;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, nullptr);
 }
 
 }  // namespace
@@ -204,16 +238,14 @@ bool proc_manager::adopt_exec_worker() {
         ::unsetenv(manager_pid_variable);
         return false;
     }
-    char *end = nullptr;
-    long pid = std::strtol(value, &end, 10);
-    bool ours = *value && !*end && pid > 1 && pid == ::getppid();
+    pid_t pid = manager_in_environment();
     ::unsetenv(manager_pid_variable);  // the application's own children are not ours
-    if (!ours)
+    if (!pid)
         return false;
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
     find_listeners();
-    become_worker(static_cast<pid_t>(pid), 0);
+    become_worker(pid, 0);
     return true;
 }
 

@@ -1,10 +1,11 @@
 #!/bin/sh
 # The fcgi-pm program end to end: bad flags, an unmodified Perl FCGI program on a
 # unix socket (mode, pid file, HUP, TERM) and on TCP, a program that cannot be
-# exec'd, a second manager, stale and live sockets.
-# Usage: test_cli.sh FCGI_PM
+# exec'd, a second manager, stale and live sockets, a TERM or HUP that reaches a
+# worker before its pm_manage.
+# Usage: test_cli.sh FCGI_PM LATE_ADOPTER
 set -u
-cli=$1
+cli=$1 late=$2
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/fcgi-pm-cli-XXXXXX)
 started=  # every manager started, killed at the end whatever happened (their titles
@@ -67,6 +68,24 @@ wait $manager; code=$?
 check "TERM: exit 0" test "$code" -eq 0
 check "TERM: logged" grep -q 'dying: safe exit from signal TERM' "$log"
 check "TERM: pid file removed" test ! -e "$pid"
+
+# -- HUP, then TERM, each reaching a worker on this library between its FCGX_Init
+#    (libfcgi's own TERM handler, which only notes the signal) and its pm_manage: the
+#    worker ends at once, as before FCGX_Init; it never goes on to serve
+log=$work/late.log
+"$cli" -s "$work/late.sock" -F 1 --die-timeout 60 -- "$late" 3000 2>"$log" &
+manager=$!; started="$started $manager"
+check "late: the first worker is in the window" wait_for 1 'late_adopter (pid [0-9]*): FCGX_Init done' "$log"
+first=$(echo $(children $manager))  # one pid, no trailing space
+kill -HUP $manager
+check "late: HUP ends that worker before its pause is over" wait_for 1 "server (pid $first) exited" "$log"
+check "late: ... not having made it a worker" test "$(grep -c "server (pid $first): initialized" "$log")" -eq 0
+check "late: the replacement is in the window" wait_for 2 'late_adopter (pid [0-9]*): FCGX_Init done' "$log"
+kill -TERM $manager
+check "late: TERM ends the manager before the replacement's pause is over" gone $manager
+wait $manager; code=$?
+check "late: exit 0" test "$code" -eq 0
+check "late: no worker initialized, none served" test "$(grep -c 'initialized' "$log")" -eq 1
 
 # -- a stale socket (nothing listening) is replaced; TCP on 127.0.0.1
 "$cli" -s "$sock" -F 1 -- perl "$here/hello.pl" 2>"$work/stale.log" &
