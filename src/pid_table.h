@@ -25,8 +25,9 @@ public:
             rehash(cells);
     }
 
+    // The slot of pid, or npos (always for a pid <= 0: no worker has one).
     size_t find(pid_t pid) const {
-        if (cells_.empty())
+        if (cells_.empty() || pid <= 0)
             return npos;
         for (size_t i = home(pid);; i = next(i)) {
             if (cells_[i].pid == pid)
@@ -36,9 +37,11 @@ public:
         }
     }
 
-    // Adds pid (> 0), or sets its index if present. May allocate (std::bad_alloc)
-    // only past the reserved size.
+    // Adds pid, or sets its index if present; a pid <= 0 is not stored (0 marks an
+    // empty cell). May allocate (std::bad_alloc) only past the reserved size.
     void set(pid_t pid, size_t index) {
+        if (pid <= 0)
+            return;
         reserve(size_ + 1);
         size_t i = home(pid);
         while (cells_[i].pid != 0 && cells_[i].pid != pid)
@@ -50,7 +53,7 @@ public:
     // Removes pid if present. The entries after it in its run move back into the gap
     // (no tombstones: lookups stay short however many workers have come and gone).
     void erase(pid_t pid) {
-        if (cells_.empty())
+        if (cells_.empty() || pid <= 0)
             return;
         size_t gap = home(pid);
         while (cells_[gap].pid != pid) {

@@ -231,6 +231,15 @@ void test_pid_table_grows_and_clears(void **) {
     for (pid_t pid = 100; pid < 1100; ++pid)
         assert_int_equal(table.find(pid), static_cast<size_t>(pid) * 2);
     assert_int_equal(table.find(99), pid_table::npos);
+    // No worker has a pid <= 0 (a SIGCHLD from outside the pid namespace reads as 0):
+    // never found, never stored, and erasing one removes nothing.
+    assert_int_equal(table.find(0), pid_table::npos);
+    assert_int_equal(table.find(-1), pid_table::npos);
+    table.set(0, 3);
+    table.erase(0);
+    table.erase(-1);
+    assert_int_equal(table.size(), 1000);
+    assert_int_equal(table.find(0), pid_table::npos);
     table.set(100, 7);  // an update, not a second entry
     assert_int_equal(table.size(), 1000);
     assert_int_equal(table.find(100), 7);
