@@ -110,7 +110,9 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * pid file, no MANAGER_INIT hook; it should serve the socket on descriptor 0.
  * Until that call a TERM ends it as the default action would, also after libfcgi's
  * FCGX_Init (which takes over a SIGTERM left at SIG_DFL, and would swallow it): the
- * library, loaded into such a process, puts its own handler in place first.
+ * library, loaded into such a process, puts its own handler in place first (with
+ * "no_signals" 1, pm_manage puts SIG_DFL back: call FCGX_Init after it to have
+ * libfcgi's).
  * With NOTIFY_SOCKET set (systemd, Type=notify), the manager takes it out of the
  * environment and sends READY=1 once all workers are forked, RELOADING=1 and
  * MONOTONIC_USEC on HUP (READY=1 again when all are replaced), STOPPING=1 on TERM,

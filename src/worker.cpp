@@ -117,8 +117,17 @@ pid_t manager_in_environment() {
     return *value && !*end && pid > 1 && pid == ::getppid() ? static_cast<pid_t>(pid) : 0;
 }
 
+// Ends the process by signo's default action. SIG_DFL is put back here, not left to
+// SA_RESETHAND alone: a handler installed later may chain to this one.
 void end_as_default(int signo) {
-    ::raise(signo);  // SA_RESETHAND has put SIG_DFL back: delivered on return
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(signo, &dfl, nullptr);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, signo);
+    ::raise(signo);
+    ::sigprocmask(SIG_UNBLOCK, &only, nullptr);  // delivered here at the latest
 }
 
 // A program exec'd by a manager may get TERM before its pm_manage. The default
@@ -244,6 +253,14 @@ bool proc_manager::adopt_exec_worker() {
         return false;
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
+    // The guard against a TERM before adoption has done its work: with "no_signals"
+    // the disposition is the host's to set, and starts at the default.
+    struct sigaction term;
+    if (::sigaction(SIGTERM, nullptr, &term) == 0 && term.sa_handler == end_as_default) {
+        term.sa_handler = SIG_DFL;
+        term.sa_flags = 0;
+        ::sigaction(SIGTERM, &term, nullptr);
+    }
     find_listeners();
     become_worker(pid, 0);
     return true;

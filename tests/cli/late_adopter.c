@@ -3,13 +3,15 @@
  * that pauses between FCGX_Init and pm_manage: the window in which libfcgi's own
  * TERM handler is in place and the worker's is not yet.
  *
- * Usage (as fcgi-pm's program): late_adopter PAUSE_MS
+ * Usage (as fcgi-pm's program): late_adopter PAUSE_MS [no_signals]
  *   logs "late_adopter (pid P): FCGX_Init done", sleeps PAUSE_MS, then calls
- *   pm_manage and serves descriptor 0 ("late_adopter <pid>" to each request).
+ *   pm_manage (with "no_signals" 1 if asked) and serves descriptor 0
+ *   ("late_adopter <pid>" to each request).
  */
 #include <fcgiapp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,6 +27,8 @@ int main(int argc, char **argv)
     while (nanosleep(&pause, &pause) != 0) {
     }
     pm_t *pm = pm_create();
+    if (pm && argc > 2 && strcmp(argv[2], "no_signals") == 0)
+        pm_parameter(pm, "no_signals", "1");
     if (!pm || pm_manage(pm) != PM_WORKER) {
         fprintf(stderr, "late_adopter: not made a worker\n");
         return 1;

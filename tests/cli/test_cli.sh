@@ -87,6 +87,19 @@ wait $manager; code=$?
 check "late: exit 0" test "$code" -eq 0
 check "late: no worker initialized, none served" test "$(grep -c 'initialized' "$log")" -eq 1
 
+# -- with "no_signals" 1 the adopted worker's TERM is the host's to handle: at the
+#    default once pm_manage returns, whatever kept it fatal before
+log=$work/late-ns.log
+"$cli" -s "$work/late-ns.sock" -F 1 -- "$late" 0 no_signals 2>"$log" &
+manager=$!; started="$started $manager"
+check "no_signals: the worker initialized" wait_for 1 'server (pid [0-9]*): initialized' "$log"
+worker=$(echo $(children $manager))
+caught=$(awk '/^SigCgt:/ {print $2}' "/proc/$worker/status")
+check "no_signals: the worker does not catch TERM (SigCgt $caught)" \
+  test $(( 0x$caught & (1 << 14) )) -eq 0
+kill -TERM $manager
+check "no_signals: TERM ends the manager" gone $manager
+
 # -- a stale socket (nothing listening) is replaced; TCP on 127.0.0.1
 "$cli" -s "$sock" -F 1 -- perl "$here/hello.pl" 2>"$work/stale.log" &
 manager=$!; started="$started $manager"
