@@ -101,11 +101,13 @@ static void events_open(void)
     events_fd = fd;
 }
 
+/* pid's slot, or a free one for it; EVENT_SLOTS if the table is full without it. */
 static unsigned slot_of(pid_t pid)
 {
     unsigned i = (unsigned)pid & (EVENT_SLOTS - 1);
-    while (known[i].pid && known[i].pid != pid)
-        i = (i + 1) & (EVENT_SLOTS - 1);
+    for (unsigned probes = 0; known[i].pid && known[i].pid != pid; i = (i + 1) & (EVENT_SLOTS - 1))
+        if (++probes == EVENT_SLOTS)
+            return EVENT_SLOTS;
     return i;
 }
 
@@ -118,24 +120,39 @@ static void events_watch(pid_t manager)
     events_lost = 0;
 }
 
-/* Reads every event queued. */
+/* Reads every event queued: the kernel's alone (sender 0, the process events'
+ * connector id, whole), anything else is dropped. */
 static void events_read(void)
 {
     static char buf[65536] __attribute__((aligned(NLMSG_ALIGNTO)));
-    ssize_t len;
-    while (events_fd >= 0 && (len = recv(events_fd, buf, sizeof buf, 0)) != 0) {
-        if (len < 0) {
+    struct sockaddr_nl from;
+    socklen_t from_len;
+    ssize_t got;
+    while (events_fd >= 0 &&
+           (got = recvfrom(events_fd, buf, sizeof buf, 0, (struct sockaddr *)&from, (from_len = sizeof from, &from_len))) != 0) {
+        if (got < 0) {
             events_lost |= errno == ENOBUFS;
             if (errno == ENOBUFS || errno == EINTR)
                 continue;
             return; /* EAGAIN: all read */
         }
-        for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, (size_t)len); nl = NLMSG_NEXT(nl, len)) {
-            struct proc_event *ev = (struct proc_event *)((struct cn_msg *)NLMSG_DATA(nl))->data;
+        if (from.nl_pid != 0)
+            continue;
+        int len = (int)got; /* signed: NLMSG_NEXT may take it below 0 */
+        for (struct nlmsghdr *nl = (struct nlmsghdr *)buf; NLMSG_OK(nl, len); nl = NLMSG_NEXT(nl, len)) {
+            struct cn_msg *cn = NLMSG_DATA(nl);
+            if (nl->nlmsg_len < NLMSG_LENGTH(sizeof *cn) || cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC ||
+                cn->len < sizeof(struct proc_event) || nl->nlmsg_len < NLMSG_LENGTH(sizeof *cn + cn->len))
+                continue;
+            struct proc_event *ev = (struct proc_event *)cn->data;
             double at = (double)ev->timestamp_ns / 1e6;
             if (ev->what == PROC_EVENT_FORK && ev->event_data.fork.parent_tgid == watched &&
                 ev->event_data.fork.child_pid == ev->event_data.fork.child_tgid) {
                 unsigned i = slot_of(ev->event_data.fork.child_pid);
+                if (i == EVENT_SLOTS) { /* full: from now on the times come from polls */
+                    events_lost = 1;
+                    continue;
+                }
                 known[i].pid = ev->event_data.fork.child_pid; /* a pid reused: its new life */
                 known[i].fork_ms = at;
                 known[i].exit_ms = 0;
@@ -147,7 +164,7 @@ static void events_read(void)
                     exits_seen++;
                 } else {
                     unsigned i = slot_of(ev->event_data.exit.process_pid);
-                    if (known[i].pid) {
+                    if (i < EVENT_SLOTS && known[i].pid) {
                         known[i].exit_ms = at;
                         exits_seen++;
                     }
@@ -157,13 +174,42 @@ static void events_read(void)
     }
 }
 
+/* The events must be seen to arrive: outside the initial pid and user namespaces
+ * the kernel ignores the request to listen, or reports pids that are not ours. A
+ * child is forked and its fork awaited (200 ms at most); without it the socket is
+ * closed, and the times come from polls. */
+static void events_confirm(void)
+{
+    if (events_fd < 0)
+        return;
+    events_watch(getpid());
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    int seen = 0;
+    for (double give_up = now_ms() + 200; child > 0 && !seen && now_ms() < give_up;) {
+        struct pollfd p = {events_fd, POLLIN, 0};
+        poll(&p, 1, 10);
+        events_read();
+        unsigned k = slot_of(child);
+        seen = k < EVENT_SLOTS && known[k].pid == child && known[k].fork_ms > 0;
+    }
+    if (child > 0)
+        waitpid(child, NULL, 0);
+    if (!seen) {
+        close(events_fd);
+        events_fd = -1;
+    }
+    events_watch(0);
+}
+
 /* The kernel's time of the last fork among pids (0 if one is not known). */
 static double last_fork_ms(const pid_t *pids, int n)
 {
     double last = 0;
     for (int i = 0; i < n; i++) {
         unsigned k = slot_of(pids[i]);
-        if (!known[k].pid || !known[k].fork_ms)
+        if (k == EVENT_SLOTS || !known[k].pid || !known[k].fork_ms)
             return 0;
         last = known[k].fork_ms > last ? known[k].fork_ms : last;
     }
@@ -177,7 +223,7 @@ static double last_exit_ms(const pid_t *pids, int n, int with_manager)
     double last = with_manager ? watched_exit_ms : 1;
     for (int i = 0; i < n && last; i++) {
         unsigned k = slot_of(pids[i]);
-        if (!known[k].pid || !known[k].exit_ms)
+        if (k == EVENT_SLOTS || !known[k].pid || !known[k].exit_ms)
             return 0;
         last = known[k].exit_ms > last ? known[k].exit_ms : last;
     }
@@ -371,6 +417,7 @@ int main(int argc, char **argv)
         poll_ns = 20000L * (n / 64); /* 320 us at n = 1024 */
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     events_open();
+    events_confirm();
     if (events_fd < 0)
         fprintf(stderr, "lifecycle: no process events (proc connector): times from polls\n");
 
