@@ -308,6 +308,16 @@ static double wait_for_workers(pid_t manager, int want, const pid_t *old, int n_
             double polled = now_ms();
             events_read();
             double forked = last_fork_ms(now, n), exited = n_old ? last_exit_ms(old, n_old, 0) : 1;
+            /* A child is on its parent's list a moment before its fork event is sent:
+             * waited for (1 ms at most), so that a sample is not timed by the poll. */
+            for (double give_up = polled + 1.0; events_fd >= 0 && !events_lost && (!forked || !exited) &&
+                                                now_ms() < give_up;) {
+                struct pollfd p = {events_fd, POLLIN, 0};
+                poll(&p, 1, 1);
+                events_read();
+                forked = last_fork_ms(now, n);
+                exited = n_old ? last_exit_ms(old, n_old, 0) : 1;
+            }
             if (!forked || !exited)
                 return polled - t0;
             return (forked > exited ? forked : exited) - t0;
