@@ -117,8 +117,8 @@ pid_t manager_in_environment() {
     return *value && !*end && pid > 1 && pid == ::getppid() ? static_cast<pid_t>(pid) : 0;
 }
 
-// Ends the process by signo's default action. SIG_DFL is put back here, not left to
-// SA_RESETHAND alone: a handler installed later may chain to this one.
+// Ends the process by signo's default action (put back here, so that a handler
+// installed later and chaining to this one ends it too).
 void end_as_default(int signo) {
     struct sigaction dfl = {};
     dfl.sa_handler = SIG_DFL;
@@ -144,7 +144,6 @@ __attribute__((constructor)) void keep_term_fatal_until_adopted() {
         return;
     struct sigaction sa = {};
     sa.sa_handler = end_as_default;
-    sa.sa_flags = SA_RESETHAND;
     sigemptyset(&sa.sa_mask);
     ::sigaction(SIGTERM, &sa, nullptr);
 }
