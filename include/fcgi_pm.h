@@ -7,10 +7,13 @@
  *   message of the last failure on that handle. A failing call changes nothing.
  * - Strings passed in are copied; strings returned are owned by the library and stay
  *   valid until the next call on the same handle (pm_strerror/pm_version: forever).
- * - Calls that may end the process: pm_manage (in the manager), pm_post_dispatch,
- *   pm_die, pm_exit, pm_abort. They call exit(3) unless the parameter "no_exit" is 1,
- *   in which case they return and pm_exit_status() tells the status to exit with.
- *   No other function exits, aborts or lets an exception escape.
+ * - Calls that may end the process: pm_manage (in the manager), pm_pre_dispatch and
+ *   pm_post_dispatch (from a hook), pm_die, pm_exit, pm_abort; with "worker_exit"
+ *   "_exit" also pm_accept in a stopping worker. They call exit(3) (in a worker: as
+ *   "worker_exit" says) unless the parameter "no_exit" is 1: then they return
+ *   PM_EXIT + status (pm_manage: PM_MANAGER_DONE), and pm_exit_status() tells the
+ *   status too, so that a binding exits through its own runtime. No other function
+ *   exits, aborts or lets an exception escape.
  * - Processes: pm_manage turns the caller into the manager, which forks the workers
  *   ("servers"); it returns 1 in each worker. Hooks say which process runs them.
  *   Signals are blocked across every fork; a worker gets the caller's signal mask and
@@ -21,8 +24,16 @@
  * - Log lines read "FastCGI: <role> (pid <pid>): <msg>" and go to stderr, or to the
  *   notify hook. The notify hook runs inside the manager's loop: it may log, or end
  *   the process (pm_exit); pm_wait there returns PM_ESTATE.
- * - Threads: call pm_manage while the process has one thread (it refuses otherwise:
- *   a signal meant for the manager could reach another thread).
+ * - Threads and process-wide state: one handle per process manages (pm_manage).
+ *   Call pm_manage while the process has one thread (it refuses otherwise: a signal
+ *   meant for the manager could reach another thread); the handle is then used from
+ *   that thread only, except pm_request_stop and pm_request_reload, which any thread
+ *   or signal handler may call. What the library changes of the process: the signal
+ *   mask and the dispositions of TERM, HUP and CHLD (see pm_manage; none of them
+ *   with "no_signals" 1, but CHLD is blocked in the manager), the process title
+ *   (argv's memory), NOTIFY_SOCKET (taken out of the environment by the manager) and
+ *   FCGI_PM_MANAGER_PID (set for exec'd workers, taken out in an adopted one).
+ *   A failing pm_manage leaves all of these as they were.
  * - The request path (pm_pre_dispatch, pm_post_dispatch) makes no system call in
  *   steady state.
  */
@@ -34,7 +45,7 @@ extern "C" {
 #endif
 
 #define PM_VERSION_MAJOR 0
-#define PM_VERSION_MINOR 1
+#define PM_VERSION_MINOR 2
 #define PM_VERSION_PATCH 0
 #define PM_VERSION_NUMBER (PM_VERSION_MAJOR * 10000 + PM_VERSION_MINOR * 100 + PM_VERSION_PATCH)
 
@@ -73,6 +84,12 @@ typedef enum {
 #define PM_WORKER 1         /* returned in each worker */
 #define PM_MANAGER_DONE 2   /* "no_exit" is 1 and the manager finished: see pm_exit_status */
 
+/* With "no_exit" 1, a call that would have ended the process returns PM_EXIT plus the
+ * status to exit with (0-255): the caller exits now, through its own runtime. */
+#define PM_EXIT 256
+#define PM_IS_EXIT(rc) ((rc) >= PM_EXIT)
+#define PM_EXIT_STATUS(rc) ((rc) - PM_EXIT)
+
 typedef struct pm_manager pm_t;
 
 /* The library is built with hidden visibility; what is declared below is its ABI. */
@@ -86,9 +103,9 @@ pm_t *pm_create(void);
 /* Frees the handle; releases a pid file it holds. NULL is a no-op. Never exits. */
 void pm_destroy(pm_t *pm);
 
-/* Sets a parameter by name, the value as text (see README for the list). 0, or
- * PM_EINVAL (NULL argument), PM_EUNKNOWN, PM_EBADVALUE, PM_ERANGE, PM_ETOOLONG;
- * nothing changes on error. */
+/* Sets a parameter by name, the value as text (see README, or pm_parameter_info).
+ * 0, or PM_EINVAL (NULL argument), PM_EUNKNOWN, PM_EBADVALUE, PM_ERANGE, PM_ETOOLONG,
+ * PM_ESTATE (a parameter fixed once pm_manage has started); nothing changes on error. */
 int pm_parameter(pm_t *pm, const char *name, const char *value);
 /* The current value as text, or NULL for an unknown name or NULL argument.
  * Valid until the next call on pm. */
@@ -100,8 +117,15 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * PM_EPIDFILE: the pid file path is a symlink, FIFO or other non-regular file;
  * PM_ESTATE: called twice, in a worker, with more than one thread, or with SIGCHLD
  * ignored (SIG_IGN or SA_NOCLDWAIT) where the library may not change that: with
- * "no_signals" 1, or set so by the manager_init hook; PM_ESYS). In
- * the manager it does not return: it exits 0 after TERM, 1 after a wait timeout.
+ * "no_signals" 1, or set so by the manager_init hook; PM_ESYS, with pm_errno). A
+ * failure leaves the process as it was: no pid file, the environment, title,
+ * signal mask and dispositions unchanged. In the manager it does not return: it
+ * exits 0 after TERM (or pm_request_stop), 1 after a wait timeout, a start timeout
+ * or a failure of its own event loop (logged; the workers are stopped and reaped).
+ * On TERM the manager shuts down the listening sockets the workers inherited (so
+ * that new connections are refused at once; with "stop_listening" 0 they are left
+ * alone), lets busy workers finish, and keeps the pid file locked until the last
+ * worker is reaped; workers SIGKILLed at die_timeout are logged like any other.
  * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
  * and dispositions as they were (also in a worker whose init hook asked to exit);
  * pm_exit_status() then tells the status.
@@ -114,9 +138,13 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * "no_signals" 1, pm_manage puts SIG_DFL back: call FCGX_Init after it to have
  * libfcgi's).
  * With NOTIFY_SOCKET set (systemd, Type=notify), the manager takes it out of the
- * environment and sends READY=1 once all workers are forked, RELOADING=1 and
- * MONOTONIC_USEC on HUP (READY=1 again when all are replaced), STOPPING=1 on TERM,
- * and STATUS= with the pool's size. */
+ * environment and sends READY=1 once every worker can serve (in a forked worker:
+ * pm_manage is returning in it, after its SERVER_INIT hook; in exec mode: its exec
+ * succeeded), RELOADING=1 and MONOTONIC_USEC on HUP (READY=1 again when all are
+ * replaced and ready), STOPPING=1 on TERM, and STATUS= with the pool's size. With
+ * "start_timeout" set, a pool not ready that long after the start gives up: logged,
+ * workers stopped, exit 1. A HUP clears the crash backoff: failed slots are refilled
+ * at once. */
 int pm_manage(pm_t *pm);
 /* Exec mode (what the fcgi-pm program uses): each worker execs argv[0] (looked up in
  * PATH when it has no '/') with argv, and envp (NULL: the manager's environment),
@@ -132,19 +160,24 @@ int pm_manage(pm_t *pm);
  * PM_ESTATE (after pm_manage). */
 int pm_set_exec(pm_t *pm, int listen_fd, char *const argv[], char *const envp[]);
 
-/* Top of each request. Runs the pre-dispatch hook; no system call. (A TERM or HUP
- * never disturbs a request: the worker stops accepting at once and exits in
- * pm_post_dispatch.) */
-void pm_pre_dispatch(pm_t *pm);
+/* Top of each request: marks the worker busy and runs the pre-dispatch hook. No
+ * system call. From then until pm_post_dispatch the manager's TERM and HUP reach the
+ * worker through memory only, never as a signal: none of the request's system calls
+ * is interrupted (sleep, poll, select included). 0, or PM_EXIT + status (no_exit: the
+ * hook asked to exit). */
+int pm_pre_dispatch(pm_t *pm);
 /* End of each request: exits 0 (logging why) after max_requests, when max_size is
- * exceeded, after TERM/HUP, or when the manager has died; otherwise runs the
- * post-dispatch hook. No system call (with "no_signals" 1: one getppid). */
-void pm_post_dispatch(pm_t *pm);
+ * exceeded, after TERM/HUP (or pm_request_stop), or when the manager has died;
+ * otherwise marks the worker idle and runs the post-dispatch hook. No system call
+ * (with "no_signals" 1: one getppid). 0, or PM_EXIT + status with "no_exit" 1. */
+int pm_post_dispatch(pm_t *pm);
 
 /* Accepts the next connection on listen_fd for a worker's request loop and returns
- * its descriptor (close-on-exec). It waits across signals, and fails with
- * PM_ESTOPPED once the worker must stop (TERM, HUP, the manager's death), at once if
- * it is idle. PM_ESYS for other accept errors. Use it instead of letting libfcgi
+ * its descriptor (close-on-exec); the worker counts as busy from then on. It waits
+ * across signals, and fails with PM_ESTOPPED once the worker must stop (TERM, HUP,
+ * pm_request_stop, the manager's death), at once if it is idle; with "worker_exit"
+ * "_exit" (and "no_exit" 0) the worker then exits 0 here. PM_ESYS for other accept
+ * errors. Use it instead of letting libfcgi
  * accept on a unix socket: libfcgi then waits for the first bytes in a select that
  * any signal interrupts, and drops the connection (see fcgi_pm_fcgx.h). */
 int pm_accept(pm_t *pm, int listen_fd);
@@ -158,7 +191,13 @@ typedef enum {
     PM_HOOK_MANAGER_INIT = 0,  /* in the manager, before the first fork (managing_init) */
     PM_HOOK_SERVER_INIT = 1,   /* in each worker, before pm_manage returns (handling_init) */
     PM_HOOK_PRE_DISPATCH = 2,  /* after the library's own pre_dispatch work */
-    PM_HOOK_POST_DISPATCH = 3  /* after the library's own post_dispatch checks */
+    PM_HOOK_POST_DISPATCH = 3, /* after the library's own post_dispatch checks */
+    /* Around each fork, for runtimes that must keep their state sane across it
+     * (CPython's os.register_at_fork, Perl, Ruby): */
+    PM_HOOK_PRE_FORK = 4,      /* in the manager, just before each fork */
+    PM_HOOK_PARENT_AFTER_FORK = 5, /* in the manager, just after each fork (also a failed one) */
+    PM_HOOK_CHILD_AFTER_FORK = 6   /* in the new child first, every signal still blocked,
+                                      before its SERVER_INIT hook (and before an exec) */
     /* more may be added at the end; never renumbered */
 } pm_hook_t;
 /* Hooks must not throw C++ exceptions (the library carries its own C++ runtime). */
@@ -173,12 +212,24 @@ int pm_set_notify_hook(pm_t *pm, pm_notify_fn fn, void *user);
 
 /* In the manager: TERM to every worker, wait for them (at most die_timeout, then
  * SIGKILL and exit 1 with "wait timeout"), log "dying: <msg>" and exit with status.
- * In a worker: log "dying: <msg>" and exit with status. */
-void pm_die(pm_t *pm, const char *msg, int status);
+ * In a worker: log "dying: <msg>" and exit with status. With "no_exit" 1 these three
+ * return PM_EXIT + status (also in pm_exit_status); otherwise they do not return. */
+int pm_die(pm_t *pm, const char *msg, int status);
 /* SIGKILL any remaining workers (reaped), log msg, exit with status. */
-void pm_exit(pm_t *pm, const char *msg, int status);
+int pm_exit(pm_t *pm, const char *msg, int status);
 /* As pm_exit, with status 1 when status is 0. */
-void pm_abort(pm_t *pm, const char *msg, int status);
+int pm_abort(pm_t *pm, const char *msg, int status);
+
+/* Ask the manager to stop as on TERM, or to reload as on HUP, from anywhere: a
+ * signal handler (async-signal-safe), another thread, a hook, or before pm_manage
+ * (then acted on as soon as it runs). This is how a "no_signals" manager, or one in
+ * a runtime that owns the signals (Perl, Go, Python), is driven. signo names the
+ * signal that asked, for the log ("received signal INT"; 0: "stop requested"). In
+ * a worker, pm_request_stop stops it as a TERM would: at once if idle, after its
+ * request if busy. 0, or PM_EINVAL (NULL handle, bad signo); PM_ESTATE for a reload
+ * in a worker. Never exits. */
+int pm_request_stop(pm_t *pm, int signo);
+int pm_request_reload(pm_t *pm);
 /* The original's pm_wait: in the manager, waits for one worker to exit, reaps and
  * logs it, and returns its pid. Here the manager's own loop does the waiting, so
  * the only callers are hooks: PM_ESTATE from the notify hook, in a worker or before
@@ -208,10 +259,30 @@ const char *pm_role(pm_t *pm);
 int pm_exit_status(pm_t *pm);
 /* Detailed message of the last failure on pm ("" if none). */
 const char *pm_errmsg(pm_t *pm);
+/* The errno behind the last failure on pm when it was PM_ESYS, else 0. */
+int pm_errno(pm_t *pm);
+
+/* The parameters, for bindings: number index (from 0, in a fixed order) gives its
+ * name, its type (PM_PARAM_*), its bounds as text ("-100000..100000"; seconds
+ * "0..100000000"; text: length "0..4095"; a choice "manager|server"; boolean "0|1"),
+ * and whether it may still be set once pm_manage has started (1), or is then
+ * refused with PM_ESTATE (0). Any pointer may be NULL; the strings are static.
+ * 0, or PM_ERANGE past the last parameter. Defaults: pm_get_parameter on a new
+ * handle. */
+typedef enum {
+    PM_PARAM_INTEGER = 0,
+    PM_PARAM_SECONDS = 1, /* decimal seconds, up to three decimals */
+    PM_PARAM_BOOLEAN = 2, /* "0" or "1" */
+    PM_PARAM_TEXT = 3,
+    PM_PARAM_CHOICE = 4   /* one of the words in its bounds */
+} pm_param_type_t;
+int pm_parameter_info(int index, const char **name, int *type, const char **bounds, int *settable_when_running);
 /* Text for a PM_E* code. */
 const char *pm_strerror(int code);
-/* "MAJOR.MINOR.PATCH" */
+/* "MAJOR.MINOR.PATCH" of the library in use (the header's: PM_VERSION_*). */
 const char *pm_version(void);
+/* PM_VERSION_NUMBER of the library in use, to check against the header's. */
+int pm_version_number(void);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

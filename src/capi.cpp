@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -20,41 +21,61 @@ struct pm_manager {
     pm_manager() : rep(this) {}
     fcgipm::proc_manager rep;
     char errmsg[256] = "";
+    int sys_errno = 0;  // behind the last failure, if it was PM_ESYS
     std::string value;  // pm_get_parameter's result
 };
 
 namespace {
 
 // Never throws: the message is cut to the fixed buffer.
-void record(pm_t *pm, const char *message) noexcept {
-    if (pm)
+void record(pm_t *pm, const char *message, int sys_errno = 0) noexcept {
+    if (pm) {
         std::snprintf(pm->errmsg, sizeof pm->errmsg, "%s", message);
+        pm->sys_errno = sys_errno;
+    }
 }
 
-int fail(pm_t *pm, int code, const char *message) noexcept {
-    record(pm, message);
+int fail(pm_t *pm, int code, const char *message, int sys_errno = 0) noexcept {
+    record(pm, message, code == PM_ESYS ? sys_errno : 0);
     return code;
 }
 
-// The process was asked to end: exit, or record the status for a no_exit caller.
-void finish(pm_t *pm, const fcgipm::exit_request &x) {
-    int status = x.status & 0xff;  // what exit(3) would have made of it
-    if (!pm->rep.parameters().no_exit)
-        std::exit(status);
-    pm->rep.pending_exit = status;
-    ++pm->rep.exit_requests;
+// Ends a process the library was asked to end. A worker with "worker_exit" "_exit"
+// skips the host's atexit handlers and static destructors; stdio is flushed first,
+// as exit(3) would.
+[[noreturn]] void end_process(pm_t *pm, int status) {
+    if (pm->rep.quick_exit()) {
+        std::fflush(nullptr);
+        ::_exit(status);
+    }
+    std::exit(status);
 }
 
-// Runs f, mapping what it throws; an exit request (no_exit mode) returns on_exit.
+// The process was asked to end: exit, or record the status for a no_exit caller.
+// Returns the status.
+int finish(pm_t *pm, const fcgipm::exit_request &x) {
+    int status = x.status & 0xff;  // what exit(3) would have made of it
+    if (!pm->rep.parameters().no_exit)
+        end_process(pm, status);
+    pm->rep.pending_exit = status;
+    ++pm->rep.exit_requests;
+    return status;
+}
+
+// What a call returns when it was asked to exit and "no_exit" is 1.
+constexpr int exit_with_status = -1;  // PM_EXIT + status
+
+// Runs f, mapping what it throws; an exit request (no_exit mode) returns on_exit
+// (exit_with_status: PM_EXIT + status).
 template <class F>
 int guarded(pm_t *pm, F &&f, int on_exit = PM_MANAGER_DONE) noexcept {
     try {
         return f();
     } catch (const fcgipm::exit_request &x) {
-        finish(pm, x);
-        return on_exit;
+        int status = finish(pm, x);
+        return on_exit == exit_with_status ? PM_EXIT + status : on_exit;
     } catch (const fcgipm::error &e) {
-        return fail(pm, e.code(), e.what());
+        return fail(pm, e.code(), e.what(), e.sys_errno());
     } catch (const std::bad_alloc &) {
         return fail(pm, PM_ENOMEM, "out of memory");
     } catch (const std::exception &e) {
@@ -110,7 +131,7 @@ int pm_parameter(pm_t *pm, const char *name, const char *value) {
         return fail(pm, PM_EINVAL, "pm_parameter: name and value must not be NULL");
     return guarded(pm, [&] {
         std::string message;
-        int rc = fcgipm::set_param(pm->rep.parameters(), name, value, message);
+        int rc = fcgipm::set_param(pm->rep.parameters(), name, value, message, pm->rep.started());
         if (rc != PM_OK)
             throw fcgipm::error(rc, message);
         return 0;
@@ -158,6 +179,8 @@ int pm_accept(pm_t *pm, int listen_fd) {
     if (listen_fd < 0)
         return fail(pm, PM_EINVAL, "pm_accept: negative descriptor");
     int fd = guarded(pm, [&] { return pm->rep.accept(listen_fd); });
+    if (fd == PM_ESTOPPED && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
+        end_process(pm, 0);  // an idle worker that must stop ends here
     return fd == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_accept: the worker is stopping") : fd;
 }
 
@@ -167,23 +190,33 @@ int pm_wait_connection(pm_t *pm, int fd) {
     if (fd < 0)
         return fail(pm, PM_EINVAL, "pm_wait_connection: negative descriptor");
     int rc = guarded(pm, [&] { return pm->rep.wait_connection(fd); });
+    if (rc == PM_ESTOPPED && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
+        end_process(pm, 0);
     return rc == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_wait_connection: the worker is stopping") : rc;
 }
 
-void pm_pre_dispatch(pm_t *pm) {
-    if (pm)
-        guarded(pm, [&] {
+int pm_pre_dispatch(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(
+        pm,
+        [&] {
             pm->rep.pre_dispatch();
             return 0;
-        });
+        },
+        exit_with_status);
 }
 
-void pm_post_dispatch(pm_t *pm) {
-    if (pm)
-        guarded(pm, [&] {
+int pm_post_dispatch(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(
+        pm,
+        [&] {
             pm->rep.post_dispatch();
             return 0;
-        });
+        },
+        exit_with_status);
 }
 
 int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user) {
@@ -191,7 +224,7 @@ int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user) {
         return PM_EINVAL;
     int index;  // copied as an int: C callers may pass any value, not only the enum's
     std::memcpy(&index, &which, sizeof index);
-    if (index < PM_HOOK_MANAGER_INIT || index > PM_HOOK_POST_DISPATCH)
+    if (index < PM_HOOK_MANAGER_INIT || index > PM_HOOK_CHILD_AFTER_FORK)
         return fail(pm, PM_EINVAL, "pm_set_hook: unknown hook");
     pm->rep.set_hook(which, fn, user);
     return 0;
@@ -204,24 +237,44 @@ int pm_set_notify_hook(pm_t *pm, pm_notify_fn fn, void *user) {
     return 0;
 }
 
-void pm_die(pm_t *pm, const char *msg, int status) {
-    if (pm)
-        guarded(pm, [&] {
+int pm_die(pm_t *pm, const char *msg, int status) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(
+        pm,
+        [&] {
             pm->rep.die(msg ? msg : "", status);
             return 0;
-        });
+        },
+        exit_with_status);
 }
 
-void pm_exit(pm_t *pm, const char *msg, int status) {
-    if (pm)
-        guarded(pm, [&] {
+int pm_exit(pm_t *pm, const char *msg, int status) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(
+        pm,
+        [&] {
             pm->rep.exit_process(msg ? msg : "", status);
             return 0;
-        });
+        },
+        exit_with_status);
 }
 
-void pm_abort(pm_t *pm, const char *msg, int status) {
-    pm_exit(pm, msg, status ? status : 1);
+int pm_abort(pm_t *pm, const char *msg, int status) {
+    return pm_exit(pm, msg, status ? status : 1);
+}
+
+int pm_request_stop(pm_t *pm, int signo) {
+    if (!pm || signo < 0 || signo >= _NSIG)
+        return PM_EINVAL;  // no message: this may run in a signal handler
+    return pm->rep.request_stop(signo);
+}
+
+int pm_request_reload(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return pm->rep.request_reload();
 }
 
 int pm_wait(pm_t *pm) {
@@ -296,6 +349,29 @@ int pm_exit_status(pm_t *pm) {
 
 const char *pm_errmsg(pm_t *pm) {
     return pm ? pm->errmsg : "";
+}
+
+int pm_errno(pm_t *pm) {
+    return pm ? pm->sys_errno : 0;
+}
+
+int pm_parameter_info(int index, const char **name, int *type, const char **bounds, int *settable_when_running) {
+    fcgipm::param_info info;
+    if (!fcgipm::describe_param(index, info))
+        return PM_ERANGE;
+    if (name)
+        *name = info.name;
+    if (type)
+        *type = info.type;
+    if (bounds)
+        *bounds = info.bounds;
+    if (settable_when_running)
+        *settable_when_running = info.settable_when_running ? 1 : 0;
+    return 0;
+}
+
+int pm_version_number(void) {
+    return PM_VERSION_NUMBER;
 }
 
 const char *pm_strerror(int code) {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 #include <cstdio>
 #include <pthread.h>
 #include <sys/wait.h>
@@ -27,7 +28,8 @@ namespace fcgipm {
 
 namespace {
 
-constexpr uint64_t signal_tag = UINT64_MAX;  // epoll tag of the signalfd; others are slot indexes
+constexpr uint64_t signal_tag = UINT64_MAX;    // epoll tag of the signalfd
+constexpr uint64_t wake_tag = UINT64_MAX - 1;  // of the eventfd; others are slot indexes (exec pipes)
 constexpr int64_t fork_retry_max_ms = 500;    // a failed fork is retried at least this often
 constexpr int64_t crash_fork_interval_ms = 1000;  // pool-wide pace of refills once over budget
 
@@ -66,31 +68,27 @@ int proc_manager::manage() {
         return PM_WORKER;
     if (params_.n_processes == 0)
         return PM_SINGLE_PROCESS;
-    if (pending_exit >= 0)
-        throw error(PM_ESTATE, "pm_manage: this manager has finished");
-    int threads = os::thread_count();
-    if (threads > 1)
-        throw error(PM_ESTATE, "pm_manage: the process has " + std::to_string(threads) +
-                                   " threads; call it before starting any (signals would reach the others)");
-    if (params_.no_signals && sigchld_ignored())
-        throw error(PM_ESTATE, "pm_manage: SIGCHLD is ignored and no_signals forbids changing that; the kernel "
-                               "would reap the workers unseen");
+    check_can_manage();
     params_.role = "manager";
     managing_ = true;  // from here on, leaving restores the host's state (exit_process)
+    phase_ = phase::starting;
     try {
         managing_init();
     } catch (const error &) {
-        leave_manager_role();
+        undo_managing_init();
         throw;
     }
     notify("initialized");
+    start_ms_ = os::now_ms();
     for (;;) {
         try {
             if (params_.n_processes <= 0)
                 die("", 0);
+            handle_requests();
             if (spawn_due())
                 return PM_WORKER;
             update_service_state();
+            check_start_timeout(os::now_ms());
             wait_event(-1, true, nullptr);
         } catch (const exit_request &) {
             throw;
@@ -103,15 +101,33 @@ int proc_manager::manage() {
     }
 }
 
+// Every check pm_manage makes before it changes anything.
+void proc_manager::check_can_manage() {
+    if (pending_exit >= 0)
+        throw error(PM_ESTATE, "pm_manage: this manager has finished");
+    int threads = os::thread_count();
+    if (threads > 1)
+        throw error(PM_ESTATE, "pm_manage: the process has " + std::to_string(threads) +
+                                   " threads; call it before starting any (signals would reach the others)");
+    if (params_.no_signals && sigchld_ignored())
+        throw error(PM_ESTATE, "pm_manage: SIGCHLD is ignored and no_signals forbids changing that; the kernel "
+                               "would reap the workers unseen");
+    if (exec_argv_.empty() && params_.stop_signal != SIGTERM)
+        throw error(PM_EBADVALUE, std::string("stop_signal: ") + signal_name(params_.stop_signal) +
+                                      ": only exec'd workers can be stopped by another signal than TERM");
+}
+
+// Each step is undone by undo_managing_init if a later one fails.
 void proc_manager::managing_init() {
     host_ran_ = true;  // the host's own code ran before pm_manage
-    service_.take_from_environment();  // before any fork: workers never see it
+    saved_title_ = save_process_title();
     install_manager_signals();
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
-    reports_capacity_ = std::max(want, static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / sizeof(worker_report));
-    reports_ = static_cast<worker_report *>(os::map_shared(reports_capacity_ * sizeof(worker_report)));
+    reports_capacity_ = std::max(want, static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / sizeof(worker_slot));
+    reports_ = static_cast<worker_slot *>(os::map_shared(reports_capacity_ * sizeof(worker_slot)));
     if (!reports_)
         reports_capacity_ = 0;  // crashes are then told by exit status alone
+    pid_files_before_ = pid_files_.size();  // the host's own, taken before pm_manage
     if (!params_.pid_fname.empty()) {
         try {
             write_pid_file(params_.pid_fname);
@@ -122,6 +138,9 @@ void proc_manager::managing_init() {
                 throw;
         }
     }
+    service_.take_from_environment();  // before any fork: workers never see it
+    // Workers tell the loop when they can serve only if someone is waiting for it.
+    ready_reports_ = service_.active() || params_.start_timeout_ms > 0;
     set_process_title(params_.pm_title);
     call_hook(PM_HOOK_MANAGER_INIT);
     if (sigchld_ignored())
@@ -132,6 +151,15 @@ void proc_manager::managing_init() {
     find_worker_listeners();
 }
 
+// A pm_manage that failed leaves the process as it found it.
+void proc_manager::undo_managing_init() {
+    release_pid_files(pid_files_before_);
+    service_.give_back_to_environment();
+    restore_process_title(saved_title_);
+    leave_manager_role();
+    phase_ = phase::starting;
+}
+
 void proc_manager::install_manager_signals() {
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
@@ -139,7 +167,7 @@ void proc_manager::install_manager_signals() {
 
     epoll_fd_ = os::epoll_create();
     if (epoll_fd_ < 0)
-        throw error(PM_ESYS, "epoll_create1: " + os::errno_text(errno));
+        throw error(PM_ESYS, "epoll_create1: " + os::errno_text(errno), errno);
 
     // SIGCHLD is always read from the signalfd (blocking a signal changes no
     // disposition): it is how the manager learns that workers exited.
@@ -162,7 +190,11 @@ void proc_manager::install_manager_signals() {
     sigaddset(&manager_mask_, SIGPIPE);
     signal_fd_ = os::signalfd_create(watched);
     if (signal_fd_ < 0 || os::epoll_add(epoll_fd_, signal_fd_, signal_tag) < 0)
-        throw error(PM_ESYS, "signalfd: " + os::errno_text(errno));
+        throw error(PM_ESYS, "signalfd: " + os::errno_text(errno), errno);
+    if (wake_fd_ < 0)
+        wake_fd_ = os::eventfd_create();
+    if (wake_fd_ < 0 || os::epoll_add(epoll_fd_, wake_fd_, wake_tag) < 0)
+        throw error(PM_ESYS, "eventfd: " + os::errno_text(errno), errno);
     ::pthread_sigmask(SIG_SETMASK, &manager_mask_, nullptr);
 }
 
@@ -191,14 +223,20 @@ void proc_manager::close_manager_fds(bool in_child) {
     os::close_fd(signal_fd_);
     os::close_fd(epoll_fd_);
     signal_fd_ = epoll_fd_ = -1;
-    if (!in_child)
-        slot_of_pid_.clear();
+    if (in_child)
+        return;  // exec pipes are close-on-exec, and only exec'd workers have them
+    for (slot &s : slots_) {
+        os::close_fd(s.exec_pipe);
+        s.exec_pipe = -1;
+    }
+    exec_pending_ = 0;
+    slot_of_pid_.clear();
 }
 
 // Everything the manager set up, undone: descriptors, shared memory, signal state.
 void proc_manager::leave_manager_role() {
     close_manager_fds(false);
-    os::unmap_shared(reports_, reports_capacity_ * sizeof(worker_report));
+    os::unmap_shared(reports_, reports_capacity_ * sizeof(worker_slot));
     reports_ = nullptr;
     reports_capacity_ = 0;
     restore_host_signals();
@@ -207,7 +245,7 @@ void proc_manager::leave_manager_role() {
 
 // Forks every worker that is due. Returns true in a new worker.
 bool proc_manager::spawn_due() {
-    if (shutting_down_)
+    if (phase_ == phase::stopping)
         return false;
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
     if (slots_.size() < want) {
@@ -235,7 +273,13 @@ bool proc_manager::spawn_due() {
             continue;
         }
         if (index < reports_capacity_)
-            reports_[index] = worker_report{};
+            reports_[index] = worker_slot{};
+        call_hook(PM_HOOK_PRE_FORK);
+        // An exec'd worker's exec is known to have succeeded when the write end of
+        // its close-on-exec pipe closes with nothing written.
+        int exec_pipe[2] = {-1, -1};
+        if (!exec_argv_.empty() && ready_reports_ && !os::cloexec_pipe(exec_pipe))
+            exec_pipe[0] = exec_pipe[1] = -1;  // then the exec counts as settled at once
         if (host_ran_) {
             // Else each worker would write the host's pending output again. Only the
             // host's code writes through stdio here (the library writes with write(2);
@@ -251,24 +295,32 @@ bool proc_manager::spawn_due() {
         pid_t pid = ::fork();
         if (pid == 0) {
             if (!exec_argv_.empty())
-                exec_worker(self);
+                exec_worker(self, exec_pipe[1]);
             become_worker(self, index);
             return true;
         }
         int err = errno;
         ::pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+        os::close_fd(exec_pipe[1]);
         if (pid < 0) {
+            os::close_fd(exec_pipe[0]);
             // Nothing else can be forked now either: retry the pool after a pause that
             // doubles, but stays short enough to refill quickly once forks work again.
             free_.insert(free_.end(), candidates.begin() + static_cast<long>(k), candidates.end());
             next_fork_ms_ = now + std::min(backoff_ms(params_, ++fork_failures_), fork_retry_max_ms);
             notify("fork: " + os::errno_text(err));
+            call_hook(PM_HOOK_PARENT_AFTER_FORK);
             return false;
         }
         fork_failures_ = 0;
         if (slots_[index].early_deaths > 0 && crash_limited_)
             next_crash_fork_ms_ = now + crash_fork_interval_ms;
         start_worker_in_slot(index, pid);
+        if (exec_pipe[0] >= 0)
+            watch_exec(index, exec_pipe[0]);
+        else if (!ready_reports_ || !exec_argv_.empty())
+            note_ready(index);  // nobody waits for its report, or its exec cannot be watched
+        call_hook(PM_HOOK_PARENT_AFTER_FORK);
         if (params_.start_delay_ms > 0) {
             now = os::now_ms();
             next_fork_ms_ = now + params_.start_delay_ms;
@@ -291,19 +343,23 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
+    s.ready = false;
     ++live_;
     notify((short_text() << "server (pid " << pid << ") started").view());
 }
 
 int64_t proc_manager::next_deadline(bool spawning) const {
     int64_t due = INT64_MAX;
+    if (phase_ == phase::starting && params_.start_timeout_ms > 0)
+        due = start_ms_ + params_.start_timeout_ms;
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
-    if (spawning && !shutting_down_ && live_ < want) {
+    if (spawning && phase_ != phase::stopping && live_ < want) {
+        int64_t respawn = INT64_MAX;
         for (size_t index : free_)
             if (index < want)
-                due = std::min(due, slot_due_ms(slots_[index]));
-        if (due != INT64_MAX)
-            due = std::max(due, next_fork_ms_);
+                respawn = std::min(respawn, slot_due_ms(slots_[index]));
+        if (respawn != INT64_MAX)
+            due = std::min(due, std::max(respawn, next_fork_ms_));
     }
     return due;
 }
@@ -328,21 +384,37 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     // stack they are on is shared with the workers until written: each page is a copy.)
     uint64_t tags[4];
     int n = os::epoll_wait_tags(epoll_fd_, tags, 4, timeout);
+    if (n < 0)
+        fatal_loop_error("epoll_wait", errno);
     for (int k = 0; k < n; ++k) {
-        if (tags[k] != signal_tag)
+        if (tags[k] == wake_tag) {
+            if (os::drain_eventfd(wake_fd_) < 0)
+                fatal_loop_error("read: eventfd", errno);
+            if (ready_ < live_)  // workers that were starting may have reported
+                for (size_t i = 0; i < slots_.size(); ++i)
+                    if (slots_[i].pid && !slots_[i].ready && i < reports_capacity_ && reports_[i].initialized)
+                        note_ready(i);
             continue;
+        }
+        if (tags[k] != signal_tag) {
+            if (tags[k] < slots_.size())
+                exec_settled(static_cast<size_t>(tags[k]));
+            continue;
+        }
         os::signal_event events[8];
-        size_t count = os::read_signals(signal_fd_, events, 8);
+        ssize_t count = os::read_signals(signal_fd_, events, 8);
+        if (count < 0)
+            fatal_loop_error("read: signalfd", errno);
         // Exits first: a TERM runs the shutdown from here and never returns to this
         // batch, and a SIGCHLD read is not signalled again.
-        for (size_t i = 0; i < count; ++i) {
+        for (ssize_t i = 0; i < count; ++i) {
             if (events[i].signo != SIGCHLD)
                 continue;
             pid_t pid = reap_exited(events[i].pid);
             if (pid > 0 && reaped)
                 *reaped = pid;
         }
-        for (size_t i = 0; i < count; ++i)
+        for (ssize_t i = 0; i < count; ++i)
             if (events[i].signo != SIGCHLD)
                 handle_signal(events[i].signo);
     }
@@ -417,17 +489,83 @@ void proc_manager::update_crash_limit(int64_t now) {
     }
 }
 
-// For the service manager: READY=1 once every worker of the pool is running (at
-// start, and again when a HUP has replaced them all), and the pool's state as STATUS=.
+// A worker that can serve: a forked one has returned from pm_manage, an exec'd one
+// has exec'd.
+void proc_manager::note_ready(size_t index) {
+    slot &s = slots_[index];
+    if (!s.pid || s.ready)
+        return;
+    s.ready = true;
+    ++ready_;
+}
+
+void proc_manager::watch_exec(size_t index, int read_fd) {
+    if (os::epoll_add(epoll_fd_, read_fd, index) < 0) {
+        os::close_fd(read_fd);
+        note_ready(index);  // cannot be watched: counted as ready, as before
+        return;
+    }
+    slots_[index].exec_pipe = read_fd;
+    ++exec_pending_;
+}
+
+// The exec pipe of slot index is readable: closed with nothing written (the exec
+// succeeded), or holding the errno of a failed exec (the worker exits 127).
+void proc_manager::exec_settled(size_t index) {
+    slot &s = slots_[index];
+    if (s.exec_pipe < 0)
+        return;
+    int failure = 0;
+    bool failed = os::read_exec_failure(s.exec_pipe, failure);
+    os::close_fd(s.exec_pipe);  // also takes it out of the epoll set
+    s.exec_pipe = -1;
+    --exec_pending_;
+    if (!failed)
+        note_ready(index);
+}
+
+// Phase changes that follow from the pool's state, and what the service manager
+// (systemd) is told: READY=1 once every worker of the pool can serve (at start, and
+// again when a HUP has replaced them all), and the pool's state as STATUS=.
 void proc_manager::update_service_state() {
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    if ((phase_ == phase::starting || phase_ == phase::reloading) && stopping_ == 0 && ready_ >= want)
+        enter(phase_event::ready);
+    if (service_.active())
+        service_.status(pool_status());
+}
+
+void proc_manager::check_start_timeout(int64_t now) {
+    if (phase_ != phase::starting || params_.start_timeout_ms <= 0 || now < start_ms_ + params_.start_timeout_ms)
+        return;
+    notify("start timeout: " + std::to_string(ready_) + " of " + std::to_string(params_.n_processes) +
+           " workers ready after " + seconds_text(params_.start_timeout_ms) + " s");
+    die("start timeout", 1);
+}
+
+// The one place where the phase changes, and what entering a phase does.
+void proc_manager::enter(phase_event e) {
+    phase from = phase_;
+    phase_ = next_phase(from, e);
     if (!service_.active())
         return;
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
-    if (!ready_sent_ && stopping_ == 0 && live_ >= want) {
-        ready_sent_ = true;
-        service_.send("READY=1");
+    switch (phase_) {
+    case phase::running:
+        if (from != phase::running)
+            service_.send("READY=1");
+        break;
+    case phase::reloading:
+        if (e == phase_event::reload)
+            service_.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(service_notifier::monotonic_usec()),
+                          "reloading: replacing " + std::to_string(live_) + " workers");
+        break;
+    case phase::stopping:
+        if (from != phase::stopping)
+            service_.send("STOPPING=1", "stopping: " + std::to_string(live_) + " workers to stop");
+        break;
+    default:
+        break;
     }
-    service_.status(pool_status());
 }
 
 std::string proc_manager::pool_status() const {
@@ -442,19 +580,74 @@ std::string proc_manager::pool_status() const {
 
 void proc_manager::handle_signal(int signo) {
     count_signal(signo);
-    if (shutting_down_)
+    if (phase_ == phase::stopping)
         return;  // a second TERM, or a HUP, cannot disturb the shutdown
     if (signo == SIGTERM) {
         notify("received signal TERM");
         die("safe exit from signal TERM", 0);
     } else if (signo == SIGHUP) {
-        if (service_.active()) {
-            ready_sent_ = false;
-            service_.send("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(service_notifier::monotonic_usec()),
-                          "reloading: replacing " + std::to_string(live_) + " workers");
-        }
-        send_term_to_all();
+        reload();
     }
+}
+
+// pm_request_stop and pm_request_reload, as the loop acts on them.
+void proc_manager::handle_requests() {
+    if (int asked = stop_requested_) {
+        stop_requested_ = 0;
+        reload_requested_ = 0;
+        if (phase_ == phase::stopping)
+            return;
+        int signo = asked - 1;
+        const char *name = signo > 0 ? ::sigabbrev_np(signo) : nullptr;
+        if (name) {
+            notify(std::string("received signal ") + name);
+            die(std::string("safe exit from signal ") + name, 0);
+        }
+        notify("stop requested");
+        die("safe exit on request", 0);
+    }
+    if (reload_requested_) {
+        reload_requested_ = 0;
+        if (phase_ != phase::stopping)
+            reload();
+    }
+}
+
+// HUP: every worker is replaced; slots that were backing off after crashes are
+// refilled at once (the operator may have fixed what made them fail).
+void proc_manager::reload() {
+    enter(phase_event::reload);
+    reset_crash_backoff();
+    stop_workers(board::stop_hup);
+}
+
+void proc_manager::reset_crash_backoff() {
+    for (slot &s : slots_) {
+        s.early_deaths = 0;
+        s.not_before_ms = 0;
+    }
+    early_deaths_.clear();
+    next_crash_fork_ms_ = 0;
+    if (crash_limited_) {
+        crash_limited_ = false;
+        notify("crash loop over: respawning normally");
+    }
+}
+
+int proc_manager::request_stop(int signo) {
+    if (is_worker_)
+        return request_worker_stop(signo);
+    stop_requested_ = 1 + signo;
+    os::wake(wake_fd_);
+    return PM_OK;
+}
+
+int proc_manager::request_reload() {
+    if (is_worker_)
+        return PM_ESTATE;
+    reload_requested_ = 1;
+    os::wake(wake_fd_);
+    return PM_OK;
 }
 
 // A crash, as opposed to an ending: a failure (see is_failure), or a worker that
@@ -467,10 +660,32 @@ bool proc_manager::crashed(size_t index, int status) const {
     // PHP_FCGI_MAX_REQUESTS), so only its failures count.
     if (!exec_argv_.empty() || index >= reports_capacity_ || status == -1)
         return false;
-    const worker_report &r = reports_[index];
-    if (r.requests > 0 || r.stopped)
+    const worker_slot &r = reports_[index];
+    if (r.requests > 0 || r.stopped || (board::load(r) & board::stop_mask))
         return false;
     return WIFEXITED(status) || !r.initialized;
+}
+
+// Takes a reaped worker out of its slot, and logs it.
+void proc_manager::clear_slot(size_t index, int status) {
+    slot &s = slots_[index];
+    pid_t pid = s.pid;
+    slot_of_pid_.erase(pid);
+    s.pid = 0;
+    --live_;
+    if (s.ready) {
+        s.ready = false;
+        --ready_;
+    }
+    if (s.exec_pipe >= 0) {
+        os::close_fd(s.exec_pipe);
+        s.exec_pipe = -1;
+        --exec_pending_;
+    }
+    if (s.told_to_stop)
+        --stopping_;
+    free_.push_back(index);
+    notify((short_text() << "server (pid " << pid << ") exited with status " << status).view());
 }
 
 pid_t proc_manager::reap_slot(size_t index) {
@@ -484,15 +699,10 @@ pid_t proc_manager::reap_slot(size_t index) {
     if (r < 0)
         status = -1;  // reaped behind our back: Perl's $? says -1 too
     pid_t pid = s.pid;
-    slot_of_pid_.erase(pid);
-    s.pid = 0;
-    --live_;
-    free_.push_back(index);
-    notify((short_text() << "server (pid " << pid << ") exited with status " << status).view());
+    bool told = s.told_to_stop;
+    clear_slot(index, status);
     int64_t now = os::now_ms();
-    if (s.told_to_stop)
-        --stopping_;
-    if (!s.told_to_stop && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
+    if (!told && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
         note_early_death(now);
     } else {
@@ -502,71 +712,107 @@ pid_t proc_manager::reap_slot(size_t index) {
     return pid;
 }
 
-void proc_manager::reap_all_children() {
+// SIGKILLs the workers still alive, and reaps and logs each.
+void proc_manager::kill_and_reap_all() {
+    for (const slot &s : slots_)
+        if (s.pid)
+            ::kill(s.pid, SIGKILL);
     for (size_t i = 0; i < slots_.size(); ++i) {
-        slot &s = slots_[i];
-        if (!s.pid)
+        if (!slots_[i].pid)
             continue;
-        int status;
-        os::reap_blocking(s.pid, status);
-        slot_of_pid_.erase(s.pid);
-        s.pid = 0;
-        free_.push_back(i);
+        int status = -1;
+        if (os::reap_blocking(slots_[i].pid, status) < 0)
+            status = -1;
+        clear_slot(i, status);
     }
-    live_ = 0;
-    stopping_ = 0;
 }
 
-void proc_manager::send_term_to_all() {
+// TERM (HUP: reason stop_hup) to every worker. A forked worker with the library's
+// handler is told through its slot, and signalled only if it is not busy: a request
+// in progress is never interrupted. Others get the stop signal.
+void proc_manager::stop_workers(uint32_t reason) {
     if (!live_)
         return;
+    int signo = exec_argv_.empty() ? SIGTERM : params_.stop_signal;
+    bool through_board = exec_argv_.empty() && !params_.no_signals;
     std::string pids;
     for (const slot &s : slots_)
         if (s.pid)
             pids += (pids.empty() ? "" : " ") + std::to_string(s.pid);
-    notify("sending TERM to PIDs, " + pids);
-    for (slot &s : slots_) {
-        if (s.pid) {
-            ::kill(s.pid, SIGTERM);
-            if (!s.told_to_stop)
-                ++stopping_;
-            s.told_to_stop = true;
-        }
+    notify(std::string("sending ") + signal_name(signo) + " to PIDs, " + pids);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        slot &s = slots_[i];
+        if (!s.pid)
+            continue;
+        if (!through_board || i >= reports_capacity_ || board::flag_stop(reports_[i], reason))
+            ::kill(s.pid, signo);
+        if (!s.told_to_stop)
+            ++stopping_;
+        s.told_to_stop = true;
     }
 }
 
+void proc_manager::release_pid_files(size_t keep) {
+    while (pid_files_.size() > keep) {
+        std::string message;
+        if (pid_files_.back().release(message) != PM_OK)
+            notify(message);
+        pid_files_.pop_back();
+    }
+}
+
+// TERM's shutdown: stop listening, let every worker finish, and only then give up
+// the pid file (a second manager cannot start beside the workers of this one).
 void proc_manager::die(const std::string &msg, int status) {
     if (!managing_)
         exit_process("dying: " + msg, status);
-    shutting_down_ = true;
-    if (!params_.pid_fname.empty()) {
-        try {
-            remove_pid_file(params_.pid_fname);
-        } catch (const error &) {
-            // logged as "unlink: ..."; the shutdown goes on
-        }
-    }
+    enter(phase_event::stop);
+    shut_down_listeners();
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
-    if (service_.active())
-        service_.send("STOPPING=1", "stopping: " + std::to_string(live_) + " workers to stop");
-    send_term_to_all();
+    stop_workers(board::stop_term);
     while (live_ > 0) {
-        if (deadline >= 0 && os::now_ms() >= deadline)
+        if (deadline >= 0 && os::now_ms() >= deadline) {
+            kill_and_reap_all();
+            release_pid_files();
             exit_process("wait timeout", 1);
+        }
         service_.status(pool_status());
         wait_event(deadline, false, nullptr);
     }
+    enter(phase_event::reaped);
+    release_pid_files();
     exit_process("dying: " + msg, status);
 }
 
-void proc_manager::exit_process(const std::string &msg, int status) {
-    if (live_ > 0) {
-        // Still here at the end: SIGKILL them, and reap them so none is left behind.
-        for (const slot &s : slots_)
-            if (s.pid)
-                ::kill(s.pid, SIGKILL);
-        reap_all_children();
+// The manager's own wait failed (a hook closed its descriptors, say): nothing more
+// can be learnt from the loop. Logged; the workers are stopped, waited for with
+// sigtimedwait on SIGCHLD (blocked in the manager) up to die_timeout, killed after
+// it, all reaped; exit 1.
+void proc_manager::fatal_loop_error(const std::string &what, int err) {
+    notify(what + ": " + os::errno_text(err));
+    phase_ = phase::stopping;
+    stop_workers(board::stop_term);
+    int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
+    while (live_ > 0) {
+        for (size_t i = 0; i < slots_.size(); ++i)
+            reap_slot(i);
+        if (!live_)
+            break;
+        int64_t now = os::now_ms();
+        if (deadline >= 0 && now >= deadline) {
+            kill_and_reap_all();
+            break;
+        }
+        os::wait_for_sigchld(deadline < 0 ? 1000 : std::min<int64_t>(1000, deadline - now));
     }
+    phase_ = phase::done;
+    release_pid_files();
+    exit_process("dying: the manager's event loop failed", 1);
+}
+
+void proc_manager::exit_process(const std::string &msg, int status) {
+    if (live_ > 0)
+        kill_and_reap_all();  // still here at the end: none is left behind
     // The last line is written while SIGPIPE is still blocked: stderr may be gone.
     try {
         notify(msg);

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -55,13 +56,13 @@ int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
     int timeout = timeout_ms < 0 ? -1 : timeout_ms > INT32_MAX ? INT32_MAX : static_cast<int>(timeout_ms);
     int n = ::epoll_wait(epfd, events, max, timeout);
     if (n < 0)
-        return 0;  // EINTR: the caller's loop looks again
+        return errno == EINTR ? 0 : -1;  // EINTR: the caller's loop looks again
     for (int i = 0; i < n; ++i)
         tags[i] = events[i].data.u64;
     return n;
 }
 
-size_t read_signals(int sfd, signal_event *events, size_t max_events) {
+ssize_t read_signals(int sfd, signal_event *events, size_t max_events) {
     struct signalfd_siginfo info[8];
     size_t count = 0;
     while (count < max_events) {
@@ -69,6 +70,8 @@ size_t read_signals(int sfd, signal_event *events, size_t max_events) {
         ssize_t n = ::read(sfd, info, want * sizeof info[0]);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno != EAGAIN)
+            return -1;
         if (n <= 0)
             break;
         size_t got = static_cast<size_t>(n) / sizeof info[0];
@@ -77,7 +80,57 @@ size_t read_signals(int sfd, signal_event *events, size_t max_events) {
         if (got < want)
             break;  // drained; one arriving now leaves the descriptor readable for epoll
     }
-    return count;
+    return static_cast<ssize_t>(count);
+}
+
+int eventfd_create() {
+    return ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+void wake(int fd) {
+    if (fd < 0)
+        return;
+    int saved = errno;
+    uint64_t one = 1;
+    ssize_t n = ::write(fd, &one, sizeof one);
+    (void)n;  // EAGAIN: the counter is full, the loop is woken anyway
+    errno = saved;
+}
+
+int drain_eventfd(int fd) {
+    uint64_t value;
+    ssize_t n;
+    do
+        n = ::read(fd, &value, sizeof value);
+    while (n < 0 && errno == EINTR);
+    return n < 0 && errno != EAGAIN ? -1 : 0;
+}
+
+bool cloexec_pipe(int fds[2]) {
+    return ::pipe2(fds, O_CLOEXEC) == 0;
+}
+
+bool read_exec_failure(int fd, int &err) {
+    ssize_t n;
+    do
+        n = ::read(fd, &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    return n == static_cast<ssize_t>(sizeof err);
+}
+
+void write_exec_failure(int fd, int err) {
+    if (fd < 0)
+        return;
+    ssize_t n = ::write(fd, &err, sizeof err);
+    (void)n;
+}
+
+void wait_for_sigchld(int64_t timeout_ms) {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    struct timespec t = {static_cast<time_t>(timeout_ms / 1000), static_cast<long>(timeout_ms % 1000) * 1000000};
+    ::sigtimedwait(&chld, nullptr, &t);
 }
 
 pid_t exited_child() {

@@ -24,8 +24,26 @@ int epoll_add(int epfd, int fd, uint64_t tag);
 int signalfd_create(const sigset_t &mask);
 
 // Blocks until an event or timeout_ms (-1: forever). Fills tags; returns the count,
-// 0 on timeout or EINTR.
+// 0 on timeout or EINTR, -1 with errno if the wait itself failed.
 int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms);
+
+// A non-blocking, close-on-exec eventfd (-1 with errno); wake adds one to it (only
+// write(2): async-signal-safe; fd < 0 is a no-op); drain reads it back to zero
+// (0, or -1 with errno on a failure other than EAGAIN).
+int eventfd_create();
+void wake(int fd);
+int drain_eventfd(int fd);
+
+// pipe2 with O_CLOEXEC; false with errno.
+bool cloexec_pipe(int fds[2]);
+// On an exec'd child's pipe: true with err set if the child wrote the errno of a
+// failed exec; false if the pipe closed empty (the exec succeeded).
+bool read_exec_failure(int fd, int &err);
+// In a child before exec: tells the parent the exec failed with err.
+void write_exec_failure(int fd, int err);
+
+// Waits up to timeout_ms for a SIGCHLD (blocked) to be pending, and takes it.
+void wait_for_sigchld(int64_t timeout_ms);
 
 // A signal read from a signalfd: its number, and the sender (for SIGCHLD, the child).
 struct signal_event {
@@ -33,8 +51,9 @@ struct signal_event {
     pid_t pid;
 };
 // Reads up to max_events pending signals from a non-blocking signalfd into events
-// (no allocation); returns the count. Any left over keep the descriptor readable.
-size_t read_signals(int sfd, signal_event *events, size_t max_events);
+// (no allocation); returns the count, or -1 with errno if the read failed (other
+// than for want of signals). Any left over keep the descriptor readable.
+ssize_t read_signals(int sfd, signal_event *events, size_t max_events);
 
 // A child that has exited and is not yet reaped, left unreaped (waitid WNOWAIT);
 // 0 if none, or no child at all. The kernel answers by walking the children.

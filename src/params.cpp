@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <errno.h>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include "fcgi_pm.h"
 
@@ -80,12 +82,19 @@ constexpr int64_t max_workers = 100000;
 
 struct param_def {
     const char *name;
+    int type;            // PM_PARAM_*
+    std::string bounds;  // as pm_parameter_info tells them
     std::function<int(params &, const std::string &, std::string &)> set;
     std::function<std::string(const params &)> get;
+    bool settable_when_running = true;
 };
 
+std::string range_text(int64_t lo, int64_t hi) {
+    return std::to_string(lo) + ".." + std::to_string(hi);
+}
+
 param_def integer(const char *name, int64_t params::*field, int64_t lo, int64_t hi) {
-    return {name,
+    return {name, PM_PARAM_INTEGER, range_text(lo, hi),
             [=](params &p, const std::string &v, std::string &why) {
                 int64_t x = 0;
                 int rc = parse_int(v, lo, hi, x, why);
@@ -97,7 +106,7 @@ param_def integer(const char *name, int64_t params::*field, int64_t lo, int64_t 
 }
 
 param_def seconds(const char *name, int64_t params::*field) {
-    return {name,
+    return {name, PM_PARAM_SECONDS, range_text(0, max_seconds),
             [=](params &p, const std::string &v, std::string &why) {
                 int64_t ms = 0;
                 int rc = parse_seconds(v, max_seconds, ms, why);
@@ -109,7 +118,7 @@ param_def seconds(const char *name, int64_t params::*field) {
 }
 
 param_def boolean(const char *name, bool params::*field) {
-    return {name,
+    return {name, PM_PARAM_BOOLEAN, "0|1",
             [=](params &p, const std::string &v, std::string &why) {
                 if (v != "0" && v != "1") {
                     why = "must be 0 or 1";
@@ -122,7 +131,7 @@ param_def boolean(const char *name, bool params::*field) {
 }
 
 param_def text(const char *name, std::string params::*field, size_t max_len, bool allow_empty) {
-    return {name,
+    return {name, PM_PARAM_TEXT, range_text(allow_empty ? 0 : 1, static_cast<int64_t>(max_len)),
             [=](params &p, const std::string &v, std::string &why) {
                 if (v.size() > max_len) {
                     why = "longer than " + std::to_string(max_len) + " bytes";
@@ -138,34 +147,53 @@ param_def text(const char *name, std::string params::*field, size_t max_len, boo
             [=](const params &p) { return p.*field; }};
 }
 
+// One of a few words, each standing for a value of the field.
+template <class T>
+param_def choice(const char *name, T params::*field, std::vector<std::pair<std::string, T>> words) {
+    std::string bounds;
+    for (const auto &w : words)
+        bounds += (bounds.empty() ? "" : "|") + w.first;
+    return {name, PM_PARAM_CHOICE, bounds,
+            [=](params &p, const std::string &v, std::string &why) {
+                for (const auto &w : words)
+                    if (v == w.first) {
+                        p.*field = w.second;
+                        return static_cast<int>(PM_OK);
+                    }
+                why = "must be one of " + bounds;
+                return static_cast<int>(PM_EBADVALUE);
+            },
+            [=](const params &p) {
+                for (const auto &w : words)
+                    if (p.*field == w.second)
+                        return w.first;
+                return std::string();
+            }};
+}
+
+param_def fixed_when_running(param_def d) {
+    d.settable_when_running = false;
+    return d;
+}
+
+const std::vector<std::pair<std::string, int>> &stop_signals() {
+    static const std::vector<std::pair<std::string, int>> names = {
+        {"TERM", SIGTERM}, {"INT", SIGINT}, {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+        {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}};
+    return names;
+}
+
 const std::vector<param_def> &param_table() {
     static const std::vector<param_def> table = {
-        {"n_processes",
-         [](params &p, const std::string &v, std::string &why) {
-             int64_t x = 0;
-             int rc = parse_int(v, -max_workers, max_workers, x, why);
-             if (rc == PM_OK)
-                 p.n_processes = static_cast<long>(x);
-             return rc;
-         },
-         [](const params &p) { return std::to_string(p.n_processes); }},
+        integer("n_processes", &params::n_processes, -max_workers, max_workers),
         seconds("die_timeout", &params::die_timeout_ms),
         seconds("start_delay", &params::start_delay_ms),
-        text("pid_fname", &params::pid_fname, max_path_length, true),
-        text("pm_title", &params::pm_title, max_title_length, false),
+        fixed_when_running(text("pid_fname", &params::pid_fname, max_path_length, true)),
+        fixed_when_running(text("pm_title", &params::pm_title, max_title_length, false)),
         text("process_name", &params::process_name, max_title_length, false),
-        boolean("no_signals", &params::no_signals),
-        {"role",
-         [](params &p, const std::string &v, std::string &why) {
-             if (v != "manager" && v != "server") {
-                 why = "must be manager or server";
-                 return static_cast<int>(PM_EBADVALUE);
-             }
-             p.role = v;
-             return static_cast<int>(PM_OK);
-         },
-         [](const params &p) { return p.role; }},
-        boolean("no_exit", &params::no_exit),
+        fixed_when_running(boolean("no_signals", &params::no_signals)),
+        fixed_when_running(choice<std::string>("role", &params::role, {{"manager", "manager"}, {"server", "server"}})),
+        fixed_when_running(boolean("no_exit", &params::no_exit)),
         integer("max_requests", &params::max_requests, 0, INT64_MAX),
         integer("max_size", &params::max_size, 0, INT64_MAX / 1024),
         integer("sizecheck_num_requests", &params::sizecheck_num_requests, 0, INT64_MAX),
@@ -174,6 +202,10 @@ const std::vector<param_def> &param_table() {
         seconds("backoff_max", &params::backoff_max_ms),
         integer("crash_budget", &params::crash_budget, 0, max_workers),
         seconds("crash_window", &params::crash_window_ms),
+        fixed_when_running(seconds("start_timeout", &params::start_timeout_ms)),
+        choice<bool>("worker_exit", &params::quick_worker_exit, {{"exit", false}, {"_exit", true}}),
+        boolean("stop_listening", &params::stop_listening),
+        choice<int>("stop_signal", &params::stop_signal, stop_signals()),
     };
     return table;
 }
@@ -224,11 +256,15 @@ params default_params(std::string &warnings) {
     return p;
 }
 
-int set_param(params &p, const std::string &name, const std::string &value, std::string &message) {
+int set_param(params &p, const std::string &name, const std::string &value, std::string &message, bool running) {
     const param_def *d = find_param(name);
     if (!d) {
         message = "unknown parameter '" + name + "'";
         return PM_EUNKNOWN;
+    }
+    if (running && !d->settable_when_running) {
+        message = name + ": cannot change once pm_manage has started";
+        return PM_ESTATE;
     }
     std::string why;
     params candidate = p;
@@ -252,6 +288,22 @@ bool get_param(const params &p, const std::string &name, std::string &value) {
         return false;
     value = d->get(p);
     return true;
+}
+
+bool describe_param(int index, param_info &info) {
+    const std::vector<param_def> &table = param_table();
+    if (index < 0 || static_cast<size_t>(index) >= table.size())
+        return false;
+    const param_def &d = table[static_cast<size_t>(index)];
+    info = {d.name, d.type, d.bounds.c_str(), d.settable_when_running};
+    return true;
+}
+
+const char *signal_name(int signo) {
+    for (const auto &s : stop_signals())
+        if (s.second == signo)
+            return s.first.c_str();
+    return signo == SIGKILL ? "KILL" : "?";
 }
 
 }  // namespace fcgipm

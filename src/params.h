@@ -2,6 +2,7 @@
 // set and read as text. Every value is validated before anything changes.
 #pragma once
 
+#include <csignal>
 #include <cstdint>
 #include <string>
 
@@ -33,6 +34,17 @@ struct params {
     // crash_window, crashed slots are refilled at most one per second in all.
     int64_t crash_budget = 0;
     int64_t crash_window_ms = 10000;
+    // Readiness: a pool not ready this long after the start gives up (0: never).
+    int64_t start_timeout_ms = 0;
+    // How a worker ends when the library ends it: exit(3), or stdio flushed and
+    // _exit(2) (no atexit handlers, no static destructors; an idle worker that must
+    // stop then ends in pm_accept).
+    bool quick_worker_exit = false;
+    // On TERM, shut down the listening sockets the workers inherited.
+    bool stop_listening = true;
+    // The signal that stops an exec'd worker (TERM; another for programs that stop
+    // gracefully on it).
+    int stop_signal = SIGTERM;
 };
 
 constexpr size_t max_title_length = 255;
@@ -44,8 +56,23 @@ constexpr size_t max_path_length = 4095;
 params default_params(std::string &warnings);
 
 // Sets one parameter from text. Returns PM_OK, or a PM_E* code with `message` naming
-// the problem; `p` is untouched on error.
-int set_param(params &p, const std::string &name, const std::string &value, std::string &message);
+// the problem; `p` is untouched on error. Once `running` (pm_manage has started),
+// the parameters that cannot change any more are refused with PM_ESTATE.
+int set_param(params &p, const std::string &name, const std::string &value, std::string &message,
+              bool running = false);
+
+// Parameter number index: its name, PM_PARAM_* type, bounds as text, and whether it
+// may be set while running. False past the last.
+struct param_info {
+    const char *name;
+    int type;
+    const char *bounds;
+    bool settable_when_running;
+};
+bool describe_param(int index, param_info &info);
+
+// "TERM" for SIGTERM, and so on, for the signals a manager names in its log.
+const char *signal_name(int signo);
 
 // Milliseconds as the text of seconds: "60", "0.25".
 std::string seconds_text(int64_t ms);

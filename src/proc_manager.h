@@ -11,22 +11,15 @@
 #include <vector>
 
 #include "fcgi_pm.h"
+#include "manager_phase.h"
 #include "params.h"
 #include "pid_table.h"
 #include "pidfile.h"
+#include "scoreboard.h"
 #include "service_notify.h"
+#include "title.h"
 
 namespace fcgipm {
-
-// What a worker tells the manager about itself, through memory shared by all the
-// pool's processes (plain stores: no system call on the request path). It tells a
-// crash at start from an ending: a worker that served requests, or was told to stop,
-// did not crash.
-struct worker_report {
-    volatile uint64_t requests;     // requests served
-    volatile uint32_t initialized;  // pm_manage has returned in it
-    volatile uint32_t stopped;      // it received TERM or HUP
-};
 
 // One place in the pool: a live worker, or a free place waiting to be filled.
 struct slot {
@@ -35,6 +28,8 @@ struct slot {
     int early_deaths = 0;   // consecutive deaths before min_uptime
     int64_t not_before_ms = 0;  // a free slot is refilled from then on
     bool told_to_stop = false;  // sent TERM by the manager: its death is no crash
+    bool ready = false;         // it can serve (counted in ready_)
+    int exec_pipe = -1;         // exec mode: read end of its close-on-exec pipe, until the exec
 };
 
 class proc_manager {
@@ -53,11 +48,20 @@ public:
     // the stack: the manager logs every reap and fork, and allocates for neither.
     void notify(std::string_view msg);
 
+    // pm_manage has started in this process (as manager or worker): the parameters
+    // fixed from then on are refused.
+    bool started() const { return managing_ || is_worker_; }
+
     // --- manager side (manager.cpp) ---
     // PM_SINGLE_PROCESS, PM_WORKER (in the child), or throws (error, exit_request).
     int manage();
-    void die(const std::string &msg, int status);   // throws exit_request
-    void exit_process(const std::string &msg, int status);  // throws exit_request
+    // pm_request_stop / pm_request_reload: async-signal-safe, from any thread.
+    int request_stop(int signo);
+    int request_reload();
+    [[noreturn]] void die(const std::string &msg, int status);  // throws exit_request
+    [[noreturn]] void exit_process(const std::string &msg, int status);  // throws exit_request
+    // In a worker, how the library ends the process: with "worker_exit" "_exit".
+    bool quick_exit() const { return is_worker_ && params_.quick_worker_exit; }
     pid_t wait_one();
     int write_pid_file(const std::string &path);
     int remove_pid_file(const std::string &path);
@@ -78,7 +82,9 @@ public:
 
 private:
     // manager.cpp
+    void check_can_manage();
     void managing_init();
+    void undo_managing_init();
     void install_manager_signals();
     void restore_host_signals();
     void close_manager_fds(bool in_child);
@@ -87,12 +93,25 @@ private:
     void start_worker_in_slot(size_t index, pid_t pid);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
     void handle_signal(int signo);
+    void handle_requests();
+    void enter(phase_event e);
+    void reload();
+    void start_stopping(const std::string &why_line, const std::string &dying_msg, int status);
+    [[noreturn]] void fatal_loop_error(const std::string &what, int err);
+    void reap_blocking_until(int64_t deadline_ms);
+    void watch_exec(size_t index, int read_fd);
+    void exec_settled(size_t index);
+    void note_ready(size_t index);
+    void check_start_timeout(int64_t now);
+    void reset_crash_backoff();
+    void release_pid_files(size_t keep = 0);  // all but the first keep
     pid_t reap_exited(pid_t sender);
     static bool sigchld_ignored();
     pid_t reap_slot(size_t index);
     bool crashed(size_t index, int status) const;
-    void reap_all_children();
-    void send_term_to_all();
+    void clear_slot(size_t index, int status);
+    void kill_and_reap_all();
+    void stop_workers(uint32_t reason);
     int64_t next_deadline(bool spawning) const;
     int64_t slot_due_ms(const slot &s) const;
     void note_early_death(int64_t now);
@@ -107,8 +126,13 @@ private:
     void arm_parent_death(pid_t manager_pid);
     bool watch_listener(int fd);
     static void find_worker_listeners();  // in the manager, for the workers it forks
-    [[noreturn]] void exec_worker(pid_t manager_pid);
+    void shut_down_listeners();           // in the manager, on TERM
+    [[noreturn]] void exec_worker(pid_t manager_pid, int exec_pipe);
+    int request_worker_stop(int signo);
     void worker_exit(const std::string &msg);
+    void report_ready();
+    uint32_t board_stop() const;
+    void begin_request();
 
     void call_hook(pm_hook_t which);
 
@@ -117,19 +141,22 @@ private:
     struct hook {
         pm_hook_fn fn = nullptr;
         void *user = nullptr;
-    } hooks_[4];
+    } hooks_[7];
     pm_notify_fn notify_fn_ = nullptr;
     void *notify_user_ = nullptr;
 
     // Manager state.
     bool managing_ = false;
-    bool shutting_down_ = false;
+    phase phase_ = phase::starting;
+    int stop_status_ = 0;          // what the manager exits with once stopped
+    std::string dying_msg_;        // its last line then ("dying: ...")
+    int64_t start_ms_ = 0;         // pm_manage's start, for start_timeout
     std::vector<slot> slots_;
     std::vector<size_t> free_;  // indexes of free slots
     std::vector<size_t> candidates_;  // spawn_due's: free_ as it was when it began
     pid_table slot_of_pid_;  // live workers (and unreaped ones)
     bool exits_unchecked_ = false;  // a SIGCHLD was read, not every exit behind it reaped yet
-    worker_report *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
+    worker_slot *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
     size_t reports_capacity_ = 0;
     bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter
     // The host's code has run (a hook) since stdio was last flushed: only it can have
@@ -138,6 +165,15 @@ private:
     size_t live_ = 0;
     int epoll_fd_ = -1;
     int signal_fd_ = -1;
+    // pm_request_stop/reload from a handler or thread: flags, and an eventfd that
+    // wakes the loop (kept until the handle is destroyed: a late writer never hits a
+    // reused descriptor). Forked workers that report readiness write it too.
+    int wake_fd_ = -1;
+    volatile sig_atomic_t stop_requested_ = 0;    // 1 + the signal that asked
+    volatile sig_atomic_t reload_requested_ = 0;
+    bool ready_reports_ = false;  // forked workers tell the loop when they are ready
+    size_t ready_ = 0;            // live workers that can serve
+    size_t exec_pending_ = 0;     // exec'd workers whose exec has not been settled
     int64_t next_fork_ms_ = 0;  // start_delay, and the retry after a failed fork
     int fork_failures_ = 0;     // consecutive failed forks
     // Pool-wide crash budget: early deaths within crash_window; past crash_budget of
@@ -146,12 +182,14 @@ private:
     bool crash_limited_ = false;
     int64_t next_crash_fork_ms_ = 0;
     std::list<pid_file> pid_files_;  // pid files this process holds
+    size_t pid_files_before_ = 0;    // how many it held when pm_manage began
     // The service manager (systemd), when it asked to be told.
     service_notifier service_;
-    bool ready_sent_ = false;   // READY=1 sent for the current start or reload
     size_t stopping_ = 0;       // live workers sent TERM (by HUP or shutdown)
+    std::vector<int> listeners_;  // the listening sockets the workers inherit
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;
+    saved_title saved_title_;  // given back if pm_manage fails
     sigset_t host_mask_;
     sigset_t manager_mask_;
     struct sigaction host_chld_;
@@ -164,7 +202,9 @@ private:
     std::vector<std::string> exec_env_;
     int exec_listen_fd_ = -1;
     int64_t requests_ = 0;
-    worker_report *report_ = nullptr;  // this worker's own
+    worker_slot *report_ = nullptr;  // this worker's own
+    bool on_board_ = false;  // stops reach it through report_ (forked, with the library's handler)
+    bool holding_stops_ = false;  // TERM and HUP blocked until the exit (begin_request)
 };
 
 }  // namespace fcgipm

@@ -15,10 +15,19 @@ namespace fcgipm {
 void service_notifier::take_from_environment() {
     const char *value = ::getenv("NOTIFY_SOCKET");
     std::string address = value ? value : "";
+    was_set_ = value != nullptr;
+    taken_ = address;
     ::unsetenv("NOTIFY_SOCKET");
     bool usable = !address.empty() && (address[0] == '/' || address[0] == '@') &&
                   address.size() < sizeof(sockaddr_un{}.sun_path);
     address_ = usable ? address : "";
+}
+
+void service_notifier::give_back_to_environment() {
+    if (was_set_)
+        ::setenv("NOTIFY_SOCKET", taken_.c_str(), 1);
+    was_set_ = false;
+    address_.clear();
 }
 
 void service_notifier::send(const std::string &message) const {

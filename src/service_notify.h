@@ -13,6 +13,8 @@ public:
     // service manager in the manager's name) and remembers it. Nothing is sent if it
     // was not set, or is not a unix socket address.
     void take_from_environment();
+    // Puts NOTIFY_SOCKET back as it was taken (a pm_manage that failed changes nothing).
+    void give_back_to_environment();
     bool active() const { return !address_.empty(); }
 
     // Sends one datagram of "KEY=value" lines; failures are ignored (the service
@@ -28,6 +30,8 @@ public:
 
 private:
     std::string address_;  // a path, or '@' then an abstract name
+    std::string taken_;    // the variable's value as it was
+    bool was_set_ = false;
     std::string last_status_;
 };
 

@@ -53,15 +53,12 @@ argv_area find_argv_area() {
     return area;
 }
 
-}  // namespace
-
-void set_process_title(const std::string &title) {
-    ::prctl(PR_SET_NAME, title.c_str(), 0, 0, 0);
+// Found once; glibc's program name, which points into argv, is copied first (for
+// error(3) and syslog(3)) so that a title cannot overwrite it.
+const argv_area &the_argv_area() {
     static const argv_area area = [] {
         argv_area a = find_argv_area();
         if (a.start) {
-            // glibc's program name points into argv: keep a copy for error(3) and
-            // syslog(3) before the title overwrites it.
             char *name = ::strdup(program_invocation_name);
             char *slash = name ? std::strrchr(name, '/') : nullptr;
             if (name) {
@@ -71,11 +68,35 @@ void set_process_title(const std::string &title) {
         }
         return a;
     }();
+    return area;
+}
+
+}  // namespace
+
+void set_process_title(const std::string &title) {
+    ::prctl(PR_SET_NAME, title.c_str(), 0, 0, 0);
+    const argv_area &area = the_argv_area();
     if (!area.start || area.size < 2)
         return;
     size_t len = title.size() < area.size - 1 ? title.size() : area.size - 1;
     std::memcpy(area.start, title.data(), len);
     std::memset(area.start + len, 0, area.size - len);
+}
+
+saved_title save_process_title() {
+    saved_title t;
+    ::prctl(PR_GET_NAME, t.comm, 0, 0, 0);
+    const argv_area &area = the_argv_area();
+    if (area.start)
+        t.area.assign(area.start, area.size);
+    return t;
+}
+
+void restore_process_title(const saved_title &t) {
+    ::prctl(PR_SET_NAME, t.comm, 0, 0, 0);
+    const argv_area &area = the_argv_area();
+    if (area.start && t.area.size() == area.size)
+        std::memcpy(area.start, t.area.data(), area.size);
 }
 
 }  // namespace fcgipm

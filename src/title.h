@@ -12,4 +12,12 @@ namespace fcgipm {
 // only comm is set.
 void set_process_title(const std::string &title);
 
+// The title as it is now (comm, and the argv strings' bytes), to be put back.
+struct saved_title {
+    char comm[17] = "";
+    std::string area;
+};
+saved_title save_process_title();
+void restore_process_title(const saved_title &t);
+
 }  // namespace fcgipm

@@ -1,7 +1,8 @@
 // The worker side: set-up after fork, the TERM/HUP handler, and the request path.
 //
-// The handler is installed once, with SA_RESTART, and never changed again, so
-// pm_pre_dispatch and pm_post_dispatch make no system call. What the original got
+// The handler is installed once, with SA_RESTART (and SA_ONSTACK, which Go requires
+// of every handler in its process), and never changed again, so pm_pre_dispatch and
+// pm_post_dispatch make no system call. What the original got
 // from toggling SA_RESTART around each request follows from what the handler does:
 // it counts the signal and puts /dev/null over every listening socket of this
 // process. A request in progress is untouched (its reads and writes are restarted,
@@ -10,6 +11,9 @@
 // to come, fails at once with ENOTSOCK, so the application's accept loop ends: no
 // window is left in which a TERM can be lost, and a worker about to exit never holds
 // the listening socket that a new manager may want to bind.
+// The manager's own TERM and HUP do not even reach a busy worker as a signal (which
+// would cut short a sleep, poll or select of the request's): it tells the worker
+// through its scoreboard slot and signals it only when it is not busy (scoreboard.h).
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
 #include <cerrno>
@@ -46,9 +50,10 @@ struct listener {
 // Everything the handler touches: written by it or read by it, nothing else.
 struct handler_state {
     volatile sig_atomic_t manager_died;
+    volatile sig_atomic_t requested;  // pm_request_stop without a signal's name
     volatile sig_atomic_t counts[_NSIG];
     pid_t manager_pid;
-    worker_report *report;
+    worker_slot *report;
     listener listeners[max_listeners];
     int n_listeners;
 };
@@ -95,7 +100,7 @@ void find_listeners() {
 void install_worker_handler() {
     struct sigaction sa = {};
     sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
+    sa.sa_flags = SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGTERM);
     sigaddset(&sa.sa_mask, SIGHUP);
@@ -104,7 +109,18 @@ void install_worker_handler() {
 }
 
 bool stop_requested() {
-    return worker_signals.counts[SIGTERM] || worker_signals.counts[SIGHUP] || worker_signals.manager_died;
+    return worker_signals.counts[SIGTERM] || worker_signals.counts[SIGHUP] || worker_signals.manager_died ||
+           worker_signals.requested;
+}
+
+// A stop flagged in the worker's slot while it went busy: the manager's signal may
+// still be on its way, and must not reach the request. Held back until the exit.
+void hold_stop_signals() {
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGHUP);
+    ::pthread_sigmask(SIG_BLOCK, &stops, nullptr);
 }
 
 // The pid in FCGI_PM_MANAGER_PID if it names this process's parent, else 0.
@@ -174,6 +190,45 @@ void proc_manager::find_worker_listeners() {
     find_listeners();
 }
 
+// In the manager, on TERM: each listening socket the workers inherited, still open
+// under its number, is shut down. The socket is shared by every process that holds
+// it: new connections are refused at once (a load balancer moves on), and an idle
+// worker's accept fails at once (EINVAL); connections already accepted are untouched.
+void proc_manager::shut_down_listeners() {
+    if (!params_.stop_listening)
+        return;
+    for (int i = 0; i < worker_signals.n_listeners; ++i) {
+        const listener &l = worker_signals.listeners[i];
+        struct stat st;
+        if (::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
+            ::shutdown(l.fd, SHUT_RDWR);
+    }
+}
+
+// pm_request_stop in a worker: as the handler would for TERM or HUP; otherwise a
+// stop of its own ("safe exit on request"). Async-signal-safe.
+int proc_manager::request_worker_stop(int signo) {
+    if (signo == SIGTERM || signo == SIGHUP) {
+        on_signal(signo);
+        return PM_OK;
+    }
+    worker_signals.requested = 1;
+    release_listeners();
+    return PM_OK;
+}
+
+// The manager's stop flags in this worker's slot (none if it is not on the board).
+uint32_t proc_manager::board_stop() const {
+    return on_board_ ? board::load(*report_) & board::stop_mask : 0;
+}
+
+void proc_manager::begin_request() {
+    if (on_board_ && !holding_stops_ && board::begin_request(*report_)) {
+        hold_stop_signals();
+        holding_stops_ = true;
+    }
+}
+
 int proc_manager::received_signal(int signo) {
     return signo > 0 && signo < _NSIG ? worker_signals.counts[signo] : 0;
 }
@@ -214,6 +269,14 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     for (auto &count : worker_signals.counts)
         count = 0;
     worker_signals.manager_died = 0;
+    worker_signals.requested = 0;
+    on_board_ = report_ && !params_.no_signals;
+    holding_stops_ = false;
+    if (!ready_reports_) {
+        os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
+        wake_fd_ = -1;
+    }
+    call_hook(PM_HOOK_CHILD_AFTER_FORK);
     worker_signals.manager_pid = manager_pid;
     worker_signals.report = report_;
     // worker_signals.listeners came from the manager (find_worker_listeners): reading
@@ -231,8 +294,19 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
     call_hook(PM_HOOK_SERVER_INIT);
     arm_parent_death(manager_pid);  // again: a hook that changed uid or gid cleared it
     notify("initialized");
+    report_ready();
+}
+
+// Tells the manager this worker can serve: its slot, and a wake-up when the manager
+// waits for readiness (then the worker's last descriptor of the manager's is closed).
+void proc_manager::report_ready() {
     if (report_)
         report_->initialized = 1;
+    if (wake_fd_ >= 0) {
+        os::wake(wake_fd_);
+        os::close_fd(wake_fd_);
+        wake_fd_ = -1;
+    }
 }
 
 // A program exec'd by a manager in exec mode finds the manager's pid in
@@ -276,11 +350,16 @@ void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool o
 }
 
 // Runs in the child right after fork, with every signal blocked; never returns.
-void proc_manager::exec_worker(pid_t manager_pid) {
+// A failure before the exec is written to exec_pipe (when there is one) for the
+// manager; a successful exec closes it (close-on-exec) with nothing written.
+void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     forget_manager_state();
+    call_hook(PM_HOOK_CHILD_AFTER_FORK);
     if (exec_listen_fd_ != 0) {
-        if (::dup2(exec_listen_fd_, 0) < 0)
+        if (::dup2(exec_listen_fd_, 0) < 0) {
+            os::write_exec_failure(exec_pipe, errno);
             _exit(127);
+        }
         ::close(exec_listen_fd_);
     }
     ::fcntl(0, F_SETFD, 0);  // FastCGI's socket stays open across exec
@@ -316,21 +395,28 @@ void proc_manager::exec_worker(pid_t manager_pid) {
     else
         ::execvp(argv[0], argv.data());
     // The library's descriptors are all close-on-exec: only the failure is left to tell.
-    notify("exec: " + exec_argv_[0] + ": " + os::errno_text(errno));
+    int err = errno;
+    os::write_exec_failure(exec_pipe, err);
+    notify("exec: " + exec_argv_[0] + ": " + os::errno_text(err));
     _exit(127);
 }
 
 int proc_manager::accept(int listen_fd) {
     if (is_worker_ && !params_.no_signals && !watch_listener(listen_fd))
         return PM_ESTOPPED;
+    if (board_stop())
+        return PM_ESTOPPED;
     for (;;) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            begin_request();  // busy from here on: the manager's stops come through memory
             return fd;
+        }
         int err = errno;
-        // The handler has put /dev/null over the socket (ENOTSOCK). Returned, not
-        // thrown: a stopping worker's last steps should be few (unwinding is not).
-        if (stop_requested())
+        // The handler has put /dev/null over the socket (ENOTSOCK), or the manager
+        // has shut it down (EINVAL: not listening any more). Returned, not thrown: a
+        // stopping worker's last steps should be few (unwinding is not).
+        if (stop_requested() || board_stop() || err == EINVAL)
             return PM_ESTOPPED;
         // EINTR comes only from the host's own handlers (no_signals): its loop decides.
         bool transient = (err == EINTR && !params_.no_signals) || err == ECONNABORTED || err == EPROTO;
@@ -349,7 +435,7 @@ int proc_manager::wait_connection(int fd) {
     ::pthread_sigmask(SIG_BLOCK, &stops, &old);
     int rc = 0, err = 0;
     for (;;) {
-        if (stop_requested()) {
+        if (stop_requested() || board_stop()) {
             rc = PM_ESTOPPED;
             break;
         }
@@ -373,6 +459,7 @@ int proc_manager::wait_connection(int fd) {
 }
 
 void proc_manager::pre_dispatch() {
+    begin_request();
     call_hook(PM_HOOK_PRE_DISPATCH);
 }
 
@@ -385,14 +472,21 @@ void proc_manager::post_dispatch() {
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         params_.max_size > 0 && os::vm_size_kb() > params_.max_size)
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");
-    // TERM and HUP mean "stop" only to a worker (in a manager they were the loop's).
-    if (is_worker_ && worker_signals.counts[SIGTERM])
+    // TERM and HUP mean "stop" only to a worker (in a manager they were the loop's);
+    // the manager's come through the slot, and from a busy worker's slot only.
+    // (The manager stops a worker with TERM, on HUP as on TERM: so its flags read.)
+    if (is_worker_ && (worker_signals.counts[SIGTERM] || board_stop()))
         worker_exit("safe exit after SIGTERM");
     if (is_worker_ && worker_signals.counts[SIGHUP])
         worker_exit("safe exit after SIGHUP");
+    if (worker_signals.requested)
+        worker_exit("safe exit on request");
     if (worker_signals.manager_died ||
         (params_.no_signals && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid))
         worker_exit("safe exit: manager has died");
+    // Idle again, unless a stop was flagged meanwhile: then no signal comes.
+    if (on_board_ && board::end_request(*report_))
+        worker_exit("safe exit after SIGTERM");
     call_hook(PM_HOOK_POST_DISPATCH);
 }
 

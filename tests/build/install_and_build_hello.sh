@@ -32,10 +32,11 @@ $cc $cflags -o "$work/hello-static" "$source_dir/examples/hello.c" $(pkg-config 
 ! ldd "$work/hello-static" | grep -q fcgi-pm
 
 mkdir -p "$work/consumer"
+major_minor=$(pkg-config --modversion fcgi-pm | cut -d. -f1,2)
 cat > "$work/consumer/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.16)
 project(consumer C)
-find_package(fcgi-pm 0.1 REQUIRED)
+find_package(fcgi-pm $major_minor REQUIRED)
 add_executable(uses_pm "$source_dir/tests/build/header_c.c" main.c)
 target_link_libraries(uses_pm PRIVATE fcgi-pm::fcgi-pm)
 CMAKE

@@ -27,3 +27,7 @@ while ($req->Accept() >= 0) {
     $req->Finish();
     $pm->pm_post_dispatch();
 }
+# A worker deaf to TERM stays, as worker_app does, until SIGKILL.
+if ($ENV{WORKER_APP_BLOCK_TERM}) {
+    POSIX::pause() while 1;
+}

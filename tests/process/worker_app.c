@@ -23,7 +23,10 @@
  *   WORKER_APP_EXIT_AT_START=N   the worker calls exit(N) (an application that cannot
  *                                start: e.g. no socket to serve);
  *   WORKER_APP_BLOCK_TERM=1      the worker blocks SIGTERM and SIGHUP (and logs
- *                                "worker_app (pid P): TERM and HUP blocked").
+ *                                "worker_app (pid P): TERM and HUP blocked"), and
+ *                                stays when its accept loop ends (the manager's
+ *                                shutdown of the socket ends it): a worker deaf to
+ *                                TERM, which only SIGKILL ends.
  *
  * When the accept loop ends it logs "worker_app (pid P): loop ended" and returns 0.
  */
@@ -228,6 +231,9 @@ int main(int argc, char **argv)
         pm_post_dispatch(pm);
     }
     say("loop ended");
+    if (role == PM_WORKER && env_is_set("WORKER_APP_BLOCK_TERM"))
+        for (;;)
+            pause();
     pm_destroy(pm);
     return 0;
 }
