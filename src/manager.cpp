@@ -849,10 +849,11 @@ int proc_manager::write_pid_file(const std::string &path) {
     std::string message;
     int rc = file.acquire(path, ::getpid(), message);
     if (rc != PM_OK) {
+        int err = rc == PM_ESYS ? errno : 0;
         if (!file.held())
             pid_files_.remove_if([](const pid_file &f) { return !f.held(); });
         notify(message);
-        throw error(rc, message);
+        throw error(rc, message, err);
     }
     return PM_OK;
 }
@@ -865,6 +866,7 @@ int proc_manager::remove_pid_file(const std::string &path) {
         rc = it->release(message);
         pid_files_.erase(it);
     } else if (read_pid_file(path) == ::getpid() || ::access(path.c_str(), F_OK) != 0) {
+        errno = 0;
         // Not held (never written, or written by another pm_t of this process): only
         // a file naming this process is removed, and a missing one is reported.
         if (::unlink(path.c_str()) < 0) {
@@ -873,8 +875,9 @@ int proc_manager::remove_pid_file(const std::string &path) {
         }
     }
     if (rc != PM_OK) {
+        int err = errno;
         notify(message);
-        throw error(rc, message);
+        throw error(rc, message, err);
     }
     return PM_OK;
 }
