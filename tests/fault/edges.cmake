@@ -1,4 +1,4 @@
-# test_fault_edges: RELIABILITY.md R3 (HUP storm under load through nginx), R9 (fork
+# test_fault_edges: docs/reliability.md R3 (HUP storm under load through nginx), R9 (fork
 # failing while the pool fills), R10 (manager SIGKILLed with idle and busy workers),
 # R11 (pid file: stale, foreign, second manager, symlink, FIFO). Included from
 # tests/CMakeLists.txt: paths are relative to tests/.

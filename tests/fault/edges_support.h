@@ -1,5 +1,5 @@
 /*
- * edges_support.h -- helpers for test_fault_edges.c (RELIABILITY.md R3, R9, R10,
+ * edges_support.h -- helpers for test_fault_edges.c (docs/reliability.md R3, R9, R10,
  * R11): a fine monotonic clock, FIGURE lines, a recursive temp-dir clean-up, socket
  * inodes in /proc, free TCP ports, a throw-away nginx in front of a pool, a minimal
  * HTTP client, and a parser for wrk's report.

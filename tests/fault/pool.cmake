@@ -1,4 +1,4 @@
-# test_fault_pool: RELIABILITY.md R1 (1000 random SIGKILLs over 60 s), R2 (all n
+# test_fault_pool: docs/reliability.md R1 (1000 random SIGKILLs over 60 s), R2 (all n
 # killed at once, 200 rounds), R4 (1000 HUPs in 1 s), R5 (TERM, idle), R6 (TERM
 # during a 2 s request), R7 (workers block TERM, die_timeout 2), R8 (crash at start
 # for 60 s) and R12 (manager fd count over 10^4 respawns), on worker_app, n = 8.

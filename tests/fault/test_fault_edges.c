@@ -1,5 +1,5 @@
 /*
- * test_fault_edges.c -- fault injection at the pool's edges (RELIABILITY.md R3, R9,
+ * test_fault_edges.c -- fault injection at the pool's edges (docs/reliability.md R3, R9,
  * R10, R11), on worker_app run as a real process tree, n = 8.
  *
  *   R3   HUP to the manager every 20 ms for 10 s while a real nginx, fed by wrk (or a

@@ -1,5 +1,5 @@
 /*
- * test_fault_pool.c -- fault injection on the pool itself (RELIABILITY.md R1, R2, R4,
+ * test_fault_pool.c -- fault injection on the pool itself (docs/reliability.md R1, R2, R4,
  * R5, R6, R7, R8, R12), on worker_app run as a real process tree, n = 8.
  *
  *   R1   1000 SIGKILLs to random workers, one every 60 ms (60 s): after each the
@@ -86,7 +86,7 @@
 #define T_LINE 5000
 #define T_EXIT 10000
 
-/* ---- the pass criteria (RELIABILITY.md) ---- */
+/* ---- the pass criteria (docs/reliability.md) ---- */
 #define R1_KILLS 1000
 #define R1_PERIOD_MS 60 /* 1000 kills over 60 s */
 #define R1_P99_MS 50.0
