@@ -123,8 +123,9 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * exits 0 after TERM (or pm_request_stop), 1 after a wait timeout, a start timeout
  * or a failure of its own event loop (logged; the workers are stopped and reaped).
  * On TERM the manager shuts down the listening sockets the workers inherited (so
- * that new connections are refused at once; with "stop_listening" 0 they are left
- * alone), lets busy workers finish, and keeps the pid file locked until the last
+ * that new connections are refused at once; with "stop_listening" 0, and for those
+ * systemd handed over by socket activation, LISTEN_PID/LISTEN_FDS, they are left
+ * alone: systemd queues connections for the next start), lets busy workers finish, and keeps the pid file locked until the last
  * worker is reaped; workers SIGKILLed at die_timeout are logged like any other.
  * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
  * and dispositions as they were (also in a worker whose init hook asked to exit);

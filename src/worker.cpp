@@ -186,8 +186,18 @@ bool proc_manager::watch_listener(int fd) {
     return !stopping;
 }
 
+// Sockets systemd handed over (socket activation: LISTEN_PID is this process, fds
+// 3 to 3 + LISTEN_FDS - 1): systemd keeps them and queues connections for the next
+// start, so a stop leaves them alone.
+static int activated_fds_end = 0;
+
 void proc_manager::find_worker_listeners() {
     find_listeners();
+    const char *pid = ::getenv("LISTEN_PID"), *fds = ::getenv("LISTEN_FDS");
+    long n = fds ? std::strtol(fds, nullptr, 10) : 0;
+    activated_fds_end = pid && std::strtol(pid, nullptr, 10) == ::getpid() && n > 0 && n < 4096
+                            ? 3 + static_cast<int>(n)
+                            : 0;
 }
 
 // In the manager, on TERM: each listening socket the workers inherited, still open
@@ -200,6 +210,8 @@ void proc_manager::shut_down_listeners() {
     for (int i = 0; i < worker_signals.n_listeners; ++i) {
         const listener &l = worker_signals.listeners[i];
         struct stat st;
+        if (l.fd >= 3 && l.fd < activated_fds_end)
+            continue;
         if (::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
             ::shutdown(l.fd, SHUT_RDWR);
     }

@@ -335,7 +335,9 @@ int main(int argc, char **argv)
         inherited = inherited_socket();
         if (inherited < 0)
             die_usage("no socket: give -s PATH or -p PORT, or start with a listening socket on fd 0 "
-                      "or through systemd socket activation");
+                      "or through systemd socket activation");        /* Whoever handed the socket over keeps it, and may queue connections on it for
+         * the next start: a stop must not shut it down for them. */
+        set(pm, "(inherited socket)", "stop_listening", "0");
     }
     if (o.address && !o.port)
         die_usage("-a needs -p");
