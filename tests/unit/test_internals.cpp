@@ -20,9 +20,11 @@ extern "C" {
 
 #include "fcgi_pm.h"
 #include "log.h"
+#include "manager_phase.h"
 #include "params.h"
 #include "pid_table.h"
 #include "pidfile.h"
+#include "scoreboard.h"
 
 using namespace fcgipm;
 
@@ -339,6 +341,63 @@ void test_pid_file_unopenable(void **) {
     assert_string_equal(message.c_str(), "open: /nonexistent-dir/pm.pid: No such file or directory");
 }
 
+// The stop protocol on one slot: a busy worker is never to be signalled, a flag set
+// before it goes busy is seen by it, and one set while busy is seen at its end.
+void test_scoreboard_stop_protocol(void **) {
+    worker_slot s{};
+    assert_true(board::flag_stop(s, board::stop_hup));          // idle: signal it
+    assert_int_equal(board::begin_request(s), board::stop_hup);  // seen going busy
+    assert_false(board::flag_stop(s, board::stop_term));         // busy: no signal
+    assert_int_equal(board::end_request(s), board::stop_mask);   // stays busy, exits
+    assert_int_equal(board::load(s) & board::phase_mask, board::busy);
+
+    worker_slot t{};
+    assert_int_equal(board::begin_request(t), 0u);
+    assert_int_equal(board::end_request(t), 0u);  // idle again
+    assert_int_equal(board::load(t), board::idle);
+    assert_int_equal(board::begin_request(t), 0u);
+    assert_int_equal(board::begin_request(t), 0u);  // pm_accept, then pm_pre_dispatch
+    assert_false(board::flag_stop(t, board::stop_term));
+    assert_int_equal(board::end_request(t), board::stop_term);
+}
+
+// The phase table: every transition, and the events each phase ignores.
+void test_manager_phases(void **) {
+    using e = phase_event;
+    assert_true(next_phase(phase::starting, e::ready) == phase::running);
+    assert_true(next_phase(phase::starting, e::reload) == phase::reloading);
+    assert_true(next_phase(phase::running, e::reload) == phase::reloading);
+    assert_true(next_phase(phase::reloading, e::ready) == phase::running);
+    assert_true(next_phase(phase::reloading, e::reload) == phase::reloading);
+    for (phase p : {phase::starting, phase::running, phase::reloading})
+        assert_true(next_phase(p, e::stop) == phase::stopping);
+    for (e ev : {e::ready, e::reload, e::stop})
+        assert_true(next_phase(phase::stopping, ev) == phase::stopping);  // a second TERM, a HUP
+    assert_true(next_phase(phase::stopping, e::reaped) == phase::done);
+    for (e ev : {e::ready, e::reload, e::stop, e::reaped})
+        assert_true(next_phase(phase::done, ev) == phase::done);
+    assert_string_equal(phase_name(phase::reloading), "reloading");
+}
+
+// pm_parameter_info's source: every parameter described, its text form parsed back.
+void test_parameter_descriptions(void **) {
+    std::string warnings;
+    params p = default_params(warnings);
+    param_info info;
+    int n = 0;
+    for (; describe_param(n, info); ++n) {
+        std::string value, message;
+        assert_true(get_param(p, info.name, value));
+        params copy = p;
+        assert_int_equal(set_param(copy, info.name, value, message), PM_OK);  // its own default
+        assert_int_equal(set_param(copy, info.name, value, message, true),
+                         info.settable_when_running ? PM_OK : PM_ESTATE);
+    }
+    assert_false(describe_param(n, info));
+    assert_false(describe_param(-1, info));
+    assert_true(n >= 21);
+}
+
 }  // namespace
 
 int main(void) {
@@ -358,6 +417,9 @@ int main(void) {
         cmocka_unit_test(test_pid_file_symlink_and_fifo_refused),
         cmocka_unit_test(test_pid_file_not_removed_when_replaced),
         cmocka_unit_test(test_pid_file_unopenable),
+        cmocka_unit_test(test_scoreboard_stop_protocol),
+        cmocka_unit_test(test_manager_phases),
+        cmocka_unit_test(test_parameter_descriptions),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
