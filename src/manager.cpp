@@ -296,7 +296,7 @@ bool proc_manager::spawn_due() {
         if (pid == 0) {
             if (!exec_argv_.empty())
                 exec_worker(self, exec_pipe[1]);
-            become_worker(self, index);
+            become_worker(self, index, true);
             return true;
         }
         int err = errno;

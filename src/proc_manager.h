@@ -121,7 +121,7 @@ private:
 
     // worker.cpp
     void forget_manager_state();
-    void become_worker(pid_t manager_pid, size_t index);
+    void become_worker(pid_t manager_pid, size_t index, bool forked);  // forked: by this manager, just now
     bool adopt_exec_worker();
     void arm_parent_death(pid_t manager_pid);
     bool watch_listener(int fd);

@@ -273,7 +273,7 @@ void proc_manager::arm_parent_death(pid_t manager_pid) {
         ::kill(::getpid(), SIGTERM);
 }
 
-void proc_manager::become_worker(pid_t manager_pid, size_t index) {
+void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     forget_manager_state();
     requests_ = 0;
@@ -288,7 +288,8 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index) {
         os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
         wake_fd_ = -1;
     }
-    call_hook(PM_HOOK_CHILD_AFTER_FORK);
+    if (forked)
+        call_hook(PM_HOOK_CHILD_AFTER_FORK);  // not in an exec'd program adopted as a worker
     worker_signals.manager_pid = manager_pid;
     worker_signals.report = report_;
     // worker_signals.listeners came from the manager (find_worker_listeners): reading
@@ -347,7 +348,7 @@ bool proc_manager::adopt_exec_worker() {
         ::sigaction(SIGTERM, &term, nullptr);
     }
     find_listeners();
-    become_worker(pid, 0);
+    become_worker(pid, 0, false);
     return true;
 }
 
