@@ -183,6 +183,12 @@ int pm_post_dispatch(pm_t *pm);
  * any signal interrupts, and drops the connection (see fcgi_pm_fcgx.h). */
 int pm_accept(pm_t *pm, int listen_fd);
 
+/* 1 if this worker must stop (TERM, HUP, pm_request_stop, the manager's stop or
+ * death), else 0 (also in the manager); PM_EINVAL for NULL. For a request loop whose
+ * own accept failed: with "worker_exit" "_exit" (and "no_exit" 0) a stopping worker
+ * exits 0 here. No system call. */
+int pm_worker_stopping(pm_t *pm);
+
 /* Waits until fd, a kept-alive FastCGI connection, has the next request: 0; or
  * PM_ESTOPPED once the worker must stop (the connection is then the caller's to
  * close). Three system calls; a TERM or HUP is never missed. */

@@ -50,15 +50,19 @@ static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
             req->ipcFd = -1;
             return rc;
         }
-    } else if (req->ipcFd < 0 && getsockname(req->listen_sock, (struct sockaddr *)&addr, &len) == 0 &&
-        addr.ss_family == AF_UNIX) {
+    } else if (getsockname(req->listen_sock, (struct sockaddr *)&addr, &len) != 0 ||
+               addr.ss_family == AF_UNIX) {
+        /* a unix socket, or none any more (a stopping worker's is under /dev/null) */
         int fd = pm_accept(pm, req->listen_sock);
         if (fd < 0)
             return fd;
         req->ipcFd = fd;
         req->keepConnection = 1; /* FCGX_Accept_r's own FCGX_Finish_r keeps it open */
     }
-    return FCGX_Accept_r(req);
+    int rc = FCGX_Accept_r(req);
+    if (rc < 0)
+        pm_worker_stopping(pm); /* a stop ended libfcgi's accept: "worker_exit" applies */
+    return rc;
 }
 
 #ifdef __cplusplus

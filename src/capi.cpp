@@ -184,6 +184,15 @@ int pm_accept(pm_t *pm, int listen_fd) {
     return fd == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_accept: the worker is stopping") : fd;
 }
 
+int pm_worker_stopping(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    bool stopping = pm->rep.must_stop();
+    if (stopping && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
+        end_process(pm, 0);
+    return stopping ? 1 : 0;
+}
+
 int pm_wait_connection(pm_t *pm, int fd) {
     if (!pm)
         return PM_EINVAL;

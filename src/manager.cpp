@@ -618,7 +618,7 @@ void proc_manager::handle_requests() {
 void proc_manager::reload() {
     enter(phase_event::reload);
     reset_crash_backoff();
-    stop_workers(board::stop_hup);
+    stop_workers(board::stop_hup, false);
 }
 
 void proc_manager::reset_crash_backoff() {
@@ -729,10 +729,15 @@ void proc_manager::kill_and_reap_all() {
 
 // TERM (HUP: reason stop_hup) to every worker. A forked worker with the library's
 // handler is told through its slot, and signalled only if it is not busy: a request
-// in progress is never interrupted. Others get the stop signal.
-void proc_manager::stop_workers(uint32_t reason) {
-    if (!live_)
+// in progress is never interrupted. Others get the stop signal. With shut_down, the
+// listening sockets are shut down between the two: a worker woken by that finds its
+// flag already set.
+void proc_manager::stop_workers(uint32_t reason, bool shut_down) {
+    if (!live_) {
+        if (shut_down)
+            shut_down_listeners();
         return;
+    }
     int signo = exec_argv_.empty() ? SIGTERM : params_.stop_signal;
     bool through_board = exec_argv_.empty() && !params_.no_signals;
     std::string pids;
@@ -744,12 +749,16 @@ void proc_manager::stop_workers(uint32_t reason) {
         slot &s = slots_[i];
         if (!s.pid)
             continue;
-        if (!through_board || i >= reports_capacity_ || board::flag_stop(reports_[i], reason))
-            ::kill(s.pid, signo);
+        s.signal_now = !through_board || i >= reports_capacity_ || board::flag_stop(reports_[i], reason);
         if (!s.told_to_stop)
             ++stopping_;
         s.told_to_stop = true;
     }
+    if (shut_down)
+        shut_down_listeners();
+    for (slot &s : slots_)
+        if (s.pid && s.signal_now)
+            ::kill(s.pid, signo);
 }
 
 void proc_manager::release_pid_files(size_t keep) {
@@ -767,9 +776,8 @@ void proc_manager::die(const std::string &msg, int status) {
     if (!managing_)
         exit_process("dying: " + msg, status);
     enter(phase_event::stop);
-    shut_down_listeners();
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
-    stop_workers(board::stop_term);
+    stop_workers(board::stop_term, true);
     while (live_ > 0) {
         if (deadline >= 0 && os::now_ms() >= deadline) {
             kill_and_reap_all();
@@ -791,7 +799,7 @@ void proc_manager::die(const std::string &msg, int status) {
 void proc_manager::fatal_loop_error(const std::string &what, int err) {
     notify(what + ": " + os::errno_text(err));
     phase_ = phase::stopping;
-    stop_workers(board::stop_term);
+    stop_workers(board::stop_term, true);
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
     while (live_ > 0) {
         for (size_t i = 0; i < slots_.size(); ++i)

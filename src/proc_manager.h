@@ -29,6 +29,7 @@ struct slot {
     int64_t not_before_ms = 0;  // a free slot is refilled from then on
     bool told_to_stop = false;  // sent TERM by the manager: its death is no crash
     bool ready = false;         // it can serve (counted in ready_)
+    bool signal_now = false;    // stop_workers: not busy, so signalled
     int exec_pipe = -1;         // exec mode: read end of its close-on-exec pipe, until the exec
 };
 
@@ -69,6 +70,7 @@ public:
     // --- worker side (worker.cpp) ---
     void set_exec(int listen_fd, std::vector<std::string> argv, bool own_env, std::vector<std::string> env);
     int accept(int listen_fd);
+    bool must_stop() const;  // pm_worker_stopping
     int wait_connection(int fd);
     void pre_dispatch();
     void post_dispatch();  // may throw exit_request
@@ -111,7 +113,7 @@ private:
     bool crashed(size_t index, int status) const;
     void clear_slot(size_t index, int status);
     void kill_and_reap_all();
-    void stop_workers(uint32_t reason);
+    void stop_workers(uint32_t reason, bool shut_down);
     int64_t next_deadline(bool spawning) const;
     int64_t slot_due_ms(const slot &s) const;
     void note_early_death(int64_t now);

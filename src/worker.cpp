@@ -229,6 +229,10 @@ int proc_manager::request_worker_stop(int signo) {
     return PM_OK;
 }
 
+bool proc_manager::must_stop() const {
+    return is_worker_ && (stop_requested() || board_stop());
+}
+
 // The manager's stop flags in this worker's slot (none if it is not on the board).
 uint32_t proc_manager::board_stop() const {
     return on_board_ ? board::load(*report_) & board::stop_mask : 0;

@@ -111,6 +111,7 @@ static void start_pool(app_t *app, int n, const char *const params[], const char
 {
     start(app, params, env);
     assert_true(pu_wait_containing(app->log, "): initialized", n + 1, 5000));
+    assert_true(pu_wait_containing(app->log, ") started", n, 5000)); /* may come after the worker's line */
 }
 
 static int manager_exit(app_t *app, int timeout_ms)
@@ -618,6 +619,8 @@ static void test_api_additions(void **state)
     assert_int_equal(pm_request_stop(pm, SIGTERM), 0); /* before pm_manage: kept for it */
     assert_int_equal(pm_request_reload(pm), 0);
     assert_int_equal(pm_request_reload(NULL), PM_EINVAL);
+    assert_int_equal(pm_worker_stopping(NULL), PM_EINVAL);
+    assert_int_equal(pm_worker_stopping(pm), 0); /* not a worker */
     assert_int_equal(pm_parameter(pm, "stop_signal", "KILL"), PM_EBADVALUE);
     assert_int_equal(pm_parameter(pm, "stop_signal", "QUIT"), 0);
     assert_string_equal(pm_get_parameter(pm, "stop_signal"), "QUIT");
