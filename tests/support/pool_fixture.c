@@ -209,6 +209,7 @@ void pf_app_at(pf_app_t *app, const char *dir, const char *addr, const char *log
     app->pid = -1;
     app->reaped = 0;
     app->status = 0;
+    app->n_requests = 0;
 }
 
 char *pf_path(char *buf, const pf_app_t *app, const char *name)
