@@ -5,13 +5,12 @@
 #define _GNU_SOURCE
 #endif
 #include "edges_support.h"
+#include "pool_fixture.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <math.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,80 +21,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-/* ---- time ---- */
-
-double edges_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
-
-void edges_sleep_until_ms(double t)
-{
-    struct timespec until;
-    until.tv_sec = (time_t)(t / 1000.0);
-    until.tv_nsec = (long)((t - (double)until.tv_sec * 1000.0) * 1e6);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    if (until.tv_nsec < 0)
-        until.tv_nsec = 0;
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
-    }
-}
-
-void edges_tick(void)
-{
-    struct timespec ts = {0, 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-    }
-}
-
-/* ---- figures ---- */
-
-void edges_figure(const char *scenario, const char *name, double value, const char *unit)
-{
-    char line[256];
-    if (fabs(value - rint(value)) < 1e-9 && fabs(value) < 1e15)
-        snprintf(line, sizeof line, "FIGURE %s %s %.0f %s\n", scenario, name, value, unit);
-    else
-        snprintf(line, sizeof line, "FIGURE %s %s %.3f %s\n", scenario, name, value, unit);
-    fputs(line, stdout);
-    fflush(stdout);
-    const char *path = getenv("PM_FIGURES_FILE");
-    if (path && *path) {
-        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            ssize_t ignored = write(fd, line, strlen(line));
-            (void)ignored;
-            close(fd);
-        }
-    }
-}
-
 /* ---- files ---- */
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-void edges_remove_tree(const char *dir)
-{
-    if (dir && *dir)
-        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 int edges_write_file(const char *path, const char *text)
 {
@@ -106,11 +34,6 @@ int edges_write_file(const char *path, const char *text)
     ssize_t n = write(fd, text, len);
     close(fd);
     return n == (ssize_t)len ? 0 : -1;
-}
-
-int edges_sanitizer_reports(const char *path)
-{
-    return pu_sanitizer_reports(path);
 }
 
 /* ---- /proc ---- */
@@ -179,21 +102,6 @@ int edges_socket_count(pid_t pid)
     return n;
 }
 
-int edges_live_children(pid_t pid, pid_t *out, int max)
-{
-    pid_t kids[PU_MAX_PIDS];
-    int n = pu_children(pid, kids, PU_MAX_PIDS);
-    int live = 0;
-    for (int i = 0; i < n; i++) {
-        if (pu_alive(kids[i])) {
-            if (live < max)
-                out[live] = kids[i];
-            live++;
-        }
-    }
-    return live;
-}
-
 int edges_free_tcp_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -253,7 +161,7 @@ int edges_http_get(int port, const char *path, int timeout_ms, char **body)
 {
     if (body)
         *body = NULL;
-    double deadline = edges_now_ms() + timeout_ms;
+    double deadline = pf_now_ms() + timeout_ms;
     int fd = tcp_connect(port, timeout_ms);
     if (fd < 0)
         return -1;
@@ -266,7 +174,7 @@ int edges_http_get(int port, const char *path, int timeout_ms, char **body)
     size_t cap = 4096, used = 0;
     char *buf = malloc(cap);
     for (;;) {
-        int left = (int)(deadline - edges_now_ms());
+        int left = (int)(deadline - pf_now_ms());
         struct pollfd p = {fd, POLLIN, 0};
         if (!buf || left <= 0 || poll(&p, 1, left) != 1)
             break;
@@ -393,7 +301,7 @@ static int read_full(int fd, unsigned char *buf, size_t len, double deadline)
 {
     size_t got = 0;
     while (got < len) {
-        int left = (int)(deadline - edges_now_ms());
+        int left = (int)(deadline - pf_now_ms());
         struct pollfd p = {fd, POLLIN, 0};
         if (left <= 0 || poll(&p, 1, left) != 1) {
             errno = ETIMEDOUT;
@@ -413,7 +321,7 @@ static int read_full(int fd, unsigned char *buf, size_t len, double deadline)
 
 int edges_fcgi_receive(int fd, int timeout_ms, char **out, size_t *len)
 {
-    double deadline = edges_now_ms() + timeout_ms;
+    double deadline = pf_now_ms() + timeout_ms;
     size_t cap = 4096, used = 0;
     char *text = malloc(cap);
     int rc = 0;
@@ -528,8 +436,8 @@ int edges_nginx_start(edges_nginx_t *ng, const char *nginx, const char *dir,
         ng->pid = pu_spawn(argv, NULL, ng->out_log);
         if (ng->pid < 0)
             return -1;
-        double deadline = edges_now_ms() + 5000;
-        while (edges_now_ms() < deadline) {
+        double deadline = pf_now_ms() + 5000;
+        while (pf_now_ms() < deadline) {
             if (edges_tcp_listening(ng->port))
                 return 0;
             int status;

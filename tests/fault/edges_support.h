@@ -1,10 +1,11 @@
 /*
- * edges_support.h -- helpers for test_fault_edges.c (docs/reliability.md R3, R9, R10,
- * R11): a fine monotonic clock, FIGURE lines, a recursive temp-dir clean-up, socket
- * inodes in /proc, free TCP ports, a throw-away nginx in front of a pool, a minimal
- * HTTP client, and a parser for wrk's report.
+ * edges_support.h -- helpers for the programs of the pool's edges (docs/reliability.md R3,
+ * R9, R10, R11): socket inodes in /proc, free TCP ports, a throw-away nginx in front
+ * of a pool, a minimal HTTP client, a raw FastCGI client, and a parser for wrk's
+ * report.
  *
- * Builds on proc_util.h; like it, nothing here fails a test by itself.
+ * Builds on proc_util.h and pool_fixture.h's clock; like proc_util, nothing here fails
+ * a test by itself.
  */
 #ifndef EDGES_SUPPORT_H
 #define EDGES_SUPPORT_H
@@ -14,31 +15,10 @@
 
 #include "proc_util.h"
 
-/* ---- time ---- */
-
-/* CLOCK_MONOTONIC in milliseconds, with microsecond resolution. */
-double edges_now_ms(void);
-/* Sleeps until the monotonic time t (edges_now_ms scale), whatever signals arrive. */
-void edges_sleep_until_ms(double t);
-/* The polling period of every measurement: 1 ms. */
-void edges_tick(void);
-
-/* ---- figures ---- */
-
-/* Prints "FIGURE <scenario> <name> <value> <unit>" to stdout and appends the same
- * line to the file named by $PM_FIGURES_FILE, if set. Integral values print without
- * decimals, others with three. */
-void edges_figure(const char *scenario, const char *name, double value, const char *unit);
-
 /* ---- files ---- */
 
-/* Removes dir and everything below it (depth first, symlinks not followed). */
-void edges_remove_tree(const char *dir);
 /* Writes text to path (created or truncated, mode 0644). 0 or -1. */
 int edges_write_file(const char *path, const char *text);
-/* Number of lines of path that contain a sanitizer report ("Sanitizer" or
- * "runtime error:"). */
-int edges_sanitizer_reports(const char *path);
 
 /* ---- processes and sockets in /proc ---- */
 
@@ -49,8 +29,6 @@ unsigned long edges_first_socket_inode(pid_t pid);
 int edges_holds_socket(pid_t pid, unsigned long ino);
 /* Number of socket descriptors of pid (0 if it is gone). */
 int edges_socket_count(pid_t pid);
-/* Number of live (not zombie) children of pid, their pids in out (at most max). */
-int edges_live_children(pid_t pid, pid_t *out, int max);
 
 /* A TCP port on 127.0.0.1 that nothing listens on right now, or -1. */
 int edges_free_tcp_port(void);
