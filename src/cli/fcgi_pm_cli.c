@@ -279,7 +279,7 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     const char *group = NULL;
-    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
         case 'a': o.address = optarg; break;
