@@ -6,7 +6,7 @@
  * Opens the listening socket, then becomes the manager (libfcgi-pm, exec mode): each
  * worker is the program exec'd with the socket on descriptor 0, the FastCGI
  * convention, so any FastCGI program runs unmodified. HUP replaces the workers, TERM
- * stops them (SIGKILL after --die-timeout). Flags follow spawn-fcgi where they
+ * or INT stops them (SIGKILL after --die-timeout). Flags follow spawn-fcgi where they
  * overlap. Bad flags or values: exit 2 with one line.
  */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,56 @@ static gid_t lookup_group(const char *flag, const char *name)
     if (!gr)
         die_usage("%s: no group '%s'", flag, name);
     return gr->gr_gid;
+}
+
+/* The manager's handle, for the SIGINT handler. */
+static pm_t *the_manager;
+
+/* SIGINT (a Ctrl-C, or kill -INT) stops the manager exactly as TERM does: workers
+ * finish their requests, the pid file goes with the last of them, exit 0. */
+static void on_interrupt(int signo)
+{
+    int saved = errno;
+    pm_request_stop(the_manager, signo);
+    errno = saved;
+}
+
+/* Installed even if fcgi-pm was started with SIGINT ignored (a non-interactive
+ * shell's "&"): kill -INT must always be a graceful stop. */
+static void handle_interrupt(pm_t *pm)
+{
+    the_manager = pm;
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* In each new worker, first, every signal still blocked (so neither on_interrupt
+ * nor a terminal's signal can act between fork and here): the worker gets a session
+ * of its own, always. A Ctrl-C (or Ctrl-\, Ctrl-Z) then reaches the manager alone,
+ * which stops the workers its graceful way, instead of killing exec'd programs
+ * mid-request; a group-wide signal (kill %1, kill -- -PGID, timeout(1), supervisors
+ * that signal the process group) reaches the manager alone as well, which is what
+ * makes it graceful. Always, not only in a terminal's foreground: a job moves to the
+ * foreground (fg) after its workers started, and group-wide signals are no less
+ * abrupt without a terminal. A session rather than only a process group: with no
+ * controlling terminal, a worker writing to the terminal is never stopped by SIGTTOU
+ * (stty tostop), nor sent SIGHUP when it hangs up. systemd is unaffected: it signals
+ * the unit's control group, sessions or not. However the manager ends, its workers
+ * get SIGTERM (the library's parent-death signal). */
+static void detach_worker(pm_t *pm, void *user)
+{
+    (void)user;
+    if (setsid() < 0)
+        pm_warn(pm, "setsid: %s", strerror(errno));
+    /* SIGINT at its default for the program: exec turns a handler into the default,
+     * but keeps SIG_IGN. Ignoring it first drops a Ctrl-C that arrived before setsid:
+     * the manager got it too, and stops this worker its own way. */
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &sa, NULL);
 }
 
 /* In each worker, just before the exec: the working directory, then groups, gid and
@@ -359,7 +410,10 @@ int main(int argc, char **argv)
         if (stat(o.directory, &st) != 0 || !S_ISDIR(st.st_mode))
             die_usage("-d: '%s' is not a directory", o.directory);
     }
+    pm_set_hook(pm, PM_HOOK_CHILD_AFTER_FORK, detach_worker, &o);
     pm_set_hook(pm, PM_HOOK_SERVER_INIT, prepare_worker, &o);
+    /* From here a Ctrl-C is a stop request, acted on as soon as pm_manage runs. */
+    handle_interrupt(pm);
     set(pm, "-F", "n_processes", o.workers);
     if (o.pid_file) {
         set(pm, "-P", "pid_fname", o.pid_file);
