@@ -46,6 +46,7 @@ struct options {
     gid_t sock_gid;
     int drop;                /* -u or -g given */
     const char *directory;   /* -d: the workers' working directory */
+    int stop_signal;         /* --stop-signal: what the workers get to stop */
 };
 
 static void usage(FILE *out)
@@ -67,6 +68,8 @@ static void usage(FILE *out)
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
+            "  --stop-signal SIG the signal the workers get to stop, on TERM, INT and HUP:\n"
+            "                    TERM (default), INT, QUIT, HUP, USR1, USR2 or WINCH\n"
             "  --max-requests N, --max-size KB, --sizecheck-num-requests N\n"
             "                    passed to the workers as PM_MAX_REQUESTS, PM_MAX_SIZE and\n"
             "                    PM_SIZECHECK_NUM_REQUESTS (programs on libfcgi-pm, and Perl's\n"
@@ -156,17 +159,21 @@ static void handle_interrupt(pm_t *pm)
  * get SIGTERM (the library's parent-death signal). */
 static void detach_worker(pm_t *pm, void *user)
 {
-    (void)user;
+    const struct options *o = user;
     if (setsid() < 0)
         pm_warn(pm, "setsid: %s", strerror(errno));
-    /* SIGINT at its default for the program: exec turns a handler into the default,
-     * but keeps SIG_IGN. Ignoring it first drops a Ctrl-C that arrived before setsid:
-     * the manager got it too, and stops this worker its own way. */
+    /* SIGINT and the stop signal at their defaults for the program: exec turns a
+     * handler into the default, but keeps SIG_IGN (a non-interactive shell's "&"
+     * ignores INT and QUIT). Ignoring SIGINT first drops a Ctrl-C that arrived before
+     * setsid: the manager got it too, and stops this worker its own way; unless INT
+     * is the stop signal, which may be the manager's, and must stay pending. */
     struct sigaction sa = {.sa_handler = SIG_IGN};
     sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
+    if (o->stop_signal != SIGINT)
+        sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = SIG_DFL;
     sigaction(SIGINT, &sa, NULL);
+    sigaction(o->stop_signal, &sa, NULL);
 }
 
 /* In each worker, just before the exec: the working directory, then groups, gid and
@@ -301,16 +308,39 @@ static void pass_on(pm_t *pm, const char *flag, const char *name, const char *va
     setenv(variable, value, 1);
 }
 
+/* The signals the library can stop exec'd workers with (its "stop_signal" choices). */
+static const struct {
+    const char *name;
+    int signo;
+} stop_signals[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+                    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}};
+
+/* --stop-signal: a name above, with or without "SIG", in any case, or its number. */
+static int parse_stop_signal(pm_t *pm, const char *text)
+{
+    const char *name = strncasecmp(text, "SIG", 3) == 0 ? text + 3 : text;
+    char *end;
+    long number = strtol(text, &end, 10);
+    int numeric = *text >= '0' && *text <= '9' && !*end;
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; ++i)
+        if (numeric ? number == stop_signals[i].signo : strcasecmp(name, stop_signals[i].name) == 0) {
+            set(pm, "--stop-signal", "stop_signal", stop_signals[i].name);
+            return stop_signals[i].signo;
+        }
+    die_usage("--stop-signal: '%s' is not one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH "
+              "(a name, with or without SIG, or its number)", text);
+}
+
 int main(int argc, char **argv)
 {
-    struct options o = {.backlog = 1024, .workers = "1"};
+    struct options o = {.backlog = 1024, .workers = "1", .stop_signal = SIGTERM};
     pm_t *pm = pm_create();
     if (!pm) {
         fputs("fcgi-pm: out of memory\n", stderr);
         return 1;
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
-           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE };
+           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -323,6 +353,7 @@ int main(int argc, char **argv)
         {"max-size", required_argument, NULL, MAX_SIZE},
         {"sizecheck-num-requests", required_argument, NULL, SIZECHECK},
         {"pm-title", required_argument, NULL, PM_TITLE},
+        {"stop-signal", required_argument, NULL, STOP_SIGNAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -367,6 +398,7 @@ int main(int argc, char **argv)
             pass_on(pm, "--sizecheck-num-requests", "sizecheck_num_requests", "PM_SIZECHECK_NUM_REQUESTS", optarg);
             break;
         case PM_TITLE: set(pm, "--pm-title", "pm_title", optarg); break;
+        case STOP_SIGNAL: o.stop_signal = parse_stop_signal(pm, optarg); break;
         case 'h': usage(stdout); return finish(pm, &o, 0);
         case 'v': printf("fcgi-pm %s\n", pm_version()); return finish(pm, &o, 0);
         case ':': die_usage("%s needs a value", argv[optind - 1]);
