@@ -6,7 +6,7 @@
  * Opens the listening socket, then becomes the manager (libfcgi-pm, exec mode): each
  * worker is the program exec'd with the socket on descriptor 0, the FastCGI
  * convention, so any FastCGI program runs unmodified. HUP replaces the workers, TERM
- * stops them (SIGKILL after --die-timeout). Flags follow spawn-fcgi where they
+ * or INT stops them (SIGKILL after --die-timeout). Flags follow spawn-fcgi where they
  * overlap. Bad flags or values: exit 2 with one line.
  */
 #define _GNU_SOURCE
@@ -15,6 +15,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct options {
     gid_t sock_gid;
     int drop;                /* -u or -g given */
     const char *directory;   /* -d: the workers' working directory */
+    int stop_signal;         /* --stop-signal: what the workers get to stop */
 };
 
 static void usage(FILE *out)
@@ -66,6 +68,8 @@ static void usage(FILE *out)
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
+            "  --stop-signal SIG the signal the workers get to stop, on TERM, INT and HUP:\n"
+            "                    TERM (default), INT, QUIT, HUP, USR1, USR2 or WINCH\n"
             "  --max-requests N, --max-size KB, --sizecheck-num-requests N\n"
             "                    passed to the workers as PM_MAX_REQUESTS, PM_MAX_SIZE and\n"
             "                    PM_SIZECHECK_NUM_REQUESTS (programs on libfcgi-pm, and Perl's\n"
@@ -116,6 +120,60 @@ static gid_t lookup_group(const char *flag, const char *name)
     if (!gr)
         die_usage("%s: no group '%s'", flag, name);
     return gr->gr_gid;
+}
+
+/* The manager's handle, for the SIGINT handler. */
+static pm_t *the_manager;
+
+/* SIGINT (a Ctrl-C, or kill -INT) stops the manager exactly as TERM does: workers
+ * finish their requests, the pid file goes with the last of them, exit 0. */
+static void on_interrupt(int signo)
+{
+    int saved = errno;
+    pm_request_stop(the_manager, signo);
+    errno = saved;
+}
+
+/* Installed even if fcgi-pm was started with SIGINT ignored (a non-interactive
+ * shell's "&"): kill -INT must always be a graceful stop. */
+static void handle_interrupt(pm_t *pm)
+{
+    the_manager = pm;
+    struct sigaction sa = {.sa_handler = on_interrupt, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* In each new worker, first, every signal still blocked (so neither on_interrupt
+ * nor a terminal's signal can act between fork and here): the worker gets a session
+ * of its own, always. A Ctrl-C (or Ctrl-\, Ctrl-Z) then reaches the manager alone,
+ * which stops the workers its graceful way, instead of killing exec'd programs
+ * mid-request; a group-wide signal (kill %1, kill -- -PGID, timeout(1), supervisors
+ * that signal the process group) reaches the manager alone as well, which is what
+ * makes it graceful. Always, not only in a terminal's foreground: a job moves to the
+ * foreground (fg) after its workers started, and group-wide signals are no less
+ * abrupt without a terminal. A session rather than only a process group: with no
+ * controlling terminal, a worker writing to the terminal is never stopped by SIGTTOU
+ * (stty tostop), nor sent SIGHUP when it hangs up. systemd is unaffected: it signals
+ * the unit's control group, sessions or not. However the manager ends, its workers
+ * get SIGTERM (the library's parent-death signal). */
+static void detach_worker(pm_t *pm, void *user)
+{
+    const struct options *o = user;
+    if (setsid() < 0)
+        pm_warn(pm, "setsid: %s", strerror(errno));
+    /* SIGINT and the stop signal at their defaults for the program: exec turns a
+     * handler into the default, but keeps SIG_IGN (a non-interactive shell's "&"
+     * ignores INT and QUIT). Ignoring SIGINT first drops a Ctrl-C that arrived before
+     * setsid: the manager got it too, and stops this worker its own way; unless INT
+     * is the stop signal, which may be the manager's, and must stay pending. */
+    struct sigaction sa = {.sa_handler = SIG_IGN};
+    sigemptyset(&sa.sa_mask);
+    if (o->stop_signal != SIGINT)
+        sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(o->stop_signal, &sa, NULL);
 }
 
 /* In each worker, just before the exec: the working directory, then groups, gid and
@@ -250,16 +308,39 @@ static void pass_on(pm_t *pm, const char *flag, const char *name, const char *va
     setenv(variable, value, 1);
 }
 
+/* The signals the library can stop exec'd workers with (its "stop_signal" choices). */
+static const struct {
+    const char *name;
+    int signo;
+} stop_signals[] = {{"TERM", SIGTERM}, {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"HUP", SIGHUP},
+                    {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"WINCH", SIGWINCH}};
+
+/* --stop-signal: a name above, with or without "SIG", in any case, or its number. */
+static int parse_stop_signal(pm_t *pm, const char *text)
+{
+    const char *name = strncasecmp(text, "SIG", 3) == 0 ? text + 3 : text;
+    char *end;
+    long number = strtol(text, &end, 10);
+    int numeric = *text >= '0' && *text <= '9' && !*end;
+    for (size_t i = 0; i < sizeof stop_signals / sizeof stop_signals[0]; ++i)
+        if (numeric ? number == stop_signals[i].signo : strcasecmp(name, stop_signals[i].name) == 0) {
+            set(pm, "--stop-signal", "stop_signal", stop_signals[i].name);
+            return stop_signals[i].signo;
+        }
+    die_usage("--stop-signal: '%s' is not one of TERM, INT, QUIT, HUP, USR1, USR2, WINCH "
+              "(a name, with or without SIG, or its number)", text);
+}
+
 int main(int argc, char **argv)
 {
-    struct options o = {.backlog = 1024, .workers = "1"};
+    struct options o = {.backlog = 1024, .workers = "1", .stop_signal = SIGTERM};
     pm_t *pm = pm_create();
     if (!pm) {
         fputs("fcgi-pm: out of memory\n", stderr);
         return 1;
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
-           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE };
+           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -272,6 +353,7 @@ int main(int argc, char **argv)
         {"max-size", required_argument, NULL, MAX_SIZE},
         {"sizecheck-num-requests", required_argument, NULL, SIZECHECK},
         {"pm-title", required_argument, NULL, PM_TITLE},
+        {"stop-signal", required_argument, NULL, STOP_SIGNAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -279,7 +361,7 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     const char *group = NULL;
-    while ((c = getopt_long(argc, argv, "+s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
         case 'a': o.address = optarg; break;
@@ -316,6 +398,7 @@ int main(int argc, char **argv)
             pass_on(pm, "--sizecheck-num-requests", "sizecheck_num_requests", "PM_SIZECHECK_NUM_REQUESTS", optarg);
             break;
         case PM_TITLE: set(pm, "--pm-title", "pm_title", optarg); break;
+        case STOP_SIGNAL: o.stop_signal = parse_stop_signal(pm, optarg); break;
         case 'h': usage(stdout); return finish(pm, &o, 0);
         case 'v': printf("fcgi-pm %s\n", pm_version()); return finish(pm, &o, 0);
         case ':': die_usage("%s needs a value", argv[optind - 1]);
@@ -361,7 +444,10 @@ int main(int argc, char **argv)
         if (stat(o.directory, &st) != 0 || !S_ISDIR(st.st_mode))
             die_usage("-d: '%s' is not a directory", o.directory);
     }
+    pm_set_hook(pm, PM_HOOK_CHILD_AFTER_FORK, detach_worker, &o);
     pm_set_hook(pm, PM_HOOK_SERVER_INIT, prepare_worker, &o);
+    /* From here a Ctrl-C is a stop request, acted on as soon as pm_manage runs. */
+    handle_interrupt(pm);
     set(pm, "-F", "n_processes", o.workers);
     if (o.pid_file) {
         set(pm, "-P", "pid_fname", o.pid_file);
