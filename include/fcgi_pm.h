@@ -150,9 +150,10 @@ int pm_manage(pm_t *pm);
 /* Exec mode (what the fcgi-pm program uses): each worker execs argv[0] (looked up in
  * PATH when it has no '/') with argv, and envp (NULL: the manager's environment),
  * instead of returning from pm_manage; listen_fd becomes its descriptor 0, as
- * FastCGI programs expect. The worker gets default dispositions for TERM, HUP, PIPE
- * and CHLD, the host's signal mask, no other descriptor of the library's, and SIGTERM
- * when the manager dies. The SERVER_INIT hook runs in it just before the exec (to
+ * FastCGI programs expect. The worker gets default dispositions for TERM, HUP, PIPE,
+ * CHLD and the parameter "stop_signal" (TERM unless set: the signal that stops an
+ * exec'd worker, on TERM and HUP), the host's signal mask, no other descriptor of
+ * the library's, and the stop signal when the manager dies. The SERVER_INIT hook runs in it just before the exec (to
  * drop privileges, say; it may pm_exit). A failed exec is logged ("exec: <program>: <reason>") and
  * the worker exits 127, which the crash backoff paces. Only a failure (non-zero
  * exit, core-dumping signal) soon after start counts as a crash for an exec'd worker.

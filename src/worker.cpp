@@ -382,9 +382,11 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     ::fcntl(0, F_SETFD, 0);  // FastCGI's socket stays open across exec
     struct sigaction dfl = {};
     dfl.sa_handler = SIG_DFL;
-    for (int s : {SIGTERM, SIGHUP, SIGPIPE, SIGCHLD})
+    // The stop signal too: the program must act on it (an ignored one stays ignored
+    // across exec). The manager's death sends the same signal as its stop does.
+    for (int s : {SIGTERM, SIGHUP, SIGPIPE, SIGCHLD, params_.stop_signal})
         ::sigaction(s, &dfl, nullptr);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    ::prctl(PR_SET_PDEATHSIG, params_.stop_signal, 0, 0, 0);
     if (::getppid() != manager_pid)
         _exit(0);  // the manager is already gone
     // Tells a program built on this library that it is a worker (adopt_exec_worker).
@@ -404,7 +406,7 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
     // A change of uid or gid clears the parent-death signal: set it again, last.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    ::prctl(PR_SET_PDEATHSIG, params_.stop_signal, 0, 0, 0);
     if (::getppid() != manager_pid)
         _exit(0);
     if (exec_own_env_)

@@ -207,5 +207,18 @@ check "default QUIT: exit 0, well before the die timeout" test "$code" -eq 0
 check "default QUIT: the worker died of QUIT" grep -q "server (pid $worker) exited with status \(3\|131\)\$" "$log"
 check "default QUIT: no process left" nothing_left
 
+# -- the manager SIGKILLed: its workers get the stop signal (QUIT), not a TERM they
+#    ignore; they are in sessions of their own, so nothing else would reach them
+log=$work/death.log
+"$cli" -s "$work/death.sock" -F 2 --die-timeout 60 --stop-signal QUIT -- "$grace" QUIT 2>"$log" &
+manager=$!; started="$started $manager"
+check "death: workers ready" wait_for 2 'graceful (pid [0-9]*): ready' "$log"
+workers=$(children $manager)
+kill -KILL "$manager"
+exited "$manager"
+check "death: both workers stopped on QUIT" wait_for 2 'QUIT: stopping' "$log"
+# shellcheck disable=SC2086
+check "death: no worker left" all_gone $workers
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
