@@ -68,6 +68,9 @@ static void usage(FILE *out)
             "  -n                stay in the foreground (always so; for spawn-fcgi scripts)\n"
             "  --die-timeout S   seconds the workers get after TERM before SIGKILL (default 60)\n"
             "  --start-delay S   seconds to pause after each fork (default 0)\n"
+            "  --start-timeout S give up (exit 1) if the workers are not all running this\n"
+            "                    long after the start, e.g. a program that cannot be exec'd\n"
+            "                    (default 0: never)\n"
             "  --stop-signal SIG the signal the workers get to stop, on TERM, INT and HUP:\n"
             "                    TERM (default), INT, QUIT, HUP, USR1, USR2 or WINCH\n"
             "  --max-requests N, --max-size KB, --sizecheck-num-requests N\n"
@@ -340,7 +343,7 @@ int main(int argc, char **argv)
         return 1;
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
-           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL };
+           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL, START_TIMEOUT };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -354,6 +357,7 @@ int main(int argc, char **argv)
         {"sizecheck-num-requests", required_argument, NULL, SIZECHECK},
         {"pm-title", required_argument, NULL, PM_TITLE},
         {"stop-signal", required_argument, NULL, STOP_SIGNAL},
+        {"start-timeout", required_argument, NULL, START_TIMEOUT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -386,6 +390,7 @@ int main(int argc, char **argv)
         case 'U': o.sock_user = optarg; break;
         case 'G': o.sock_group = optarg; break;
         case DIE_TIMEOUT: set(pm, "--die-timeout", "die_timeout", optarg); break;
+        case START_TIMEOUT: set(pm, "--start-timeout", "start_timeout", optarg); break;
         case START_DELAY: set(pm, "--start-delay", "start_delay", optarg); break;
         case MIN_UPTIME: set(pm, "--min-uptime", "min_uptime", optarg); break;
         case BACKOFF_MIN: set(pm, "--backoff-min", "backoff_min", optarg); break;

@@ -35,6 +35,7 @@ check "bad directory" bad -s "$work/a.sock" -d "$work/no-such-dir" -- true
 check "negative die timeout" bad -s "$work/a.sock" --die-timeout -1 -- true
 check "bad max requests" bad -s "$work/a.sock" --max-requests 1x -- true
 check "negative max size" bad -s "$work/a.sock" --max-size -1 -- true
+check "bad start timeout" bad -s "$work/a.sock" --start-timeout soon -- true
 check "missing value" bad -s
 check "unknown user" bad -s "$work/a.sock" -u no-such-user-here -- true
 check "unknown socket group" bad -s "$work/a.sock" -G no-such-group-here -- true
@@ -192,6 +193,17 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 && getent group nogroup >/d
 else
   echo "not root, or no nobody/nogroup: privilege drop not checked"
 fi
+
+# -- a program that cannot be exec'd: with --start-timeout the manager gives up, exit 1
+log=$work/timeout.log
+t0=$(date +%s)
+"$cli" -s "$work/timeout.sock" -F 2 --start-timeout 1 -- "$work/no-such-program" 2>"$log" &
+m=$!
+wait "$m"; code=$?
+check "start timeout: exit 1" test "$code" -eq 1
+check "start timeout: within a few seconds" test $(( $(date +%s) - t0 )) -le 5
+check "start timeout: logged" grep -q 'start timeout: 0 of 2 workers ready after 1 s$' "$log"
+check "start timeout: the exec failures logged" grep -q "exec: $work/no-such-program: No such file or directory" "$log"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
