@@ -13,12 +13,15 @@
  *   - a busy request's poll is never interrupted by TERM or HUP;
  *   - fork hooks, exits told by return value, pm_errno, pm_version_number,
  *     pm_parameter_info, parameters fixed once running, SA_ONSTACK.
+ *
+ * On the pool fixture (tests/support/pool_fixture.h) with control_app as the program;
+ * here only what is control_app's: a NOTIFY_SOCKET receiver, connect(2)'s errno, and
+ * its answers and reports parsed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -27,129 +30,87 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "fcgi_pm.h"
-#include "proc_util.h"
+#include "pool_fixture.h"
 
-typedef struct {
-    char dir[PU_PATH_MAX];
-    char sock[PU_PATH_MAX];
-    char log[PU_PATH_MAX];
-    char pid_file[PU_PATH_MAX];
-    char notify[PU_PATH_MAX];
-    int notify_fd; /* a datagram socket standing in for systemd's, or -1 */
-    pid_t manager;
-    long long started_ms;
-} app_t;
+/* The running test's stand-in for systemd's NOTIFY_SOCKET, or -1. */
+static int notify_fd = -1;
 
-static int group_setup(void **state)
-{
-    (void)state;
-    return prctl(PR_SET_CHILD_SUBREAPER, 1) == 0 ? 0 : -1;
-}
-
+/* pf_setup, with control_app as the program. */
 static int setup(void **state)
 {
-    app_t *app = calloc(1, sizeof *app);
-    if (!app || pu_make_temp_dir(app->dir, sizeof app->dir, "control") < 0) {
-        free(app);
+    if (pf_setup(state) < 0)
         return -1;
-    }
-    snprintf(app->sock, sizeof app->sock, "%s/sock", app->dir);
-    snprintf(app->log, sizeof app->log, "%s/log", app->dir);
-    snprintf(app->pid_file, sizeof app->pid_file, "%s/app.pid", app->dir);
-    snprintf(app->notify, sizeof app->notify, "%s/notify", app->dir);
-    app->notify_fd = -1;
-    *state = app;
+    ((pf_app_t *)*state)->program = CONTROL_APP;
     return 0;
 }
 
+/* Closes the NOTIFY_SOCKET stand-in, then pf_teardown. */
 static int teardown(void **state)
 {
-    app_t *app = *state;
-    int reports = pu_sanitizer_reports(app->log);
-    if (reports > 0) {
-        char *log = pu_read_file(app->log, NULL);
-        print_error("sanitizer reports in %s:\n%s\n", app->log, log ? log : "");
-        free(log);
-    }
-    if (app->notify_fd >= 0)
-        close(app->notify_fd);
-    pu_kill_children();
-    pu_remove_temp_dir(app->dir);
-    free(app);
-    return reports > 0 ? -1 : 0;
+    if (notify_fd >= 0)
+        close(notify_fd);
+    notify_fd = -1;
+    return pf_teardown(state);
 }
 
-/* Starts control_app on app->sock with params (NULL-terminated "name=value") and env. */
-static pid_t spawn_app(app_t *app, const char *const params[], const char *const env[], const char *log)
+/* The manager must exit with code within timeout_ms. */
+static void expect_exit(pf_app_t *app, int timeout_ms, int code)
 {
-    const char *argv[32] = {CONTROL_APP, app->sock};
-    int n = 2;
-    for (int i = 0; params && params[i] && n < 31; i++)
-        argv[n++] = params[i];
-    argv[n] = NULL;
-    return pu_spawn(argv, env, log ? log : app->log);
+    CHECK(pf_wait_exit(app, timeout_ms), "manager %d did not exit within %d ms", (int)app->pid,
+          timeout_ms);
+    pf_check_exit_code(app, code);
 }
 
-static void start(app_t *app, const char *const params[], const char *const env[])
+/* A second control_app in app's directory, on its socket, logging to dir/log2 (which
+ * pf_teardown checks too): started with params and env, and its exit awaited. */
+static void run_second(const pf_app_t *app, pf_app_t *second, const char *const params[],
+                       const char *const env[])
 {
-    app->started_ms = pu_now_ms();
-    app->manager = spawn_app(app, params, env, NULL);
-    assert_true(app->manager > 0);
+    char log2[PF_PATH_LEN];
+    pf_app_at(second, app->dir, app->sock, pf_path(log2, app, "log2"));
+    second->program = CONTROL_APP;
+    pf_start_app(second, params, env);
+    CHECK_LOG(pf_wait_exit(second, 3000), second->log, "second manager %d did not exit",
+              (int)second->pid);
 }
 
-/* Starts a pool of n and waits until each worker has initialized. */
-static void start_pool(app_t *app, int n, const char *const params[], const char *const env[])
+/* "NOTIFY_SOCKET=<dir>/notify" into buf (NOTIFY_ENV_LEN bytes); buf. */
+#define NOTIFY_ENV_LEN (PF_PATH_LEN + 16)
+static char *notify_env(char *buf, const pf_app_t *app)
 {
-    start(app, params, env);
-    assert_true(pu_wait_containing(app->log, "): initialized", n + 1, 5000));
-    assert_true(pu_wait_containing(app->log, ") started", n, 5000)); /* may come after the worker's line */
+    char path[PF_PATH_LEN];
+    snprintf(buf, NOTIFY_ENV_LEN, "NOTIFY_SOCKET=%s", pf_path(path, app, "notify"));
+    return buf;
 }
 
-static int manager_exit(app_t *app, int timeout_ms)
+/* A datagram socket at dir/notify, as systemd's NOTIFY_SOCKET. */
+static void bind_notify(const pf_app_t *app)
 {
-    int status;
-    if (!pu_wait_exit(app->manager, timeout_ms, &status))
-        return -1000;
-    app->manager = 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-}
-
-static void dump_log(const app_t *app)
-{
-    char *log = pu_read_file(app->log, NULL);
-    print_message("--- %s\n%s---\n", app->log, log ? log : "");
-    free(log);
-}
-
-/* A datagram socket at app->notify, as systemd's NOTIFY_SOCKET. */
-static void bind_notify(app_t *app)
-{
+    char path[PF_PATH_LEN];
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
-    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", app->notify);
-    app->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    assert_true(app->notify_fd >= 0);
-    assert_int_equal(bind(app->notify_fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%s", pf_path(path, app, "notify"));
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(notify_fd >= 0);
+    assert_int_equal(bind(notify_fd, (struct sockaddr *)&addr, sizeof addr), 0);
 }
 
 /* Waits up to timeout_ms for a datagram containing what: 1, or 0. */
-static int wait_notify(app_t *app, const char *what, int timeout_ms)
+static int wait_notify(const char *what, int timeout_ms)
 {
     long long until = pu_now_ms() + timeout_ms;
     for (long long left; (left = until - pu_now_ms()) > 0;) {
-        struct pollfd p = {app->notify_fd, POLLIN, 0};
+        struct pollfd p = {notify_fd, POLLIN, 0};
         if (poll(&p, 1, (int)left) <= 0)
             continue;
         char buf[512];
-        ssize_t n = recv(app->notify_fd, buf, sizeof buf - 1, 0);
+        ssize_t n = recv(notify_fd, buf, sizeof buf - 1, 0);
         if (n <= 0)
             continue;
         buf[n] = '\0';
@@ -159,16 +120,13 @@ static int wait_notify(app_t *app, const char *what, int timeout_ms)
     return 0;
 }
 
-/* One request; its output kept in the app's directory. The client's exit code. */
-static int ask(app_t *app, const char *query, char **response)
+/* One request that completes within 3 s: the client's exit code; the response
+ * (malloc'd) in *response when it is non-NULL. */
+static int ask(pf_app_t *app, const char *query, char **response)
 {
-    static int count;
-    char out[PU_PATH_MAX];
-    snprintf(out, sizeof out, "%s/ask.%d", app->dir, ++count);
-    char *ignored = NULL;
-    int rc = pu_request(app->sock, query, out, 3000, response ? response : &ignored, NULL);
-    free(ignored);
-    return rc;
+    pu_request_t req;
+    pf_start_request(app, &req, query);
+    return pu_request_finish(&req, 3000, response, NULL);
 }
 
 /* connect(2) to the unix socket: 0, or the errno. */
@@ -199,28 +157,28 @@ static void parse_waited(const char *response, long *waited, int *eintr)
  * uninterrupted; the pid file goes with the last worker. */
 static void test_term_stops_in_order(void **state)
 {
-    app_t *app = *state;
-    char pid_param[PU_PATH_MAX + 16], out[PU_PATH_MAX], second_log[PU_PATH_MAX];
+    pf_app_t *app = *state;
+    char pid_param[PF_PATH_LEN + 16], line[PF_LINE_LEN];
+    pid_t workers[2];
     snprintf(pid_param, sizeof pid_param, "pid_fname=%s", app->pid_file);
-    snprintf(out, sizeof out, "%s/busy.out", app->dir);
-    snprintf(second_log, sizeof second_log, "%s/second.log", app->dir);
-    start_pool(app, 2, (const char *[]){"n_processes=2", "die_timeout=10", pid_param, NULL}, NULL);
+    pf_start_pool(app, 2, (const char *[]){"die_timeout=10", pid_param, NULL}, NULL, workers);
 
     pu_request_t busy;
-    assert_int_equal(pu_request_start(&busy, app->sock, "poll_ms=1500", out), 0);
+    pf_start_request(app, &busy, "poll_ms=1500");
     pu_sleep_ms(300);
-    kill(app->manager, SIGTERM);
-    assert_true(pu_wait_containing(app->log, "sending TERM to PIDs", 1, 2000));
+    kill(app->pid, SIGTERM);
+    CHECK(pu_wait_containing(app->log, pf_mline(line, app, "sending TERM to PIDs"), 1, 2000),
+          "no TERM sent to the workers");
     pu_sleep_ms(100);
 
     assert_int_equal(connect_errno(app->sock), ECONNREFUSED);
     assert_true(pu_file_exists(app->pid_file));
-    pid_t second = spawn_app(app, (const char *[]){"n_processes=1", pid_param, NULL}, NULL, second_log);
-    int status = 0;
-    assert_true(pu_wait_exit(second, 3000, &status));
-    assert_int_equal(WEXITSTATUS(status), 1);
-    assert_true(pu_count_containing(second_log, "is held by another manager") >= 1);
-    assert_true(pu_alive(app->manager));
+    pf_app_t second;
+    run_second(app, &second, (const char *[]){"n_processes=1", pid_param, NULL}, NULL);
+    pf_check_exit_code(&second, 1);
+    CHECK_LOG(pu_count_containing(second.log, "is held by another manager") >= 1, second.log,
+              "the second manager did not find the pid file held");
+    assert_true(pu_alive(app->pid));
 
     char *response = NULL;
     size_t len = 0;
@@ -231,7 +189,7 @@ static void test_term_stops_in_order(void **state)
     free(response);
     assert_true(waited >= 1500);
     assert_int_equal(eintr, 0);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    expect_exit(app, 3000, 0);
     assert_false(pu_file_exists(app->pid_file));
     assert_int_equal(pu_count_containing(app->log, "dying: safe exit from signal TERM"), 1);
 }
@@ -239,92 +197,71 @@ static void test_term_stops_in_order(void **state)
 /* A worker still busy at die_timeout is SIGKILLed, reaped and logged as any other. */
 static void test_sigkilled_workers_are_logged(void **state)
 {
-    app_t *app = *state;
-    char out[PU_PATH_MAX], line[128];
-    snprintf(out, sizeof out, "%s/busy.out", app->dir);
-    start_pool(app, 1, (const char *[]){"n_processes=1", "die_timeout=1", NULL}, NULL);
-    pid_t worker = 0;
-    char before[64];
-    snprintf(before, sizeof before, "FastCGI: manager (pid %d): server (pid ", (int)app->manager);
-    assert_int_equal(pu_collect_pids(app->log, before, ") started", &worker, 1), 1);
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, (const char *[]){"die_timeout=1", NULL}, NULL, &worker);
     pu_request_t busy;
-    assert_int_equal(pu_request_start(&busy, app->sock, "poll_ms=4000", out), 0);
+    pf_start_request(app, &busy, "poll_ms=4000");
     pu_sleep_ms(300);
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 4000), 1);
-    snprintf(line, sizeof line, "server (pid %d) exited with status 9", (int)worker);
-    assert_int_equal(pu_count_containing(app->log, line), 1);
+    kill(app->pid, SIGTERM);
+    expect_exit(app, 4000, 1);
+    CHECK(pf_exit_lines(app, worker, 9) == 1, "no single exit line with status 9 for worker %d",
+          (int)worker);
     assert_int_equal(pu_count_containing(app->log, "): wait timeout"), 1);
     assert_false(pu_exists(worker));
 }
 
 /* ---- a failed pm_manage changes nothing ---- */
 
-static char *failure_line(app_t *app, const char *stdout_log)
+/* control_app's report after a failed pm_manage, the log at path from "failed " on,
+ * must start with expect. */
+static void check_failure_report(const char *path, const char *expect)
 {
-    char *text = pu_read_file(stdout_log, NULL);
-    char *line = text ? strstr(text, "failed ") : NULL;
-    if (!line) {
-        dump_log(app);
-        free(text);
-        return NULL;
-    }
-    memmove(text, line, strlen(line) + 1);
-    return text;
+    char *text = pu_read_file(path, NULL);
+    const char *line = text ? strstr(text, "failed ") : NULL;
+    int same = line && strncmp(line, expect, strlen(expect)) == 0;
+    if (!same)
+        print_error("got:    %.*s\nwanted: %s\n", line ? (int)strcspn(line, "\n") : 6,
+                    line ? line : "(none)", expect);
+    free(text);
+    CHECK_LOG(same, path, "not the report expected");
 }
 
 /* Refused for a held pid file: NOTIFY_SOCKET is still there, title and mask as before. */
 static void test_failed_manage_when_locked(void **state)
 {
-    app_t *app = *state;
-    char pid_param[PU_PATH_MAX + 16], second_log[PU_PATH_MAX], notify_env[PU_PATH_MAX + 16];
+    pf_app_t *app = *state;
+    char pid_param[PF_PATH_LEN + 16], env[NOTIFY_ENV_LEN], notify[PF_PATH_LEN];
+    char expect[PF_PATH_LEN + 96];
+    pid_t worker;
     snprintf(pid_param, sizeof pid_param, "pid_fname=%s", app->pid_file);
-    snprintf(second_log, sizeof second_log, "%s/second.log", app->dir);
-    snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", app->notify);
-    start_pool(app, 1, (const char *[]){"n_processes=1", pid_param, NULL}, NULL);
-    pid_t second = spawn_app(app, (const char *[]){"n_processes=1", pid_param, NULL},
-                             (const char *[]){notify_env, "CONTROL_LATE_PIDFILE=1", NULL}, second_log);
-    int status = 0;
-    assert_true(pu_wait_exit(second, 3000, &status));
-    assert_int_equal(WEXITSTATUS(status), 1);
-    char *line = failure_line(app, second_log);
-    assert_non_null(line);
-    char expect[PU_PATH_MAX + 64];
-    snprintf(expect, sizeof expect, "failed %d notify %s comm control_app blocked 0000000000000000 chld default",
-             PM_ELOCKED, app->notify);
-    int same = strncmp(line, expect, strlen(expect)) == 0;
-    if (!same)
-        print_message("got:    %s\nwanted: %s\n", line, expect);
-    free(line);
-    assert_true(same);
+    pf_start_pool(app, 1, (const char *[]){pid_param, NULL}, NULL, &worker);
+    pf_app_t second;
+    run_second(app, &second, (const char *[]){"n_processes=1", pid_param, NULL},
+               (const char *[]){notify_env(env, app), "CONTROL_LATE_PIDFILE=1", NULL});
+    pf_check_exit_code(&second, 1);
+    snprintf(expect, sizeof expect,
+             "failed %d notify %s comm control_app blocked 0000000000000000 chld default",
+             PM_ELOCKED, pf_path(notify, app, "notify"));
+    check_failure_report(second.log, expect);
 }
 
 /* Refused after the pid file was taken and the title set (the manager_init hook
  * made SIGCHLD ignored): the pid file is gone and unlocked, the rest as before. */
 static void test_failed_manage_after_effects(void **state)
 {
-    app_t *app = *state;
-    char pid_param[PU_PATH_MAX + 16], out_log[PU_PATH_MAX], notify_env[PU_PATH_MAX + 16];
+    pf_app_t *app = *state;
+    char pid_param[PF_PATH_LEN + 16], env[NOTIFY_ENV_LEN], notify[PF_PATH_LEN];
+    char expect[PF_PATH_LEN + 96];
     snprintf(pid_param, sizeof pid_param, "pid_fname=%s", app->pid_file);
-    snprintf(out_log, sizeof out_log, "%s/out.log", app->dir);
-    snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", app->notify);
-    pid_t app_pid = spawn_app(app, (const char *[]){"n_processes=2", pid_param, NULL},
-                              (const char *[]){notify_env, "CONTROL_LATE_PIDFILE=1", "CONTROL_IGNORE_CHLD=1", NULL},
-                              out_log);
-    int status = 0;
-    assert_true(pu_wait_exit(app_pid, 3000, &status));
-    assert_int_equal(WEXITSTATUS(status), 1);
-    char *line = failure_line(app, out_log);
-    assert_non_null(line);
-    char expect[PU_PATH_MAX + 64];
+    pf_start_app(app, (const char *[]){"n_processes=2", pid_param, NULL},
+                 (const char *[]){notify_env(env, app), "CONTROL_LATE_PIDFILE=1",
+                                  "CONTROL_IGNORE_CHLD=1", NULL});
+    expect_exit(app, 3000, 1);
     snprintf(expect, sizeof expect,
-             "failed %d notify %s comm control_app blocked 0000000000000000 chld default pidfile absent", PM_ESTATE,
-             app->notify);
-    int same = strncmp(line, expect, strlen(expect)) == 0;
-    if (!same)
-        print_message("got:    %s\nwanted: %s\n", line, expect);
-    free(line);
-    assert_true(same);
+             "failed %d notify %s comm control_app blocked 0000000000000000 chld default pidfile absent",
+             PM_ESTATE, pf_path(notify, app, "notify"));
+    check_failure_report(app->log, expect);
     assert_false(pu_file_exists(app->pid_file));
 }
 
@@ -334,13 +271,17 @@ static void test_failed_manage_after_effects(void **state)
  * is logged, the workers are stopped and reaped, and it exits 1: no spin. */
 static void test_wait_failure_is_fatal(void **state)
 {
-    app_t *app = *state;
-    start_pool(app, 2, (const char *[]){"n_processes=2", "die_timeout=2", NULL},
-               (const char *[]){"CONTROL_CLOSE_FDS=1", NULL});
-    int code = manager_exit(app, 5000);
-    if (code != 1)
-        dump_log(app);
-    assert_int_equal(code, 1);
+    pf_app_t *app = *state;
+    char line[PF_LINE_LEN];
+    /* pf_start_pool's lines without its check of the manager's children: the loop
+     * fails at once, and the workers may be gone before the check sees them. */
+    pf_start_app(app, (const char *[]){"n_processes=2", "die_timeout=2", NULL},
+                 (const char *[]){"CONTROL_CLOSE_FDS=1", NULL});
+    CHECK(pu_wait_line(app->log, pf_mline(line, app, "initialized"), 1, PF_T_START),
+          "manager %d never logged initialized", (int)app->pid);
+    for (int i = 1; i <= 2; i++)
+        CHECK(pf_wait_started(app, i) > 0, "worker %d of 2 never started and initialized", i);
+    expect_exit(app, 5000, 1);
     assert_int_equal(pu_count_containing(app->log, "epoll_wait: Bad file descriptor"), 1);
     assert_int_equal(pu_count_containing(app->log, "exited with status"), 2);
     assert_int_equal(pu_count_containing(app->log, "dying: the manager's event loop failed"), 1);
@@ -354,63 +295,64 @@ static void test_wait_failure_is_fatal(void **state)
 /* READY=1 once the workers can serve: after their server_init hook, not at fork. */
 static void test_ready_after_worker_init(void **state)
 {
-    app_t *app = *state;
-    char notify_env[PU_PATH_MAX + 16];
-    snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", app->notify);
+    pf_app_t *app = *state;
+    char env[NOTIFY_ENV_LEN];
     bind_notify(app);
-    start(app, (const char *[]){"n_processes=2", NULL}, (const char *[]){notify_env, "CONTROL_INIT_SLEEP_MS=700", NULL});
-    assert_true(wait_notify(app, "READY=1", 5000));
-    long long after = pu_now_ms() - app->started_ms;
-    print_message("READY=1 after %lld ms (init takes 700)\n", after);
+    double t0 = pf_now_ms();
+    pf_start_app(app, (const char *[]){"n_processes=2", NULL},
+                 (const char *[]){notify_env(env, app), "CONTROL_INIT_SLEEP_MS=700", NULL});
+    CHECK(wait_notify("READY=1", 5000), "no READY=1 within 5 s");
+    double after = pf_now_ms() - t0;
+    print_message("READY=1 after %.0f ms (init takes 700)\n", after);
     assert_true(after >= 650);
     assert_int_equal(pu_count_containing(app->log, "server (pid"), 2 * 2); /* started + initialized */
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_stop(app, 3000);
 }
 
 /* Exec mode: READY=1 once the execs succeeded; a program that cannot even be
  * exec'd never makes the pool ready, and start_timeout gives up with exit 1. */
 static void test_exec_readiness_and_start_timeout(void **state)
 {
-    app_t *app = *state;
-    char notify_env[PU_PATH_MAX + 16];
-    snprintf(notify_env, sizeof notify_env, "NOTIFY_SOCKET=%s", app->notify);
+    pf_app_t *app = *state;
+    char env[NOTIFY_ENV_LEN];
     bind_notify(app);
-    start(app, (const char *[]){"n_processes=2", "start_timeout=5", NULL},
-          (const char *[]){notify_env, "CONTROL_EXEC=/bin/sleep", "CONTROL_EXEC_ARG=30", NULL});
-    assert_true(wait_notify(app, "READY=1", 4000));
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_start_app(app, (const char *[]){"n_processes=2", "start_timeout=5", NULL},
+                 (const char *[]){notify_env(env, app), "CONTROL_EXEC=/bin/sleep",
+                                  "CONTROL_EXEC_ARG=30", NULL});
+    CHECK(wait_notify("READY=1", 4000), "no READY=1 within 4 s");
+    pf_stop(app, 3000);
 
-    start(app, (const char *[]){"n_processes=2", "start_timeout=1", NULL},
-          (const char *[]){notify_env, "CONTROL_EXEC=/nonexistent/program", NULL});
-    int code = manager_exit(app, 6000);
-    long long took = pu_now_ms() - app->started_ms;
-    if (code != 1)
-        dump_log(app);
-    assert_int_equal(code, 1);
-    assert_true(took >= 900);
-    assert_int_equal(pu_count_containing(app->log, "start timeout: 0 of 2 workers ready after 1 s"), 1);
-    assert_true(pu_count_containing(app->log, "exec: /nonexistent/program: No such file or directory") >= 2);
-    assert_false(wait_notify(app, "READY=1", 100));
+    double t0 = pf_now_ms();
+    pf_start_app(app, (const char *[]){"n_processes=2", "start_timeout=1", NULL},
+                 (const char *[]){env, "CONTROL_EXEC=/nonexistent/program", NULL});
+    double took = pf_wait_manager_exit(app, t0, 6000);
+    CHECK(took >= 0, "manager %d did not exit within 6 s", (int)app->pid);
+    pf_check_exit_code(app, 1);
+    CHECK(took >= 900, "exited after %.0f ms, before start_timeout (1 s)", took);
+    CHECK(pu_count_containing(app->log, "start timeout: 0 of 2 workers ready after 1 s") == 1,
+          "no single start timeout line");
+    CHECK(pu_count_containing(app->log, "exec: /nonexistent/program: No such file or directory") >= 2,
+          "fewer than 2 failed execs logged");
+    assert_false(wait_notify("READY=1", 100));
 }
 
 /* A HUP clears the crash backoff: the slot that failed is refilled at once. */
 static void test_hup_resets_crash_backoff(void **state)
 {
-    app_t *app = *state;
-    start(app, (const char *[]){"n_processes=1", "min_uptime=10", "backoff_min=5", "backoff_max=5", NULL},
-          (const char *[]){"CONTROL_INIT_EXIT=3", NULL});
-    assert_true(pu_wait_containing(app->log, "exited with status 768", 1, 3000));
+    pf_app_t *app = *state;
+    pf_start_app(app,
+                 (const char *[]){"n_processes=1", "min_uptime=10", "backoff_min=5",
+                                  "backoff_max=5", NULL},
+                 (const char *[]){"CONTROL_INIT_EXIT=3", NULL});
+    CHECK(pu_wait_containing(app->log, "exited with status 768", 1, 3000), "no worker exited 3");
     pu_sleep_ms(200);
-    assert_int_equal(pu_count_containing(app->log, ") started"), 1); /* backing off 5 s */
+    CHECK(pu_count_containing(app->log, ") started") == 1, "not backing off"); /* for 5 s */
     long long hup = pu_now_ms();
-    kill(app->manager, SIGHUP);
-    assert_true(pu_wait_containing(app->log, ") started", 2, 2000));
+    kill(app->pid, SIGHUP);
+    CHECK(pu_wait_containing(app->log, ") started", 2, 2000), "no refill within 2 s of HUP");
     print_message("refilled %lld ms after HUP (backoff 5 s)\n", pu_now_ms() - hup);
     assert_true(pu_now_ms() - hup < 2000);
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_stop(app, 3000);
 }
 
 /* ---- a host that owns the signals ---- */
@@ -419,18 +361,19 @@ static void test_hup_resets_crash_backoff(void **state)
  * pm_request_stop, and the manager reloads and stops in order. */
 static void test_no_signals_driven_by_requests(void **state)
 {
-    app_t *app = *state;
-    start_pool(app, 2, (const char *[]){"n_processes=2", "no_signals=1", NULL},
-               (const char *[]){"CONTROL_OWN_SIGNALS=1", NULL});
-    kill(app->manager, SIGHUP);
-    assert_true(pu_wait_containing(app->log, "sending TERM to PIDs", 1, 2000));
-    assert_true(pu_wait_containing(app->log, ") started", 4, 3000));
-    assert_true(pu_wait_containing(app->log, "server (pid", 2 * 4, 3000));
-    kill(app->manager, SIGINT);
-    int code = manager_exit(app, 3000);
-    if (code != 0)
-        dump_log(app);
-    assert_int_equal(code, 0);
+    pf_app_t *app = *state;
+    char line[PF_LINE_LEN];
+    pid_t workers[2];
+    pf_start_pool(app, 2, (const char *[]){"no_signals=1", NULL},
+                  (const char *[]){"CONTROL_OWN_SIGNALS=1", NULL}, workers);
+    kill(app->pid, SIGHUP);
+    CHECK(pu_wait_containing(app->log, pf_mline(line, app, "sending TERM to PIDs"), 1, 2000),
+          "no reload after HUP");
+    CHECK(pu_wait_containing(app->log, ") started", 4, 3000), "the pool was not restarted");
+    CHECK(pu_wait_containing(app->log, "server (pid", 2 * 4, 3000),
+          "the new workers did not initialize");
+    kill(app->pid, SIGINT);
+    expect_exit(app, 3000, 0);
     assert_int_equal(pu_count_containing(app->log, "received signal INT"), 1);
     assert_int_equal(pu_count_containing(app->log, "dying: safe exit from signal INT"), 1);
     assert_int_equal(pu_count_containing(app->log, "exited with status"), 4);
@@ -456,24 +399,23 @@ static int count_atexit(const char *path, pid_t manager, int *others)
 /* worker_exit "_exit": the host's atexit handler runs in the manager alone. */
 static void test_worker_exit_skips_atexit(void **state)
 {
-    app_t *app = *state;
-    char atexit_env[PU_PATH_MAX + 32], path[PU_PATH_MAX];
+    pf_app_t *app = *state;
+    char atexit_env[PF_PATH_LEN + 32], path[PF_PATH_LEN];
+    pid_t workers[2];
     for (int quick = 0; quick <= 1; quick++) {
         snprintf(path, sizeof path, "%s/atexit.%d", app->dir, quick);
         snprintf(atexit_env, sizeof atexit_env, "CONTROL_ATEXIT=%s", path);
         unlink(app->log);
-        start_pool(app, 2,
-                   (const char *[]){"n_processes=2", quick ? "worker_exit=_exit" : "worker_exit=exit", NULL},
-                   (const char *[]){atexit_env, NULL});
+        pf_start_pool(app, 2, (const char *[]){quick ? "worker_exit=_exit" : "worker_exit=exit", NULL},
+                      (const char *[]){atexit_env, NULL}, workers);
         assert_int_equal(ask(app, "", NULL), 0);
-        kill(app->manager, SIGHUP);
-        assert_true(pu_wait_containing(app->log, ") started", 4, 3000));
-        assert_true(pu_wait_containing(app->log, "): initialized", 5, 3000));
-        pid_t manager = app->manager;
-        kill(app->manager, SIGTERM);
-        assert_int_equal(manager_exit(app, 3000), 0);
+        kill(app->pid, SIGHUP);
+        CHECK(pu_wait_containing(app->log, ") started", 4, 3000), "the pool was not restarted");
+        CHECK(pu_wait_containing(app->log, "): initialized", 5, 3000),
+              "the new workers did not initialize");
+        pf_stop(app, 3000);
         int others;
-        assert_int_equal(count_atexit(path, manager, &others), 1);
+        assert_int_equal(count_atexit(path, app->pid, &others), 1);
         print_message("worker_exit=%s: atexit ran in %d workers\n", quick ? "_exit" : "exit", others);
         if (quick)
             assert_int_equal(others, 0);
@@ -486,16 +428,15 @@ static void test_worker_exit_skips_atexit(void **state)
  * and a TERM of the manager. */
 static void test_busy_request_undisturbed(void **state)
 {
-    app_t *app = *state;
-    char out[PU_PATH_MAX];
-    snprintf(out, sizeof out, "%s/busy.out", app->dir);
-    start_pool(app, 1, (const char *[]){"n_processes=1", NULL}, NULL);
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, NULL, NULL, &worker);
     pu_request_t busy;
-    assert_int_equal(pu_request_start(&busy, app->sock, "poll_ms=1200", out), 0);
+    pf_start_request(app, &busy, "poll_ms=1200");
     pu_sleep_ms(300);
-    kill(app->manager, SIGHUP);
+    kill(app->pid, SIGHUP);
     pu_sleep_ms(300);
-    kill(app->manager, SIGTERM);
+    kill(app->pid, SIGTERM);
     char *response = NULL;
     assert_int_equal(pu_request_finish(&busy, 5000, &response, NULL), 0);
     long waited;
@@ -505,7 +446,7 @@ static void test_busy_request_undisturbed(void **state)
     free(response);
     assert_true(waited >= 1200);
     assert_int_equal(eintr, 0);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    expect_exit(app, 3000, 0);
     assert_int_equal(pu_count_containing(app->log, "safe exit after SIGTERM"), 1);
 }
 
@@ -515,44 +456,45 @@ static void test_busy_request_undisturbed(void **state)
  * with every signal blocked. */
 static void test_fork_hooks(void **state)
 {
-    app_t *app = *state;
-    start_pool(app, 2, (const char *[]){"n_processes=2", NULL}, (const char *[]){"CONTROL_FORK_HOOKS=1", NULL});
+    pf_app_t *app = *state;
+    pid_t workers[2];
+    pf_start_pool(app, 2, NULL, (const char *[]){"CONTROL_FORK_HOOKS=1", NULL}, workers);
     char line[128];
-    snprintf(line, sizeof line, "control_app (pid %d): pre_fork", (int)app->manager);
+    snprintf(line, sizeof line, "control_app (pid %d): pre_fork", (int)app->pid);
     assert_int_equal(pu_count_lines(app->log, line), 2);
-    snprintf(line, sizeof line, "control_app (pid %d): parent_after_fork", (int)app->manager);
+    snprintf(line, sizeof line, "control_app (pid %d): parent_after_fork", (int)app->pid);
     assert_int_equal(pu_count_lines(app->log, line), 2);
     assert_int_equal(pu_count_containing(app->log, "child_after_fork all_blocked 1"), 2);
-    snprintf(line, sizeof line, "control_app (pid %d): child_after_fork", (int)app->manager);
+    snprintf(line, sizeof line, "control_app (pid %d): child_after_fork", (int)app->pid);
     assert_int_equal(pu_count_containing(app->log, line), 0); /* in the children only */
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_stop(app, 3000);
 }
 
 /* no_exit 1: pm_post_dispatch and pm_exit say "exit now, with this status" by
  * their return value; the program exits through its own code. */
 static void test_exit_by_return_value(void **state)
 {
-    app_t *app = *state;
-    start_pool(app, 1, (const char *[]){"n_processes=1", "no_exit=1", "max_requests=1", NULL}, NULL);
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, (const char *[]){"no_exit=1", "max_requests=1", NULL}, NULL, &worker);
     assert_int_equal(ask(app, "", NULL), 0);
     char line[64];
     snprintf(line, sizeof line, "post_dispatch returned %d", PM_EXIT + 0);
-    assert_true(pu_wait_containing(app->log, line, 1, 2000));
+    CHECK(pu_wait_containing(app->log, line, 1, 2000), "no '%s'", line);
     snprintf(line, sizeof line, "pm_exit returned %d", PM_EXIT + 7);
-    assert_true(pu_wait_containing(app->log, line, 1, 2000));
-    assert_true(pu_wait_containing(app->log, "exited with status 0", 1, 2000));
+    CHECK(pu_wait_containing(app->log, line, 1, 2000), "no '%s'", line);
+    CHECK(pu_wait_containing(app->log, "exited with status 0", 1, 2000), "the worker did not exit 0");
     assert_int_equal(pu_count_containing(app->log, "safe exit after max_requests (1)"), 1);
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_stop(app, 3000);
 }
 
 /* In a worker: the TERM handler has SA_ONSTACK and SA_RESTART; a parameter fixed
  * once running is refused, one that is not is taken. */
 static void test_worker_handler_and_fixed_parameters(void **state)
 {
-    app_t *app = *state;
-    start_pool(app, 1, (const char *[]){"n_processes=1", NULL}, NULL);
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, NULL, NULL, &worker);
     struct {
         const char *query, *answer;
     } cases[] = {{"sigflags=1", "onstack 1 restart 1"},
@@ -568,8 +510,7 @@ static void test_worker_handler_and_fixed_parameters(void **state)
         free(response);
         assert_true(found);
     }
-    kill(app->manager, SIGTERM);
-    assert_int_equal(manager_exit(app, 3000), 0);
+    pf_stop(app, 3000);
 }
 
 /* In this process, no fork: version number, pm_errno, pm_parameter_info, requests. */
@@ -648,5 +589,5 @@ int main(void)
         T(test_worker_handler_and_fixed_parameters),
         cmocka_unit_test(test_api_additions),
     };
-    return cmocka_run_group_tests(tests, group_setup, NULL);
+    return cmocka_run_group_tests(tests, pf_group_setup, NULL);
 }

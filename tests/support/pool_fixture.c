@@ -206,6 +206,7 @@ void pf_app_at(pf_app_t *app, const char *dir, const char *addr, const char *log
     snprintf(app->sock, sizeof app->sock, "%s", sock);
     snprintf(app->log, sizeof app->log, "%s", log_copy);
     snprintf(app->pid_file, sizeof app->pid_file, "%s/app.pid", app->dir);
+    app->program = NULL;
     app->pid = -1;
     app->reaped = 0;
     app->status = 0;
@@ -220,14 +221,15 @@ char *pf_path(char *buf, const pf_app_t *app, const char *name)
 
 void pf_start_app(pf_app_t *app, const char *const params[], const char *const env[])
 {
-    const char *argv[32] = {WORKER_APP, app->sock};
+    const char *program = app->program ? app->program : WORKER_APP;
+    const char *argv[32] = {program, app->sock};
     int argc = 2;
     for (int i = 0; params && params[i] && argc < 31; i++)
         argv[argc++] = params[i];
     argv[argc] = NULL;
     app->reaped = 0;
     app->pid = pu_spawn(argv, env, app->log);
-    CHECK_LOG(app->pid > 0, app->log, "cannot start %s", WORKER_APP);
+    CHECK_LOG(app->pid > 0, app->log, "cannot start %s", program);
 }
 
 void pf_start_pool(pf_app_t *app, int n, const char *const params[], const char *const env[],

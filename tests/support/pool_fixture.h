@@ -1,6 +1,7 @@
 /*
  * pool_fixture.h -- the fixture the process and fault test programs share: a test's
- * directory and the worker_app under test in it; the cmocka set-up and tear-down
+ * directory and the application under test in it (worker_app unless the test names
+ * another program); the cmocka set-up and tear-down
  * around each test, with this process a child subreaper; starting a pool and waiting
  * for its n workers; the manager's exit and exit code; the manager's and workers'
  * log lines; requests through cgi-fcgi; a millisecond clock and FIGURE lines.
@@ -27,8 +28,9 @@
 #define PF_T_EXIT 5000    /* a process exits */
 #define PF_T_REQUEST 5000 /* a request begins or completes */
 
-/* A worker_app run: its manager and where it lives. */
+/* An application run: its program, its manager and where it lives. */
 typedef struct pf_app {
+    const char *program;        /* the executable pf_start_app runs; NULL: worker_app */
     char dir[PU_PATH_MAX];      /* the test's directory */
     char sock[PF_PATH_LEN];     /* where it listens: a unix socket path or host:port */
     char log[PF_PATH_LEN];      /* stdout and stderr of the whole process tree */
@@ -95,14 +97,16 @@ void pf_figure(const char *scenario, const char *name, double value, const char 
 /* ---- the application ---- */
 
 /* Points app at dir: sock is addr (a path or host:port), log is log; the pid file is
- * dir/app.pid; no manager yet. A second app in the same test, or other paths. */
+ * dir/app.pid; the program is worker_app (program NULL); no manager yet. A second app
+ * in the same test, or other paths. */
 void pf_app_at(pf_app_t *app, const char *dir, const char *addr, const char *log);
 /* dir/name into buf (PF_PATH_LEN bytes); buf. */
 char *pf_path(char *buf, const pf_app_t *app, const char *name);
 
-/* Starts worker_app on app->sock with params ("name=value") and env ("NAME=value"),
- * both NULL-terminated, either may be NULL; its output is appended to app->log.
- * Fails the test if it cannot be spawned. */
+/* Starts app->program (worker_app if NULL) as "<program> <app->sock> <params...>",
+ * with params ("name=value") and env ("NAME=value") both NULL-terminated, either may
+ * be NULL; its output is appended to app->log. Fails the test if it cannot be
+ * spawned. */
 void pf_start_app(pf_app_t *app, const char *const params[], const char *const env[]);
 /* pf_start_app with n_processes=n first, then waits for the whole pool: the manager's
  * "initialized", n workers started and initialized (their pids in workers[], in log
