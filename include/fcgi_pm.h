@@ -9,7 +9,8 @@
  *   valid until the next call on the same handle (pm_strerror/pm_version: forever).
  * - Calls that may end the process: pm_manage (in the manager), pm_pre_dispatch and
  *   pm_post_dispatch (from a hook), pm_die, pm_exit, pm_abort; with "worker_exit"
- *   "_exit" also pm_accept in a stopping worker. They call exit(3) (in a worker: as
+ *   "_exit" also pm_accept, pm_wait_connection and pm_worker_stopping in a stopping
+ *   worker (exit 0). They call exit(3) (in a worker: as
  *   "worker_exit" says) unless the parameter "no_exit" is 1: then they return
  *   PM_EXIT + status (pm_manage: PM_MANAGER_DONE), and pm_exit_status() tells the
  *   status too, so that a binding exits through its own runtime. No other function
@@ -117,7 +118,8 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * PM_EPIDFILE: the pid file path is a symlink, FIFO or other non-regular file;
  * PM_ESTATE: called twice, in a worker, with more than one thread, or with SIGCHLD
  * ignored (SIG_IGN or SA_NOCLDWAIT) where the library may not change that: with
- * "no_signals" 1, or set so by the manager_init hook; PM_ESYS, with pm_errno). A
+ * "no_signals" 1, or set so by the manager_init hook; PM_EBADVALUE: "stop_signal"
+ * other than TERM without exec mode; PM_ESYS, with pm_errno). A
  * failure leaves the process as it was: no pid file, the environment, title,
  * signal mask and dispositions unchanged. In the manager it does not return: it
  * exits 0 after TERM (or pm_request_stop), 1 after a wait timeout, a start timeout
@@ -163,15 +165,17 @@ int pm_manage(pm_t *pm);
 int pm_set_exec(pm_t *pm, int listen_fd, char *const argv[], char *const envp[]);
 
 /* Top of each request: marks the worker busy and runs the pre-dispatch hook. No
- * system call. From then until pm_post_dispatch the manager's TERM and HUP reach the
- * worker through memory only, never as a signal: none of the request's system calls
- * is interrupted (sleep, poll, select included). 0, or PM_EXIT + status (no_exit: the
- * hook asked to exit). */
+ * system call. From then until pm_post_dispatch the manager's TERM and HUP reach a
+ * forked worker with the library's handler (not "no_signals", not exec'd) through
+ * memory only, never as a signal: none of the request's system calls is interrupted
+ * (sleep, poll, select included). 0, or PM_EXIT + status (no_exit: the hook asked to
+ * exit). */
 int pm_pre_dispatch(pm_t *pm);
 /* End of each request: exits 0 (logging why) after max_requests, when max_size is
  * exceeded, after TERM/HUP (or pm_request_stop), or when the manager has died;
  * otherwise marks the worker idle and runs the post-dispatch hook. No system call
- * (with "no_signals" 1: one getppid). 0, or PM_EXIT + status with "no_exit" 1. */
+ * (with "no_signals" 1: one getppid; with max_size, a read of /proc/self/statm every
+ * sizecheck_num_requests requests). 0, or PM_EXIT + status with "no_exit" 1. */
 int pm_post_dispatch(pm_t *pm);
 
 /* Accepts the next connection on listen_fd for a worker's request loop and returns
@@ -192,7 +196,8 @@ int pm_worker_stopping(pm_t *pm);
 
 /* Waits until fd, a kept-alive FastCGI connection, has the next request: 0; or
  * PM_ESTOPPED once the worker must stop (the connection is then the caller's to
- * close). Three system calls; a TERM or HUP is never missed. */
+ * close). Three system calls; a TERM or HUP is never missed. With "worker_exit"
+ * "_exit" (and "no_exit" 0) a stopping worker exits 0 here instead. */
 int pm_wait_connection(pm_t *pm, int fd);
 
 typedef enum {
@@ -234,7 +239,8 @@ int pm_abort(pm_t *pm, const char *msg, int status);
  * a runtime that owns the signals (Perl, Go, Python), is driven. signo names the
  * signal that asked, for the log ("received signal INT"; 0: "stop requested"). In
  * a worker, pm_request_stop stops it as a TERM would: at once if idle, after its
- * request if busy. 0, or PM_EINVAL (NULL handle, bad signo); PM_ESTATE for a reload
+ * request if busy (from the worker's own thread or a signal handler: an accept
+ * blocked in another thread is not woken). 0, or PM_EINVAL (NULL handle, bad signo); PM_ESTATE for a reload
  * in a worker. Never exits. */
 int pm_request_stop(pm_t *pm, int signo);
 int pm_request_reload(pm_t *pm);

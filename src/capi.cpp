@@ -366,8 +366,12 @@ int pm_errno(pm_t *pm) {
 
 int pm_parameter_info(int index, const char **name, int *type, const char **bounds, int *settable_when_running) {
     fcgipm::param_info info;
-    if (!fcgipm::describe_param(index, info))
-        return PM_ERANGE;
+    try {
+        if (!fcgipm::describe_param(index, info))
+            return PM_ERANGE;
+    } catch (...) {
+        return PM_ENOMEM;  // the table could not be built
+    }
     if (name)
         *name = info.name;
     if (type)

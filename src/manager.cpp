@@ -74,7 +74,9 @@ int proc_manager::manage() {
     phase_ = phase::starting;
     try {
         managing_init();
-    } catch (const error &) {
+    } catch (...) {
+        // A refusal, or the manager_init hook asking to exit: either way the process
+        // is left as it was (pid file, environment, title, signals).
         undo_managing_init();
         throw;
     }
@@ -120,6 +122,7 @@ void proc_manager::check_can_manage() {
 // Each step is undone by undo_managing_init if a later one fails.
 void proc_manager::managing_init() {
     host_ran_ = true;  // the host's own code ran before pm_manage
+    pid_files_before_ = pid_files_.size();  // the host's own, taken before pm_manage
     saved_title_ = save_process_title();
     install_manager_signals();
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
@@ -127,7 +130,6 @@ void proc_manager::managing_init() {
     reports_ = static_cast<worker_slot *>(os::map_shared(reports_capacity_ * sizeof(worker_slot)));
     if (!reports_)
         reports_capacity_ = 0;  // crashes are then told by exit status alone
-    pid_files_before_ = pid_files_.size();  // the host's own, taken before pm_manage
     if (!params_.pid_fname.empty()) {
         try {
             write_pid_file(params_.pid_fname);
@@ -229,7 +231,6 @@ void proc_manager::close_manager_fds(bool in_child) {
         os::close_fd(s.exec_pipe);
         s.exec_pipe = -1;
     }
-    exec_pending_ = 0;
     slot_of_pid_.clear();
 }
 
@@ -315,11 +316,7 @@ bool proc_manager::spawn_due() {
         fork_failures_ = 0;
         if (slots_[index].early_deaths > 0 && crash_limited_)
             next_crash_fork_ms_ = now + crash_fork_interval_ms;
-        start_worker_in_slot(index, pid);
-        if (exec_pipe[0] >= 0)
-            watch_exec(index, exec_pipe[0]);
-        else if (!ready_reports_ || !exec_argv_.empty())
-            note_ready(index);  // nobody waits for its report, or its exec cannot be watched
+        start_worker_in_slot(index, pid, exec_pipe[0]);
         call_hook(PM_HOOK_PARENT_AFTER_FORK);
         if (params_.start_delay_ms > 0) {
             now = os::now_ms();
@@ -329,7 +326,8 @@ bool proc_manager::spawn_due() {
     return false;
 }
 
-void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
+// exec_pipe: the read end of its exec pipe, or -1.
+void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) {
     try {
         slot_of_pid_.set(pid, index);
     } catch (...) {
@@ -337,6 +335,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
         ::kill(pid, SIGKILL);
         int status;
         os::reap_blocking(pid, status);
+        os::close_fd(exec_pipe);
         throw;
     }
     slot &s = slots_[index];
@@ -345,13 +344,18 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid) {
     s.told_to_stop = false;
     s.ready = false;
     ++live_;
+    // Before the log line: a notify hook that ends the manager leaves nothing open.
+    if (exec_pipe >= 0)
+        watch_exec(index, exec_pipe);
+    else if (!ready_reports_ || !exec_argv_.empty())
+        note_ready(index);  // nobody waits for its report, or its exec cannot be watched
     notify((short_text() << "server (pid " << pid << ") started").view());
 }
 
 int64_t proc_manager::next_deadline(bool spawning) const {
     int64_t due = INT64_MAX;
     if (phase_ == phase::starting && params_.start_timeout_ms > 0)
-        due = start_ms_ + params_.start_timeout_ms;
+        due = start_ms_ + params_.start_timeout_ms;  // (a HUP while starting stays starting)
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
     if (spawning && phase_ != phase::stopping && live_ < want) {
         int64_t respawn = INT64_MAX;
@@ -506,7 +510,6 @@ void proc_manager::watch_exec(size_t index, int read_fd) {
         return;
     }
     slots_[index].exec_pipe = read_fd;
-    ++exec_pending_;
 }
 
 // The exec pipe of slot index is readable: closed with nothing written (the exec
@@ -516,10 +519,14 @@ void proc_manager::exec_settled(size_t index) {
     if (s.exec_pipe < 0)
         return;
     int failure = 0;
-    bool failed = os::read_exec_failure(s.exec_pipe, failure);
-    os::close_fd(s.exec_pipe);  // also takes it out of the epoll set
+    int failed = os::read_exec_failure(s.exec_pipe, failure);
+    if (failed < 0)
+        return;  // nothing yet
+    // Out of the epoll set first: children forked since hold copies until their exec,
+    // and the set watches the pipe as long as any copy is open.
+    os::epoll_del(epoll_fd_, s.exec_pipe);
+    os::close_fd(s.exec_pipe);
     s.exec_pipe = -1;
-    --exec_pending_;
     if (!failed)
         note_ready(index);
 }
@@ -678,9 +685,9 @@ void proc_manager::clear_slot(size_t index, int status) {
         --ready_;
     }
     if (s.exec_pipe >= 0) {
+        os::epoll_del(epoll_fd_, s.exec_pipe);
         os::close_fd(s.exec_pipe);
         s.exec_pipe = -1;
-        --exec_pending_;
     }
     if (s.told_to_stop)
         --stopping_;
@@ -798,7 +805,7 @@ void proc_manager::die(const std::string &msg, int status) {
 // it, all reaped; exit 1.
 void proc_manager::fatal_loop_error(const std::string &what, int err) {
     notify(what + ": " + os::errno_text(err));
-    phase_ = phase::stopping;
+    enter(phase_event::stop);
     stop_workers(board::stop_term, true);
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
     while (live_ > 0) {
@@ -813,7 +820,7 @@ void proc_manager::fatal_loop_error(const std::string &what, int err) {
         }
         os::wait_for_sigchld(deadline < 0 ? 1000 : std::min<int64_t>(1000, deadline - now));
     }
-    phase_ = phase::done;
+    enter(phase_event::reaped);
     release_pid_files();
     exit_process("dying: the manager's event loop failed", 1);
 }

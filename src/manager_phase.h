@@ -4,6 +4,8 @@
 //       \                  |                    |
 //        `-----------------+------stop----------+--> stopping --reaped--> done
 //
+// A reload while starting stays starting: the pool has never been ready, the
+// service manager has not been told READY=1, and start_timeout still runs.
 // "ready": every worker of the pool can serve; "reload": HUP or pm_request_reload;
 // "stop": TERM, pm_request_stop, a start timeout or a fatal error; "reaped": the last
 // worker is gone. An event a phase does not list leaves it where it is (a second
@@ -21,7 +23,7 @@ enum class phase_event { ready, reload, stop, reaped };
 constexpr phase next_phase(phase p, phase_event e) {
     constexpr phase table[5][4] = {
         //              ready            reload            stop             reaped
-        /* starting  */ {phase::running, phase::reloading, phase::stopping, phase::starting},
+        /* starting  */ {phase::running, phase::starting, phase::stopping, phase::starting},
         /* running   */ {phase::running, phase::reloading, phase::stopping, phase::running},
         /* reloading */ {phase::running, phase::reloading, phase::stopping, phase::reloading},
         /* stopping  */ {phase::stopping, phase::stopping, phase::stopping, phase::done},

@@ -45,6 +45,11 @@ int epoll_add(int epfd, int fd, uint64_t tag) {
     return ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+void epoll_del(int epfd, int fd) {
+    struct epoll_event ev = {};
+    ::epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev);
+}
+
 int signalfd_create(const sigset_t &mask) {
     return ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
@@ -107,15 +112,17 @@ int drain_eventfd(int fd) {
 }
 
 bool cloexec_pipe(int fds[2]) {
-    return ::pipe2(fds, O_CLOEXEC) == 0;
+    return ::pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0;
 }
 
-bool read_exec_failure(int fd, int &err) {
+int read_exec_failure(int fd, int &err) {
     ssize_t n;
     do
         n = ::read(fd, &err, sizeof err);
     while (n < 0 && errno == EINTR);
-    return n == static_cast<ssize_t>(sizeof err);
+    if (n > 0)
+        return 1;  // (4 bytes are written at once: a shorter read still means a failure)
+    return n == 0 ? 0 : -1;
 }
 
 void write_exec_failure(int fd, int err) {

@@ -21,6 +21,7 @@ void close_fd(int fd);
 // epoll instance and signalfd, both O_CLOEXEC; -1 with errno on failure.
 int epoll_create();
 int epoll_add(int epfd, int fd, uint64_t tag);
+void epoll_del(int epfd, int fd);
 int signalfd_create(const sigset_t &mask);
 
 // Blocks until an event or timeout_ms (-1: forever). Fills tags; returns the count,
@@ -34,11 +35,11 @@ int eventfd_create();
 void wake(int fd);
 int drain_eventfd(int fd);
 
-// pipe2 with O_CLOEXEC; false with errno.
+// pipe2 with O_CLOEXEC and O_NONBLOCK; false with errno.
 bool cloexec_pipe(int fds[2]);
-// On an exec'd child's pipe: true with err set if the child wrote the errno of a
-// failed exec; false if the pipe closed empty (the exec succeeded).
-bool read_exec_failure(int fd, int &err);
+// On an exec'd child's pipe: 1 with err set if the child wrote the errno of a failed
+// exec; 0 if the pipe closed empty (the exec succeeded); -1 if neither yet.
+int read_exec_failure(int fd, int &err);
 // In a child before exec: tells the parent the exec failed with err.
 void write_exec_failure(int fd, int err);
 

@@ -205,7 +205,8 @@ const std::vector<param_def> &param_table() {
         fixed_when_running(seconds("start_timeout", &params::start_timeout_ms)),
         choice<bool>("worker_exit", &params::quick_worker_exit, {{"exit", false}, {"_exit", true}}),
         boolean("stop_listening", &params::stop_listening),
-        choice<int>("stop_signal", &params::stop_signal, stop_signals()),
+        // Exec'd workers got its disposition and parent-death signal when they started.
+        fixed_when_running(choice<int>("stop_signal", &params::stop_signal, stop_signals())),
     };
     return table;
 }

@@ -3,6 +3,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "os.h"
 #include "proc_manager.h"
 
 namespace fcgipm {
@@ -17,6 +18,7 @@ proc_manager::proc_manager(pm_t *handle) : handle_(handle) {
 proc_manager::~proc_manager() {
     if (managing_)
         leave_manager_role();
+    os::close_fd(wake_fd_);
 }
 
 void proc_manager::set_hook(pm_hook_t which, pm_hook_fn fn, void *user) {

@@ -92,7 +92,7 @@ private:
     void close_manager_fds(bool in_child);
     void leave_manager_role();
     bool spawn_due();
-    void start_worker_in_slot(size_t index, pid_t pid);
+    void start_worker_in_slot(size_t index, pid_t pid, int exec_pipe);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
     void handle_signal(int signo);
     void handle_requests();
@@ -175,7 +175,6 @@ private:
     volatile sig_atomic_t reload_requested_ = 0;
     bool ready_reports_ = false;  // forked workers tell the loop when they are ready
     size_t ready_ = 0;            // live workers that can serve
-    size_t exec_pending_ = 0;     // exec'd workers whose exec has not been settled
     int64_t next_fork_ms_ = 0;  // start_delay, and the retry after a failed fork
     int fork_failures_ = 0;     // consecutive failed forks
     // Pool-wide crash budget: early deaths within crash_window; past crash_budget of

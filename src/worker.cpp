@@ -18,6 +18,7 @@
 // tells it from a real TERM because the parent pid has changed by then.
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
 #include <pthread.h>
@@ -292,8 +293,14 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
         os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
         wake_fd_ = -1;
     }
-    if (forked)
-        call_hook(PM_HOOK_CHILD_AFTER_FORK);  // not in an exec'd program adopted as a worker
+    if (forked) {  // not in an exec'd program adopted as a worker
+        try {
+            call_hook(PM_HOOK_CHILD_AFTER_FORK);
+        } catch (...) {
+            ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);  // leaving as from any hook
+            throw;
+        }
+    }
     worker_signals.manager_pid = manager_pid;
     worker_signals.report = report_;
     // worker_signals.listeners came from the manager (find_worker_listeners): reading
@@ -371,7 +378,15 @@ void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool o
 // manager; a successful exec closes it (close-on-exec) with nothing written.
 void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     forget_manager_state();
-    call_hook(PM_HOOK_CHILD_AFTER_FORK);
+    // A hook that ends this child ends it here: it never returns into the host's code.
+    try {
+        call_hook(PM_HOOK_CHILD_AFTER_FORK);
+    } catch (const exit_request &x) {
+        std::fflush(nullptr);  // the hook's own output
+        _exit(x.status & 0xff);
+    } catch (...) {
+        _exit(127);
+    }
     if (exec_listen_fd_ != 0) {
         if (::dup2(exec_listen_fd_, 0) < 0) {
             os::write_exec_failure(exec_pipe, errno);
@@ -404,7 +419,14 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     envp.push_back(pid_entry.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
-    call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
+    try {
+        call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
+    } catch (const exit_request &x) {
+        std::fflush(nullptr);  // the hook's own output
+        _exit(x.status & 0xff);
+    } catch (...) {
+        _exit(127);
+    }
     // A change of uid or gid clears the parent-death signal: set it again, last.
     ::prctl(PR_SET_PDEATHSIG, params_.stop_signal, 0, 0, 0);
     if (::getppid() != manager_pid)
@@ -427,10 +449,11 @@ int proc_manager::accept(int listen_fd) {
         return PM_ESTOPPED;
     for (;;) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            begin_request();  // busy from here on: the manager's stops come through memory
+        // Not busy yet: a connection that brings no request (a probe) must not leave
+        // the worker marked busy; pm_pre_dispatch marks it. Until then a signal finds
+        // only reads, which SA_RESTART restarts.
+        if (fd >= 0)
             return fd;
-        }
         int err = errno;
         // The handler has put /dev/null over the socket (ENOTSOCK), or the manager
         // has shut it down (EINVAL: not listening any more). Returned, not thrown: a

@@ -29,7 +29,10 @@
  *   CONTROL_BLOCK_TERM=1   each worker blocks TERM and HUP;
  *   CONTROL_EXEC=PROGRAM   exec mode: each worker execs PROGRAM on the socket
  *                          (with CONTROL_EXEC_ARG as its one argument, if set);
- *   CONTROL_LATE_PIDFILE=1 the pid file is left to pm_manage to take.
+ *   CONTROL_LATE_PIDFILE=1 the pid file is left to pm_manage to take;
+ *   CONTROL_FD_LIMIT=1     pm_manage runs with no descriptor to spare (RLIMIT_NOFILE
+ *                          at the highest one open), so its set-up fails;
+ *   CONTROL_INIT_PM_EXIT=N the manager_init hook calls pm_exit(pm, ..., N).
  *
  * After a failed pm_manage it prints, to stdout, what the process looks like:
  *   "failed <code> notify <NOTIFY_SOCKET or -> comm <comm> blocked <SigBlk>
@@ -51,6 +54,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,6 +192,12 @@ static void init_hook(pm_t *pm, void *user)
         _exit(atoi(exit_code));
 }
 
+static void exit_from_hook(pm_t *pm, void *user)
+{
+    (void)user;
+    pm_exit(pm, "leaving from manager_init", atoi(getenv("CONTROL_INIT_PM_EXIT")));
+}
+
 static int set_parameters(pm_t *pm, int count, char **args)
 {
     for (int i = 0; i < count; i++) {
@@ -280,14 +290,28 @@ int main(int argc, char **argv)
             return 2;
     }
 
+    if (getenv("CONTROL_INIT_PM_EXIT"))
+        pm_set_hook(pm, PM_HOOK_MANAGER_INIT, exit_from_hook, NULL);
+    struct rlimit files;
+    getrlimit(RLIMIT_NOFILE, &files);
+    if (getenv("CONTROL_FD_LIMIT")) {
+        struct rlimit none = files;
+        int top = fcntl(0, F_DUPFD_CLOEXEC, 0); /* the lowest free one: none below it */
+        close(top);
+        none.rlim_cur = (rlim_t)top;
+        setrlimit(RLIMIT_NOFILE, &none);
+    }
     int role = pm_manage(pm);
+    setrlimit(RLIMIT_NOFILE, &files);
     if (role < 0) {
-        fprintf(stderr, "control_app: pm_manage: %s\n", pm_errmsg(pm));
+        fprintf(stderr, "control_app: pm_manage: %s (errno %d)\n", pm_errmsg(pm), pm_errno(pm));
         describe_after_failure(pm, role);
         return 1;
     }
     if (role == PM_MANAGER_DONE) {
         say("manager done, status %d", pm_exit_status(pm));
+        if (getenv("CONTROL_INIT_PM_EXIT"))
+            describe_after_failure(pm, role);
         return pm_exit_status(pm);
     }
     if (getenv("CONTROL_BLOCK_TERM")) {

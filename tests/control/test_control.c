@@ -21,6 +21,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -265,6 +266,40 @@ static void test_failed_manage_after_effects(void **state)
     assert_false(pu_file_exists(app->pid_file));
 }
 
+/* pm_manage's own set-up fails (no descriptor to spare): the pid file the program
+ * took before it stays the program's, held. */
+static void test_failed_setup_keeps_hosts_pid_file(void **state)
+{
+    pf_app_t *app = *state;
+    char pid_param[PF_PATH_LEN + 16], expect[PF_PATH_LEN + 96];
+    snprintf(pid_param, sizeof pid_param, "pid_fname=%s", app->pid_file);
+    pf_start_app(app, (const char *[]){"n_processes=2", pid_param, NULL},
+                 (const char *[]){"CONTROL_FD_LIMIT=1", NULL});
+    expect_exit(app, 3000, 1);
+    CHECK(pu_count_containing(app->log, "(errno 24)") == 1, "pm_manage did not fail with EMFILE");
+    snprintf(expect, sizeof expect, "failed %d notify - comm control_app blocked 0000000000000000 chld default pidfile held",
+             PM_ESYS);
+    check_failure_report(app->log, expect);
+}
+
+/* The manager_init hook asks to exit (no_exit 1): pm_manage returns PM_MANAGER_DONE
+ * with the process as it found it, the pid file it took removed. */
+static void test_exit_from_manager_init_undoes(void **state)
+{
+    pf_app_t *app = *state;
+    char pid_param[PF_PATH_LEN + 16], env[NOTIFY_ENV_LEN], notify[PF_PATH_LEN];
+    char expect[PF_PATH_LEN + 96];
+    snprintf(pid_param, sizeof pid_param, "pid_fname=%s", app->pid_file);
+    pf_start_app(app, (const char *[]){"n_processes=2", "no_exit=1", pid_param, NULL},
+                 (const char *[]){notify_env(env, app), "CONTROL_LATE_PIDFILE=1", "CONTROL_INIT_PM_EXIT=3", NULL});
+    expect_exit(app, 3000, 3);
+    snprintf(expect, sizeof expect,
+             "failed %d notify %s comm control_app blocked 0000000000000000 chld default pidfile absent",
+             PM_MANAGER_DONE, pf_path(notify, app, "notify"));
+    check_failure_report(app->log, expect);
+    assert_false(pu_file_exists(app->pid_file));
+}
+
 /* ---- the manager's own wait ---- */
 
 /* A manager_init hook closes the manager's descriptors: its wait fails. The failure
@@ -334,6 +369,65 @@ static void test_exec_readiness_and_start_timeout(void **state)
     CHECK(pu_count_containing(app->log, "exec: /nonexistent/program: No such file or directory") >= 2,
           "fewer than 2 failed execs logged");
     assert_false(wait_notify("READY=1", 100));
+
+    /* A HUP while the pool has never been ready does not end the start's timeout. */
+    t0 = pf_now_ms();
+    pf_start_app(app, (const char *[]){"n_processes=2", "start_timeout=1", NULL},
+                 (const char *[]){env, "CONTROL_EXEC=/nonexistent/program", NULL});
+    pu_sleep_ms(300);
+    kill(app->pid, SIGHUP);
+    took = pf_wait_manager_exit(app, t0, 6000);
+    CHECK(took >= 0, "manager %d did not exit within 6 s after a HUP while starting", (int)app->pid);
+    pf_check_exit_code(app, 1);
+    assert_false(wait_notify("RELOADING=1", 100));
+}
+
+/* Exec mode, workers started 0.5 s apart, each 1.5 s in its init before the exec:
+ * a worker's exec pipe, closed by the manager, is held by the later children until
+ * their own exec. The manager must not spin on it. */
+static void test_exec_pipes_do_not_spin(void **state)
+{
+    pf_app_t *app = *state;
+    char env[NOTIFY_ENV_LEN];
+    bind_notify(app);
+    pf_start_app(app, (const char *[]){"n_processes=3", "start_delay=0.5", NULL},
+                 (const char *[]){notify_env(env, app), "CONTROL_EXEC=/bin/sleep", "CONTROL_EXEC_ARG=30",
+                                  "CONTROL_INIT_SLEEP_MS=1500", NULL});
+    CHECK(wait_notify("READY=1", 6000), "no READY=1 within 6 s");
+    char stat_path[64], *stat;
+    snprintf(stat_path, sizeof stat_path, "/proc/%d/stat", (int)app->pid);
+    stat = pu_read_file(stat_path, NULL);
+    assert_non_null(stat);
+    unsigned long utime = 0, stime = 0;
+    const char *p = strrchr(stat, ')');
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime);
+    free(stat);
+    double cpu_s = (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+    print_message("manager CPU over the start: %.2f s\n", cpu_s);
+    CHECK(cpu_s < 0.3, "the manager used %.2f s of CPU while the execs were pending", cpu_s);
+    pf_stop(app, 3000);
+}
+
+/* A connection that brings no request (a probe) leaves the worker idle: a HUP
+ * replaces it at once, and with the socket left listening a TERM ends it at once. */
+static void test_probe_leaves_worker_idle(void **state)
+{
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, (const char *[]){"stop_listening=0", "die_timeout=10", NULL}, NULL, &worker);
+    CHECK(connect_errno(app->sock) == 0, "cannot connect");
+    pu_sleep_ms(100);
+    kill(app->pid, SIGHUP);
+    CHECK(pf_wait_exit_line(app, worker, 0), "worker %d not replaced after a probe and a HUP", (int)worker);
+    CHECK(pu_wait_containing(app->log, ") started", 2, PF_T_LINE), "no new worker");
+    CHECK(pu_wait_containing(app->log, "): initialized", 3, PF_T_LINE), "new worker not initialized");
+    CHECK(connect_errno(app->sock) == 0, "cannot connect");
+    pu_sleep_ms(100);
+    double t0 = pf_now_ms();
+    kill(app->pid, SIGTERM);
+    double took = pf_wait_manager_exit(app, t0, 5000);
+    CHECK(took >= 0 && took < 2000, "TERM took %.0f ms after a probe", took);
+    pf_check_exit_code(app, 0);
 }
 
 /* A HUP clears the crash backoff: the slot that failed is refilled at once. */
@@ -513,6 +607,17 @@ static void test_worker_handler_and_fixed_parameters(void **state)
     pf_stop(app, 3000);
 }
 
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* In this process, no fork: version number, pm_errno, pm_parameter_info, requests. */
 static void test_api_additions(void **state)
 {
@@ -562,6 +667,26 @@ static void test_api_additions(void **state)
     assert_int_equal(pm_request_reload(NULL), PM_EINVAL);
     assert_int_equal(pm_worker_stopping(NULL), PM_EINVAL);
     assert_int_equal(pm_worker_stopping(pm), 0); /* not a worker */
+    /* A refused pm_manage (after its set-up: the pid file is held) leaves no
+     * descriptor behind once the handle is destroyed. */
+    char dir[PU_PATH_MAX], pid_file[PU_PATH_MAX + 16], pid_param[PU_PATH_MAX + 32];
+    assert_int_equal(pu_make_temp_dir(dir, sizeof dir, "control-api"), 0);
+    snprintf(pid_file, sizeof pid_file, "%s/x.pid", dir);
+    snprintf(pid_param, sizeof pid_param, "%s", pid_file);
+    pm_t *holder = pm_create();
+    assert_int_equal(pm_write_pid_file(holder, pid_file), 0);
+    int fds_before = count_fds();
+    for (int i = 0; i < 3; i++) {
+        pm_t *second = pm_create();
+        assert_int_equal(pm_parameter(second, "n_processes", "1"), 0);
+        assert_int_equal(pm_parameter(second, "pid_fname", pid_param), 0);
+        assert_int_equal(pm_manage(second), PM_ELOCKED);
+        pm_destroy(second);
+    }
+    assert_int_equal(count_fds(), fds_before);
+    pm_destroy(holder);
+    pu_remove_temp_dir(dir);
+
     assert_int_equal(pm_parameter(pm, "stop_signal", "KILL"), PM_EBADVALUE);
     assert_int_equal(pm_parameter(pm, "stop_signal", "QUIT"), 0);
     assert_string_equal(pm_get_parameter(pm, "stop_signal"), "QUIT");
@@ -577,9 +702,13 @@ int main(void)
         T(test_sigkilled_workers_are_logged),
         T(test_failed_manage_when_locked),
         T(test_failed_manage_after_effects),
+        T(test_failed_setup_keeps_hosts_pid_file),
+        T(test_exit_from_manager_init_undoes),
         T(test_wait_failure_is_fatal),
         T(test_ready_after_worker_init),
         T(test_exec_readiness_and_start_timeout),
+        T(test_exec_pipes_do_not_spin),
+        T(test_probe_leaves_worker_idle),
         T(test_hup_resets_crash_backoff),
         T(test_no_signals_driven_by_requests),
         T(test_worker_exit_skips_atexit),
