@@ -57,9 +57,10 @@ int main(int argc, char **argv)
         return 1;
     }
     /* hello has nothing to clean up at exit (no atexit handlers, no files to
-     * finish): a worker the library ends skips them with _exit(2), after stdio is
-     * flushed, and an idle worker told to stop ends inside pm_fcgx_accept. */
-    pm_parameter(pm, "worker_exit", "_exit");
+     * finish) and nothing in stdio's buffers in a worker (its answers go through
+     * libfcgi's streams): a worker the library ends calls _exit(2) at once, and an
+     * idle worker told to stop ends inside pm_fcgx_accept. */
+    pm_parameter(pm, "worker_exit", "_exit_unflushed");
     /* The manager stays inside pm_manage until it is told to stop (it exits there);
      * each worker gets 1 back and goes on below. With n_processes 0 it returns 0 and
      * this process serves the requests itself. */
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
     }
 
     /* pm_fcgx_accept is FCGX_Accept_r made safe for reloads (fcgi_pm_fcgx.h). After
-     * a TERM or HUP an idle worker exits in it at once ("worker_exit" "_exit"; on a
+     * a TERM or HUP an idle worker exits in it at once ("worker_exit"; on a
      * TCP socket libfcgi's accept fails instead, which ends the loop); a request in
      * progress is never disturbed. */
     FCGX_Request req;

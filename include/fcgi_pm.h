@@ -9,11 +9,12 @@
  *   valid until the next call on the same handle (pm_strerror/pm_version: forever).
  * - Calls that may end the process: pm_manage (in the manager), pm_pre_dispatch and
  *   pm_post_dispatch (from a hook), pm_die, pm_exit, pm_abort; with "worker_exit"
- *   "_exit" also pm_accept, pm_wait_connection and pm_worker_stopping in a stopping
- *   worker (exit 0). They call exit(3) (in a worker: as
- *   "worker_exit" says) unless the parameter "no_exit" is 1: then they return
- *   PM_EXIT + status (pm_manage: PM_MANAGER_DONE), and pm_exit_status() tells the
- *   status too, so that a binding exits through its own runtime. No other function
+ *   "_exit" or "_exit_unflushed" also pm_accept, pm_wait_connection and
+ *   pm_worker_stopping in a stopping worker (exit 0). They call exit(3) (in a worker:
+ *   as "worker_exit" says: "_exit" flushes stdio and calls _exit(2),
+ *   "_exit_unflushed" calls _exit(2) alone) unless the parameter "no_exit" is 1: then
+ *   they return PM_EXIT + status (pm_manage: PM_MANAGER_DONE), and pm_exit_status()
+ *   tells the status too, so that a binding exits through its own runtime. No other function
  *   exits, aborts or lets an exception escape.
  * - Processes: pm_manage turns the caller into the manager, which forks the workers
  *   ("servers"); it returns 1 in each worker. Hooks say which process runs them.
@@ -182,7 +183,7 @@ int pm_post_dispatch(pm_t *pm);
  * its descriptor (close-on-exec); the worker counts as busy from then on. It waits
  * across signals, and fails with PM_ESTOPPED once the worker must stop (TERM, HUP,
  * pm_request_stop, the manager's death), at once if it is idle; with "worker_exit"
- * "_exit" (and "no_exit" 0) the worker then exits 0 here. PM_ESYS for other accept
+ * "_exit" or "_exit_unflushed" (and "no_exit" 0) the worker then exits 0 here. PM_ESYS for other accept
  * errors. Use it instead of letting libfcgi
  * accept on a unix socket: libfcgi then waits for the first bytes in a select that
  * any signal interrupts, and drops the connection (see fcgi_pm_fcgx.h). */

@@ -42,10 +42,11 @@ int fail(pm_t *pm, int code, const char *message, int sys_errno = 0) noexcept {
 
 // Ends a process the library was asked to end. A worker with "worker_exit" "_exit"
 // skips the host's atexit handlers and static destructors; stdio is flushed first,
-// as exit(3) would.
+// as exit(3) would ("_exit_unflushed": not even that).
 [[noreturn]] void end_process(pm_t *pm, int status) {
     if (pm->rep.quick_exit()) {
-        std::fflush(nullptr);
+        if (pm->rep.parameters().worker_exit == fcgipm::params::worker_end::flushed_exit)
+            std::fflush(nullptr);
         ::_exit(status);
     }
     std::exit(status);

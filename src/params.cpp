@@ -203,7 +203,10 @@ const std::vector<param_def> &param_table() {
         integer("crash_budget", &params::crash_budget, 0, max_workers),
         seconds("crash_window", &params::crash_window_ms),
         fixed_when_running(seconds("start_timeout", &params::start_timeout_ms)),
-        choice<bool>("worker_exit", &params::quick_worker_exit, {{"exit", false}, {"_exit", true}}),
+        choice<params::worker_end>("worker_exit", &params::worker_exit,
+                                   {{"exit", params::worker_end::exit},
+                                    {"_exit", params::worker_end::flushed_exit},
+                                    {"_exit_unflushed", params::worker_end::unflushed_exit}}),
         boolean("stop_listening", &params::stop_listening),
         // Exec'd workers got its disposition and parent-death signal when they started.
         fixed_when_running(choice<int>("stop_signal", &params::stop_signal, stop_signals())),

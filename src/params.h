@@ -36,10 +36,13 @@ struct params {
     int64_t crash_window_ms = 10000;
     // Readiness: a pool not ready this long after the start gives up (0: never).
     int64_t start_timeout_ms = 0;
-    // How a worker ends when the library ends it: exit(3), or stdio flushed and
+    // How a worker ends when the library ends it: exit(3); or stdio flushed and
     // _exit(2) (no atexit handlers, no static destructors; an idle worker that must
-    // stop then ends in pm_accept).
-    bool quick_worker_exit = false;
+    // stop then ends in pm_accept); or _exit(2) alone, for a host that leaves nothing
+    // in stdio's buffers (a flush runs code and writes a page that a forked worker
+    // that never used stdio has not got: page faults at every stop).
+    enum class worker_end { exit, flushed_exit, unflushed_exit };
+    worker_end worker_exit = worker_end::exit;
     // On TERM, shut down the listening sockets the workers inherited.
     bool stop_listening = true;
     // The signal that stops an exec'd worker (TERM; another for programs that stop

@@ -61,8 +61,9 @@ public:
     int request_reload();
     [[noreturn]] void die(const std::string &msg, int status);  // throws exit_request
     [[noreturn]] void exit_process(const std::string &msg, int status);  // throws exit_request
-    // In a worker, how the library ends the process: with "worker_exit" "_exit".
-    bool quick_exit() const { return is_worker_ && params_.quick_worker_exit; }
+    // In a worker, how the library ends the process: with "worker_exit" "_exit" or
+    // "_exit_unflushed".
+    bool quick_exit() const { return is_worker_ && params_.worker_exit != params::worker_end::exit; }
     pid_t wait_one();
     int write_pid_file(const std::string &path);
     int remove_pid_file(const std::string &path);

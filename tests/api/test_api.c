@@ -116,6 +116,14 @@ static void test_parameters(void **state)
     assert_string_equal(pm_get_parameter(pm, "n_processes"), "5");
     assert_string_equal(pm_get_parameter(pm, "die_timeout"), "1.5");
     assert_string_equal(pm_get_parameter(pm, "max_requests"), "0");
+
+    assert_string_equal(pm_get_parameter(pm, "worker_exit"), "exit");
+    assert_int_equal(pm_parameter(pm, "worker_exit", "_exit_unflushed"), 0);
+    assert_string_equal(pm_get_parameter(pm, "worker_exit"), "_exit_unflushed");
+    assert_int_equal(pm_parameter(pm, "worker_exit", "_exit"), 0);
+    assert_string_equal(pm_get_parameter(pm, "worker_exit"), "_exit");
+    assert_int_equal(pm_parameter(pm, "worker_exit", "abort"), PM_EBADVALUE);
+    assert_string_equal(pm_errmsg(pm), "worker_exit: 'abort': must be one of exit|_exit|_exit_unflushed");
     pm_destroy(pm);
 }
 
