@@ -18,7 +18,7 @@ machine() {
 }
 
 # Where the stop time of a pool goes: from children that die by TERM's default action
-# to library workers that return from main, same run, same n.
+# to the library's workers, same run, same n.
 stop_taken_apart() {
   n=$(awk '$3 == "stop_apart" {print $2; exit}' "$raw")
   [ -n "$n" ] || return 0
@@ -39,8 +39,8 @@ stop_taken_apart() {
       row("floor, children blocked in libfcgi'"'"'s accept, die by the default action", "floor-fcgi")
       row("floor, children exec hello_plain on the socket (TERM ends its accept; exit())", "floor-exec")
       row("fcgi-pm program: the same exec'"'"'d hello_plain", "fcgi-pm-cli", "floor-exec")
-      row("floor, children run examples/hello'"'"'s loop (TERM ends it; pm_destroy, return from main: exit())", "floor-return")
-      row("fcgi-pm library: examples/hello (the same loop, pm_destroy and return)", "fcgi-pm", "floor-return")
+      row("floor, children run examples/hello'"'"'s loop (TERM ends it; `_exit(0)` at once)", "floor-return")
+      row("fcgi-pm library: examples/hello (the same loop; worker_exit \"_exit_unflushed\": `_exit` in pm_accept)", "fcgi-pm", "floor-return")
       row("fcgi-pm library: forked workers, loop ends, `_exit(0)` at once (apps/quick_exit_pm.c)", "fcgi-pm-exit")
     }
     function row(label, s, f) {

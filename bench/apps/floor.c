@@ -11,7 +11,7 @@
  *                    spawn-fcgi does (the fcgi-pm program's workers are such)
  *   return           (floor_return, built with libfcgi-pm) each child ends its accept
  *                    loop on TERM (libfcgi's handler) and leaves as examples/hello's
- *                    workers do: pm_destroy, return from main, exit()
+ *                    workers do ("worker_exit" "_exit_unflushed"): _exit(0) at once
  * Usage: floor N [SOCKET [exec PROGRAM... | return]]
  */
 #define _GNU_SOURCE
@@ -50,10 +50,7 @@ static pid_t spawn(const sigset_t *child_mask)
         if (returning) { /* libfcgi's TERM handler ends the loop */
             while (FCGX_Accept_r(&req) >= 0)
                 FCGX_Finish_r(&req);
-#ifdef FLOOR_RETURN
-            pm_destroy(pm);
-#endif
-            exit(0); /* as returning from main */
+            _exit(0); /* as the library ends hello's workers */
         }
         for (;;) /* TERM's default action ends it */
             if (listen_fd < 0)
