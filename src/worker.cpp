@@ -454,11 +454,14 @@ int proc_manager::accept(int listen_fd) {
         // only reads, which SA_RESTART restarts.
         if (fd >= 0)
             return fd;
-        int err = errno;
         // The handler has put /dev/null over the socket (ENOTSOCK), or the manager
-        // has shut it down (EINVAL: not listening any more). Returned, not thrown: a
-        // stopping worker's last steps should be few (unwinding is not).
-        if (stop_requested() || board_stop() || err == EINVAL)
+        // has shut it down (EINVAL: not listening any more; its flag is set before).
+        // Returned, not thrown: a stopping worker's last steps should be few (unwinding
+        // is not; nor is errno, whose page a worker that never failed has not touched).
+        if (stop_requested() || board_stop())
+            return PM_ESTOPPED;
+        int err = errno;
+        if (err == EINVAL)
             return PM_ESTOPPED;
         // EINTR comes only from the host's own handlers (no_signals): its loop decides.
         bool transient = (err == EINTR && !params_.no_signals) || err == ECONNABORTED || err == EPROTO;

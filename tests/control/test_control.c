@@ -651,7 +651,7 @@ static void test_api_additions(void **state)
         }
         if (strcmp(name, "worker_exit") == 0) {
             assert_int_equal(type, PM_PARAM_CHOICE);
-            assert_string_equal(bounds, "exit|_exit");
+            assert_string_equal(bounds, "exit|_exit|_exit_unflushed");
         }
         count++;
     }
