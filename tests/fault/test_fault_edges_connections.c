@@ -98,6 +98,26 @@ static void read_pool_log(const char *log, pid_t manager, pool_log_t *p)
     free(text);
 }
 
+/* 1 if one of pids was named in any of the manager's "sending TERM to PIDs" lines: a
+ * worker a HUP told to stop while it was busy is still alive, and about to go. */
+static int any_told_to_stop(const pf_app_t *app, const pid_t *pids, int n)
+{
+    enum { max_lines = 4096 };
+    static char *lines[max_lines];
+    char prefix[PF_LINE_LEN];
+    pf_mline(prefix, app, "sending TERM to PIDs, ");
+    int count = pu_lines_with_prefix(app->log, prefix, lines, max_lines);
+    int told = 0;
+    for (int i = 0; i < count && !told; i++) {
+        pid_t listed[PU_MAX_PIDS];
+        int k = pu_parse_pid_list(lines[i] + strlen(prefix), listed, PU_MAX_PIDS);
+        for (int j = 0; j < n && !told; j++)
+            told = k > 0 && pu_has_pid(listed, k, pids[j]);
+    }
+    pu_free_lines(lines, count);
+    return told;
+}
+
 typedef struct load {
     pid_t pid;
     int curl; /* 1: the curl fallback, 0: wrk */
@@ -226,7 +246,7 @@ static void test_r3_hup_storm_under_load(void **state)
     double settle = -1;
     pool_log_t pl;
     for (;;) {
-        if (pf_pool_ready(&app, N_WORKERS, final)) {
+        if (pf_pool_ready(&app, N_WORKERS, final) && !any_told_to_stop(&app, final, N_WORKERS)) {
             read_pool_log(app.log, app.pid, &pl);
             if (pu_same_pids(pl.live, pl.n_live, final, N_WORKERS)) {
                 settle = pf_now_ms() - t_last;
@@ -369,7 +389,8 @@ static void test_r5_term_idle_keepalive(void **state)
               "manager did not exit within 3 s of TERM with a kept-alive connection open");
     pf_figure("R5", "keepalive_term_exit", pf_now_ms() - t0, "ms");
     CHECK_LOG(WIFEXITED(status) && WEXITSTATUS(status) == 0, app.log, "manager exit status 0x%x", status);
-    CHECK_LOG(ms < 200, app.log, "manager exit took %.1f ms (200 ms allowed)", ms);
+    CHECK_LOG(ms < 200 * FS_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
+              200 * FS_EXIT_SCALE);
     app.pid = -1;
     close(fd);
 }
