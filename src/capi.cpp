@@ -52,6 +52,13 @@ int fail(pm_t *pm, int code, const char *message, int sys_errno = 0) noexcept {
     std::exit(status);
 }
 
+// A worker that has learnt it must stop, with "worker_exit" "_exit" or
+// "_exit_unflushed" (and "no_exit" 0), ends where it learnt it, exit 0.
+void end_stopped_worker(pm_t *pm) {
+    if (pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
+        end_process(pm, 0);
+}
+
 // The process was asked to end: exit, or record the status for a no_exit caller.
 // Returns the status.
 int finish(pm_t *pm, const fcgipm::exit_request &x) {
@@ -180,8 +187,8 @@ int pm_accept(pm_t *pm, int listen_fd) {
     if (listen_fd < 0)
         return fail(pm, PM_EINVAL, "pm_accept: negative descriptor");
     int fd = guarded(pm, [&] { return pm->rep.accept(listen_fd); });
-    if (fd == PM_ESTOPPED && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
-        end_process(pm, 0);  // an idle worker that must stop ends here
+    if (fd == PM_ESTOPPED)
+        end_stopped_worker(pm);
     return fd == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_accept: the worker is stopping") : fd;
 }
 
@@ -189,8 +196,8 @@ int pm_worker_stopping(pm_t *pm) {
     if (!pm)
         return PM_EINVAL;
     bool stopping = pm->rep.must_stop();
-    if (stopping && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
-        end_process(pm, 0);
+    if (stopping)
+        end_stopped_worker(pm);
     return stopping ? 1 : 0;
 }
 
@@ -200,8 +207,8 @@ int pm_wait_connection(pm_t *pm, int fd) {
     if (fd < 0)
         return fail(pm, PM_EINVAL, "pm_wait_connection: negative descriptor");
     int rc = guarded(pm, [&] { return pm->rep.wait_connection(fd); });
-    if (rc == PM_ESTOPPED && pm->rep.quick_exit() && !pm->rep.parameters().no_exit)
-        end_process(pm, 0);
+    if (rc == PM_ESTOPPED)
+        end_stopped_worker(pm);
     return rc == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_wait_connection: the worker is stopping") : rc;
 }
 

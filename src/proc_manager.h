@@ -132,6 +132,7 @@ private:
     void shut_down_listeners();           // in the manager, on TERM
     [[noreturn]] void exec_worker(pid_t manager_pid, int exec_pipe);
     int request_worker_stop(int signo);
+    void run_exec_child_hook(pm_hook_t which);
     void worker_exit(const std::string &msg);
     void report_ready();
     uint32_t board_stop() const;

@@ -373,20 +373,25 @@ void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool o
     exec_env_ = std::move(env);
 }
 
-// Runs in the child right after fork, with every signal blocked; never returns.
-// A failure before the exec is written to exec_pipe (when there is one) for the
-// manager; a successful exec closes it (close-on-exec) with nothing written.
-void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
-    forget_manager_state();
-    // A hook that ends this child ends it here: it never returns into the host's code.
+// A hook in a child about to exec: one that ends the child ends it here, so that it
+// never returns into the host's code.
+void proc_manager::run_exec_child_hook(pm_hook_t which) {
     try {
-        call_hook(PM_HOOK_CHILD_AFTER_FORK);
+        call_hook(which);
     } catch (const exit_request &x) {
         std::fflush(nullptr);  // the hook's own output
         _exit(x.status & 0xff);
     } catch (...) {
         _exit(127);
     }
+}
+
+// Runs in the child right after fork, with every signal blocked; never returns.
+// A failure before the exec is written to exec_pipe (when there is one) for the
+// manager; a successful exec closes it (close-on-exec) with nothing written.
+void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
+    forget_manager_state();
+    run_exec_child_hook(PM_HOOK_CHILD_AFTER_FORK);
     if (exec_listen_fd_ != 0) {
         if (::dup2(exec_listen_fd_, 0) < 0) {
             os::write_exec_failure(exec_pipe, errno);
@@ -419,14 +424,7 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
     envp.push_back(pid_entry.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
-    try {
-        call_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
-    } catch (const exit_request &x) {
-        std::fflush(nullptr);  // the hook's own output
-        _exit(x.status & 0xff);
-    } catch (...) {
-        _exit(127);
-    }
+    run_exec_child_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
     // A change of uid or gid clears the parent-death signal: set it again, last.
     ::prctl(PR_SET_PDEATHSIG, params_.stop_signal, 0, 0, 0);
     if (::getppid() != manager_pid)
