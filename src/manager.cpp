@@ -32,6 +32,7 @@ constexpr uint64_t signal_tag = UINT64_MAX;    // epoll tag of the signalfd
 constexpr uint64_t wake_tag = UINT64_MAX - 1;  // of the eventfd; others are slot indexes (exec pipes)
 constexpr int64_t fork_retry_max_ms = 500;    // a failed fork is retried at least this often
 constexpr int64_t crash_fork_interval_ms = 1000;  // pool-wide pace of refills once over budget
+constexpr int64_t spared_grace_ms = 50;  // at a stop, a pause in exits after which spared workers are signalled
 
 // A failure, as opposed to an ending: a non-zero exit, or death by a signal whose
 // default action dumps core (SEGV, ABRT, ...). SIGKILL or SIGTERM from an operator or
@@ -342,6 +343,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
+    s.spared = false;
     s.ready = false;
     ++live_;
     // Before the log line: a notify hook that ends the manager leaves nothing open.
@@ -691,6 +693,10 @@ void proc_manager::clear_slot(size_t index, int status) {
     }
     if (s.told_to_stop)
         --stopping_;
+    if (s.spared) {
+        s.spared = false;
+        --spared_;
+    }
     free_.push_back(index);
     notify((short_text() << "server (pid " << pid << ") exited with status " << status).view());
 }
@@ -738,8 +744,9 @@ void proc_manager::kill_and_reap_all() {
 // handler is told through its slot, and signalled only if it is not busy: a request
 // in progress is never interrupted. Others get the stop signal. With shut_down, the
 // listening sockets are shut down between the two: a worker woken by that finds its
-// flag already set.
-void proc_manager::stop_workers(uint32_t reason, bool shut_down) {
+// flag already set. With spare too, a worker accepting on one of them is not
+// signalled either (spared: the shutdown has ended its wait; see die).
+void proc_manager::stop_workers(uint32_t reason, bool shut_down, bool spare) {
     if (!live_) {
         if (shut_down)
             shut_down_listeners();
@@ -756,16 +763,38 @@ void proc_manager::stop_workers(uint32_t reason, bool shut_down) {
         slot &s = slots_[i];
         if (!s.pid)
             continue;
-        s.signal_now = !through_board || i >= reports_capacity_ || board::flag_stop(reports_[i], reason);
+        uint32_t was = through_board && i < reports_capacity_ ? board::flag_stop(reports_[i], reason) : board::idle;
+        s.signal_now = was != board::busy;
+        s.was_accepting = was == board::accepting;
         if (!s.told_to_stop)
             ++stopping_;
         s.told_to_stop = true;
     }
-    if (shut_down)
-        shut_down_listeners();
-    for (slot &s : slots_)
-        if (s.pid && s.signal_now)
+    bool all_shut = shut_down && shut_down_listeners();
+    for (slot &s : slots_) {
+        if (!s.pid || !s.signal_now)
+            continue;
+        if (spare && all_shut && s.was_accepting) {
+            spared_ += !s.spared;
+            s.spared = true;
+        } else {
             ::kill(s.pid, signo);
+        }
+    }
+}
+
+// The spared workers still alive, signalled after all (unless busy by now): one may
+// wait on a socket of its own under an inherited number, which no shutdown ends.
+void proc_manager::signal_spared() {
+    for (size_t i = 0; i < slots_.size() && spared_ > 0; ++i) {
+        slot &s = slots_[i];
+        if (!s.pid || !s.spared)
+            continue;
+        s.spared = false;
+        --spared_;
+        if (board::flag_stop(reports_[i], board::stop_term) != board::busy)
+            ::kill(s.pid, SIGTERM);
+    }
 }
 
 void proc_manager::release_pid_files(size_t keep) {
@@ -784,15 +813,24 @@ void proc_manager::die(const std::string &msg, int status) {
         exit_process("dying: " + msg, status);
     enter(phase_event::stop);
     int64_t deadline = params_.die_timeout_ms > 0 ? os::now_ms() + params_.die_timeout_ms : -1;
-    stop_workers(board::stop_term, true);
+    stop_workers(board::stop_term, true, true);
+    // Spared workers (stop_workers) leave as the shutdown wakes them: once none has
+    // been reaped for spared_grace_ms, those left are signalled after all.
+    int64_t nudge = os::now_ms() + spared_grace_ms;
     while (live_ > 0) {
-        if (deadline >= 0 && os::now_ms() >= deadline) {
+        int64_t now = os::now_ms();
+        if (deadline >= 0 && now >= deadline) {
             kill_and_reap_all();
             release_pid_files();
             exit_process("wait timeout", 1);
         }
+        if (spared_ > 0 && now >= nudge)
+            signal_spared();
+        size_t before = live_;
         service_.status(pool_status());
-        wait_event(deadline, false, nullptr);
+        wait_event(spared_ > 0 && (deadline < 0 || nudge < deadline) ? nudge : deadline, false, nullptr);
+        if (live_ < before)
+            nudge = os::now_ms() + spared_grace_ms;
     }
     enter(phase_event::reaped);
     release_pid_files();

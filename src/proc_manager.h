@@ -30,6 +30,8 @@ struct slot {
     bool told_to_stop = false;  // sent TERM by the manager: its death is no crash
     bool ready = false;         // it can serve (counted in ready_)
     bool signal_now = false;    // stop_workers: not busy, so signalled
+    bool was_accepting = false; // stop_workers: accepting, so perhaps spared
+    bool spared = false;        // told to stop, not signalled: accepting on a socket shut down
     int exec_pipe = -1;         // exec mode: read end of its close-on-exec pipe, until the exec
 };
 
@@ -114,7 +116,8 @@ private:
     bool crashed(size_t index, int status) const;
     void clear_slot(size_t index, int status);
     void kill_and_reap_all();
-    void stop_workers(uint32_t reason, bool shut_down);
+    void stop_workers(uint32_t reason, bool shut_down, bool spare = false);
+    void signal_spared();
     int64_t next_deadline(bool spawning) const;
     int64_t slot_due_ms(const slot &s) const;
     void note_early_death(int64_t now);
@@ -129,7 +132,8 @@ private:
     void arm_parent_death(pid_t manager_pid);
     bool watch_listener(int fd);
     static void find_worker_listeners();  // in the manager, for the workers it forks
-    void shut_down_listeners();           // in the manager, on TERM
+    bool shut_down_listeners();           // in the manager, on TERM
+    bool shut_on_stop(int fd) const;
     [[noreturn]] void exec_worker(pid_t manager_pid, int exec_pipe);
     int request_worker_stop(int signo);
     void run_exec_child_hook(pm_hook_t which);
@@ -189,6 +193,7 @@ private:
     // The service manager (systemd), when it asked to be told.
     service_notifier service_;
     size_t stopping_ = 0;       // live workers sent TERM (by HUP or shutdown)
+    size_t spared_ = 0;         // live workers told to stop without a signal (slot::spared)
     std::vector<int> listeners_;  // the listening sockets the workers inherit
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;

@@ -13,9 +13,11 @@
 // the listening socket that a new manager may want to bind.
 // The manager's own TERM and HUP do not even reach a busy worker as a signal (which
 // would cut short a sleep, poll or select of the request's): it tells the worker
-// through its scoreboard slot and signals it only when it is not busy (scoreboard.h).
+// through its scoreboard slot and signals it only when it is not busy (scoreboard.h),
+// nor, on TERM, while it waits in pm_accept on a socket the manager shuts down.
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -57,6 +59,8 @@ struct handler_state {
     worker_slot *report;
     listener listeners[max_listeners];
     int n_listeners;
+    int n_inherited;   // the first of them, found by the manager, which shuts them down on TERM
+    int accepting_fd;  // pm_accept's socket while it waits (-1: none); also released
 };
 handler_state worker_signals;
 
@@ -71,7 +75,14 @@ void release_listeners() {
         if (::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
             ::dup3(source, l.fd, O_CLOEXEC);
     }
-    worker_signals.n_listeners = 0;
+    // The socket pm_accept waits on, if still listening: one of the application's
+    // own under a number it reused (the manager's shutdown cannot end that wait).
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    int fd = worker_signals.accepting_fd;
+    if (fd >= 0 && ::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+        ::dup3(source, fd, O_CLOEXEC);
+    worker_signals.n_listeners = worker_signals.n_inherited = 0;
     if (null_fd >= 0)
         ::close(null_fd);
 }
@@ -205,17 +216,32 @@ void proc_manager::find_worker_listeners() {
 // under its number, is shut down. The socket is shared by every process that holds
 // it: new connections are refused at once (a load balancer moves on), and an idle
 // worker's accept fails at once (EINVAL); connections already accepted are untouched.
-void proc_manager::shut_down_listeners() {
+// True if there was one to shut down and every one of them was.
+bool proc_manager::shut_down_listeners() {
     if (!params_.stop_listening)
-        return;
+        return false;
+    bool any = false, all = true;
     for (int i = 0; i < worker_signals.n_listeners; ++i) {
         const listener &l = worker_signals.listeners[i];
         struct stat st;
         if (l.fd >= 3 && l.fd < activated_fds_end)
             continue;
-        if (::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino)
-            ::shutdown(l.fd, SHUT_RDWR);
+        any = true;
+        all &= ::fstat(l.fd, &st) == 0 && st.st_dev == l.dev && st.st_ino == l.ino &&
+               ::shutdown(l.fd, SHUT_RDWR) == 0;
     }
+    return any && all;
+}
+
+// In a worker: fd is the number of a listening socket the manager found, and shuts
+// down on TERM.
+bool proc_manager::shut_on_stop(int fd) const {
+    if (!params_.stop_listening || (fd >= 3 && fd < activated_fds_end))
+        return false;
+    for (int i = 0; i < worker_signals.n_inherited; ++i)
+        if (worker_signals.listeners[i].fd == fd)
+            return true;
+    return false;
 }
 
 // pm_request_stop in a worker: as the handler would for TERM or HUP; otherwise a
@@ -305,6 +331,8 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     worker_signals.report = report_;
     // worker_signals.listeners came from the manager (find_worker_listeners): reading
     // /proc/self/fd here would cost each start, and each reap too (its dentries).
+    worker_signals.n_inherited = worker_signals.n_listeners;
+    worker_signals.accepting_fd = -1;
 
     if (!params_.no_signals) {
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
@@ -443,7 +471,23 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
 int proc_manager::accept(int listen_fd) {
     if (is_worker_ && !params_.no_signals && !watch_listener(listen_fd))
         return PM_ESTOPPED;
-    if (board_stop())
+    // While it waits: the handler releases this socket too, and on a socket the
+    // manager shuts down on TERM the slot says "accepting", so that the manager need
+    // not signal (the shutdown ends the wait; scoreboard.h). Both are set before the
+    // stop checks: a stop that comes before them is seen by the checks.
+    struct waiting {
+        worker_slot *slot;
+        ~waiting() {
+            worker_signals.accepting_fd = -1;
+            if (slot)
+                board::set_accepting(*slot, false);  // no-op once busy
+        }
+    } wait{on_board_ && !holding_stops_ && shut_on_stop(listen_fd) ? report_ : nullptr};
+    worker_signals.accepting_fd = listen_fd;
+    if (wait.slot)
+        board::set_accepting(*wait.slot, true);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (board_stop() || (is_worker_ && stop_requested()))
         return PM_ESTOPPED;
     for (;;) {
         int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);

@@ -32,7 +32,11 @@
  *   CONTROL_LATE_PIDFILE=1 the pid file is left to pm_manage to take;
  *   CONTROL_FD_LIMIT=1     pm_manage runs with no descriptor to spare (RLIMIT_NOFILE
  *                          at the highest one open), so its set-up fails;
- *   CONTROL_INIT_PM_EXIT=N the manager_init hook calls pm_exit(pm, ..., N).
+ *   CONTROL_INIT_PM_EXIT=N the manager_init hook calls pm_exit(pm, ..., N);
+ *   CONTROL_OWN_LISTENER=1 each worker puts a listening socket of its own (its path
+ *                          unlinked at once) under the inherited socket's number,
+ *                          and accepts on that.
+ * A worker whose accept loop ends says "loop ended, TERM received N".
  *
  * After a failed pm_manage it prints, to stdout, what the process looks like:
  *   "failed <code> notify <NOTIFY_SOCKET or -> comm <comm> blocked <SigBlk>
@@ -321,6 +325,16 @@ int main(int argc, char **argv)
         sigaddset(&set, SIGHUP);
         sigprocmask(SIG_BLOCK, &set, NULL);
     }
+    if (getenv("CONTROL_OWN_LISTENER")) {
+        char own_path[300];
+        snprintf(own_path, sizeof own_path, "%s.own.%d", argv[1], (int)getpid());
+        int own = FCGX_OpenSocket(own_path, 16);
+        if (own < 0 || dup2(own, sock) < 0)
+            return 1;
+        close(own);
+        unlink(own_path);
+        say("own listener");
+    }
     FCGX_Request req;
     FCGX_InitRequest(&req, sock, 0);
     int rc;
@@ -337,7 +351,7 @@ int main(int argc, char **argv)
             return PM_EXIT_STATUS(rc);
         }
     }
-    say("loop ended");
+    say("loop ended, TERM received %d", pm_received_signal(pm, SIGTERM));
     pm_destroy(pm);
     return 0;
 }

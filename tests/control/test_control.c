@@ -212,6 +212,37 @@ static void test_sigkilled_workers_are_logged(void **state)
     assert_false(pu_exists(worker));
 }
 
+/* Idle workers waiting in pm_accept on the socket the manager shuts down are not
+ * signalled at a TERM: the shutdown ends their wait. */
+static void test_term_spares_accepting_workers(void **state)
+{
+    pf_app_t *app = *state;
+    pid_t workers[3];
+    pf_start_pool(app, 3, (const char *[]){"die_timeout=20", NULL}, NULL, workers);
+    pu_sleep_ms(100);
+    kill(app->pid, SIGTERM);
+    expect_exit(app, 5000, 0);
+    CHECK_LOG(pu_count_containing(app->log, "loop ended, TERM received 0") == 3, app->log,
+              "not every idle worker left by the shutdown alone");
+}
+
+/* One that accepts on a socket of its own under the inherited number is signalled
+ * 50 ms later all the same, and its handler releases that socket too: the stop
+ * does not wait for die_timeout. */
+static void test_stop_reaches_own_listener(void **state)
+{
+    pf_app_t *app = *state;
+    pid_t workers[2];
+    pf_start_pool(app, 2, (const char *[]){"die_timeout=20", NULL},
+                  (const char *[]){"CONTROL_OWN_LISTENER=1", NULL}, workers);
+    CHECK(pu_wait_containing(app->log, "own listener", 2, 3000), "the workers did not take sockets of their own");
+    pu_sleep_ms(100);
+    kill(app->pid, SIGTERM);
+    expect_exit(app, 5000, 0); /* not die_timeout's 20 s */
+    assert_int_equal(pu_count_containing(app->log, "): wait timeout"), 0);
+    assert_int_equal(pu_count_containing(app->log, "loop ended, TERM received 1"), 2);
+}
+
 /* ---- a failed pm_manage changes nothing ---- */
 
 /* control_app's report after a failed pm_manage, the log at path from "failed " on,
@@ -700,6 +731,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_term_stops_in_order),
         T(test_sigkilled_workers_are_logged),
+        T(test_term_spares_accepting_workers),
+        T(test_stop_reaches_own_listener),
         T(test_failed_manage_when_locked),
         T(test_failed_manage_after_effects),
         T(test_failed_setup_keeps_hosts_pid_file),
