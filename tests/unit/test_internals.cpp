@@ -345,10 +345,10 @@ void test_pid_file_unopenable(void **) {
 // before it goes busy is seen by it, and one set while busy is seen at its end.
 void test_scoreboard_stop_protocol(void **) {
     worker_slot s{};
-    assert_true(board::flag_stop(s, board::stop_hup));          // idle: signal it
-    assert_int_equal(board::begin_request(s), board::stop_hup);  // seen going busy
-    assert_false(board::flag_stop(s, board::stop_term));         // busy: no signal
-    assert_int_equal(board::end_request(s), board::stop_mask);   // stays busy, exits
+    assert_int_equal(board::flag_stop(s, board::stop_hup), board::idle);  // idle: signal it
+    assert_int_equal(board::begin_request(s), board::stop_hup);           // seen going busy
+    assert_int_equal(board::flag_stop(s, board::stop_term), board::busy); // busy: no signal
+    assert_int_equal(board::end_request(s), board::stop_mask);            // stays busy, exits
     assert_int_equal(board::load(s) & board::phase_mask, board::busy);
 
     worker_slot t{};
@@ -357,8 +357,24 @@ void test_scoreboard_stop_protocol(void **) {
     assert_int_equal(board::load(t), board::idle);
     assert_int_equal(board::begin_request(t), 0u);
     assert_int_equal(board::begin_request(t), 0u);  // pm_accept, then pm_pre_dispatch
-    assert_false(board::flag_stop(t, board::stop_term));
+    assert_int_equal(board::flag_stop(t, board::stop_term), board::busy);
     assert_int_equal(board::end_request(t), board::stop_term);
+
+    // Accepting (pm_accept on a socket shut down at TERM): reported as such, left for
+    // idle when the wait ends, and for busy from either.
+    worker_slot a{};
+    board::set_accepting(a, true);
+    assert_int_equal(board::load(a), board::accepting);
+    board::set_accepting(a, false);
+    assert_int_equal(board::load(a), board::idle);
+    board::set_accepting(a, true);
+    assert_int_equal(board::flag_stop(a, board::stop_term), board::accepting);
+    board::set_accepting(a, false);  // the flag stays
+    assert_int_equal(board::load(a), board::stop_term | board::idle);
+    board::set_accepting(a, true);
+    assert_int_equal(board::begin_request(a), board::stop_term);
+    board::set_accepting(a, false);  // busy stays busy
+    assert_int_equal(board::load(a) & board::phase_mask, board::busy);
 }
 
 // The phase table: every transition, and the events each phase ignores.
