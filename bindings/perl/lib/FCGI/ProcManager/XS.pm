@@ -1,0 +1,325 @@
+package FCGI::ProcManager::XS;
+# FCGI::ProcManager's interface on libfcgi-pm: the manager, its signals, forks, pid
+# file, titles and log lines are the C library's; this module adapts the original's
+# methods, parameters and hooks to it (see the POD below).
+use strict;
+use warnings;
+use Exporter;
+use POSIX ();
+use XSLoader;
+use vars qw($VERSION @ISA @EXPORT_OK %EXPORT_TAGS $Q $SIG_CODEREF $Default);
+
+BEGIN {
+    $VERSION = '0.28';
+    @ISA = qw(Exporter);
+    @EXPORT_OK = qw(pm_manage pm_die pm_wait
+                    pm_write_pid_file pm_remove_pid_file
+                    pm_pre_dispatch pm_post_dispatch
+                    pm_change_process_name pm_received_signal pm_parameter
+                    pm_warn pm_notify pm_abort pm_exit
+                    $SIG_CODEREF);
+    $EXPORT_TAGS{all} = \@EXPORT_OK;
+    $Default = 'FCGI::ProcManager::XS';
+}
+XSLoader::load('FCGI::ProcManager::XS', $VERSION);
+
+# The library's parameters, by name: their type ("boolean", "seconds", ...).
+my %library_type = map { $_->[0] => $_->[1] } FCGI::ProcManager::XS::Library::parameters();
+# Set by this module itself, never by a caller: the exits are Perl's.
+my %reserved = (no_exit => 1, worker_exit => 1);
+
+# The original's defaults, and the titles it sets ("perl-fcgi" in each worker).
+sub _defaults {
+    return (role => 'manager', start_delay => 0, die_timeout => 60,
+            pm_title => 'perl-fcgi-pm', process_name => 'perl-fcgi');
+}
+
+sub new {
+    my ($proto, $init) = @_;
+    $init ||= {};
+    my $this = { $proto->_defaults, %$init };
+    bless $this, ref($proto) || $proto;
+    $this->{_handle} = FCGI::ProcManager::XS::Handle->new($this);
+    $this->_limits_from_environment;
+    for my $key (sort keys %$this) {
+        $this->_to_library($key, $this->{$key}) if defined $this->{$key};
+    }
+    return $this;
+}
+
+# FCGI::ProcManager has no request or size limits: the library's defaults from
+# PM_MAX_REQUESTS and friends are for the Constrained class only.
+sub _limits_from_environment {
+    my ($this) = @_;
+    for my $key (qw(max_requests max_size sizecheck_num_requests)) {
+        $this->{_handle}->set($key, 0) unless defined $this->{$key};
+    }
+}
+
+# A parameter the library knows goes to it (checked there: a bad value dies with
+# its message and changes nothing); any other stays in the object, as in the original.
+sub _to_library {
+    my ($this, $key, $value) = @_;
+    return if !$library_type{$key} || $reserved{$key};
+    $value = $value ? 1 : 0 if $library_type{$key} eq 'boolean';
+    $this->{_handle}->set($key, "$value");
+}
+
+sub _default_object {
+    $Q or $Q = $Default->new;
+    return $Q;
+}
+
+sub self_or_default {
+    return @_ if defined $_[0] and !ref $_[0] and $_[0] eq 'FCGI::ProcManager::XS';
+    if (!defined $_[0] or !(ref $_[0] and UNIVERSAL::isa($_[0], 'FCGI::ProcManager::XS'))) {
+        unshift @_, _default_object();
+    }
+    return wantarray ? @_ : $Q;
+}
+
+## the manager
+
+sub pm_manage {
+    my ($this, %values) = self_or_default(@_);
+    $this->pm_parameter($_, $values{$_}) for sort keys %values;
+    my $became = $this->{_handle}->manage;
+    return 1 if $became eq 'worker';
+    return if $became eq 'single';
+    exit $this->{_handle}->exit_status;  # the manager is done: its exit is Perl's
+}
+
+# Called by the library in the manager before the first fork, and in each worker
+# before pm_manage returns there. The library has already done what the original's
+# do here (signals, title, pid file); a subclass adds to them.
+sub managing_init { }
+
+sub handling_init {
+    srand;  # each worker its own random sequence, as in the original
+}
+
+sub pm_die {
+    my ($this, $msg, $n) = self_or_default(@_);
+    _end($this, 'die', $msg, $n);
+}
+
+sub pm_wait {
+    my ($this) = self_or_default(@_);
+    return $this->{_handle}->wait;
+}
+
+sub pm_write_pid_file {
+    my ($this, $fname) = self_or_default(@_);
+    return $this->{_handle}->write_pid_file($fname) == 0 ? 1 : undef;
+}
+
+sub pm_remove_pid_file {
+    my ($this, $fname) = self_or_default(@_);
+    return $this->{_handle}->remove_pid_file($fname) == 0 ? 1 : 0;
+}
+
+# The original's signal plumbing: here the library's handlers do the work. These
+# let code that called them directly act as the library would on that signal.
+sub sig_sub {
+    $SIG_CODEREF->(@_) if ref $SIG_CODEREF;
+}
+
+sub sig_manager {
+    my ($this, $name) = @_;
+    if ($name eq 'TERM') {
+        $this->{_handle}->request_stop(POSIX::SIGTERM());
+    } elsif ($name eq 'HUP') {
+        $this->{_handle}->request_reload;
+    } else {
+        $this->pm_notify("ignoring signal $name");
+    }
+}
+
+sub sig_handler {
+    my ($this, $name) = @_;
+    my $signo = $name eq 'HUP' ? POSIX::SIGHUP() : POSIX::SIGTERM();
+    $this->{_handle}->request_stop($signo);
+}
+
+## the workers (pm_pre_dispatch and pm_post_dispatch are in XS.xs)
+
+sub pm_change_process_name {
+    my ($this, $name) = self_or_default(@_);
+    $this->{_handle}->change_process_name($name);
+}
+
+sub pm_received_signal {
+    my ($this, $sig, $received) = self_or_default(@_);
+    my $handle = $this->{_handle};
+    $this->sig_handler($sig) if $sig and $received;
+    my %count = map { $_ => $handle->received_signal(_signo($_)) } qw(TERM HUP);
+    return $sig ? $count{$sig} || undef : \%count;
+}
+
+sub _signo {
+    my ($name) = @_;
+    my $code = POSIX->can("SIG$name");
+    return $code ? $code->() : 0;
+}
+
+## parameters
+
+sub pm_parameter {
+    my ($this, $key, $value) = self_or_default(@_);
+    if (defined $value) {
+        $this->_to_library($key, $value);
+        $this->{$key} = $value;
+    }
+    return $this->{_handle}->role if $key eq 'role';
+    return $this->{$key};
+}
+
+sub n_processes { shift->pm_parameter('n_processes', @_); }
+sub pid_fname   { shift->pm_parameter('pid_fname',   @_); }
+sub no_signals  { shift->pm_parameter('no_signals',  @_); }
+sub die_timeout { shift->pm_parameter('die_timeout', @_); }
+sub role        { shift->pm_parameter('role',        @_); }
+sub start_delay { shift->pm_parameter('start_delay', @_); }
+
+## notification and death
+
+sub pm_warn {
+    my ($this, $msg) = self_or_default(@_);
+    $this->pm_notify($msg);
+}
+
+# Prints "FastCGI: <role> (pid <pid>): <msg>" on STDERR (the library formats it).
+# Every line the library logs comes here first, without that prefix: a subclass's
+# pm_notify sees each one, as with the original.
+sub pm_notify {
+    my ($this, $msg) = self_or_default(@_);
+    $this->{_handle}->notify(defined $msg ? $msg : '');
+}
+
+sub pm_exit {
+    my ($this, $msg, $n) = self_or_default(@_);
+    _end($this, 'exit', $msg, $n);
+}
+
+sub pm_abort {
+    my ($this, $msg, $n) = self_or_default(@_);
+    _end($this, 'abort', $msg, $n);
+}
+
+# The library stops what it must and logs; the exit is Perl's ($@ set as the
+# original sets it).
+sub _end {
+    my ($this, $how, $msg, $n) = @_;
+    $msg = '' unless defined $msg;
+    my $status = $this->{_handle}->end($how, $msg, $n || 0);
+    $@ = $how eq 'die' ? "dying: $msg" : $msg;
+    exit $status;
+}
+
+1;
+__END__
+
+=head1 NAME
+
+FCGI::ProcManager::XS - FCGI::ProcManager on libfcgi-pm, the C FastCGI process manager
+
+=head1 SYNOPSIS
+
+  use FCGI;
+  use FCGI::ProcManager::XS;   # was: use FCGI::ProcManager;
+
+  my $pm = FCGI::ProcManager::XS->new({ n_processes => 4, pid_fname => '/run/app.pid' });
+  my $socket  = FCGI::OpenSocket('/run/app.sock', 128);
+  my $request = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%ENV, $socket);
+  $pm->pm_manage;
+  while ($request->Accept >= 0) {
+      $pm->pm_pre_dispatch;
+      print "Content-Type: text/plain\r\n\r\nhello\n";
+      $pm->pm_post_dispatch;
+  }
+
+With Plack: C<plackup -s FCGI --nproc 4 --manager FCGI::ProcManager::XS app.psgi>.
+
+=head1 DESCRIPTION
+
+The whole interface of L<FCGI::ProcManager> 0.28 - the constructor and its
+parameters, every C<pm_*> method, the accessors, the functional interface with the
+same exports and default object, and subclassing - on the C library libfcgi-pm. A
+program changes its C<use> line and nothing else: the log lines, exit codes and
+hooks are the original's. What changes is underneath:
+
+=over
+
+=item * the manager reaps in an event loop, not in signal handlers: a HUP during a
+stop does not kill it, and no TERM is lost between a request and the next accept;
+
+=item * the pid file is locked (a second manager is refused), written atomically and
+removed only with the last worker;
+
+=item * a worker whose manager died (even by SIGKILL) stops at once when idle, after
+its request when busy; a worker crashing at start is respawned with backoff; a
+failed fork is retried;
+
+=item * C<pm_pre_dispatch> and C<pm_post_dispatch> make no system call, and a request
+in progress is never interrupted by the manager's TERM or HUP.
+
+=back
+
+=head1 MIGRATION
+
+Replace C<FCGI::ProcManager> by C<FCGI::ProcManager::XS> (and
+C<FCGI::ProcManager::Constrained> by L<FCGI::ProcManager::XS::Constrained>).
+
+=head1 METHODS
+
+As in L<FCGI::ProcManager>: C<new>, C<pm_manage>, C<managing_init>, C<pm_die>,
+C<pm_wait>, C<pm_write_pid_file>, C<pm_remove_pid_file>, C<sig_sub>,
+C<sig_manager>, C<handling_init>, C<pm_pre_dispatch>, C<pm_post_dispatch>,
+C<sig_handler>, C<self_or_default>, C<pm_change_process_name>,
+C<pm_received_signal>, C<pm_parameter>, C<n_processes>, C<no_signals>,
+C<pid_fname>, C<die_timeout>, C<role>, C<start_delay>, C<pm_warn>, C<pm_notify>,
+C<pm_exit>, C<pm_abort>. Each is callable as a method or, where the original
+exports it, as a function on the default object.
+
+The library's other parameters (C<start_timeout>, C<max_requests>, ...; see the
+libfcgi-pm README) may be passed to C<new> or C<pm_parameter> as well. A value the
+library refuses dies with its message ("FCGI::ProcManager::XS: ...") and changes
+nothing.
+
+=head1 SUBCLASSING
+
+C<managing_init> runs in the manager before the first fork and C<handling_init> in
+each worker before C<pm_manage> returns, as in the original; the library has already
+set the signals, the title and the pid file, so C<SUPER::> calls are harmless but
+not needed. Every line the library logs is passed to C<pm_notify> (without the
+C<FastCGI: role (pid N): > prefix, which the base method adds). C<pm_pre_dispatch>,
+C<pm_post_dispatch>, C<pm_die>, C<pm_exit> and C<pm_abort> may be overridden and
+call C<SUPER::>.
+
+An exception in C<managing_init> or C<handling_init> is logged and rethrown by
+C<pm_manage> in that process (the manager's set-up undone: no pid file left); one in
+C<pm_notify> is reported on STDERR with the line it was given.
+
+=head1 DIFFERENCES FROM FCGI::ProcManager
+
+Only its bugs are fixed (see libfcgi-pm's README, "Where fcgi-pm differs"):
+
+=over
+
+=item * TERM and HUP are handled by the library: the manager's stop and reload, and
+a worker's end after its request, do not run through C<sig_manager>,
+C<sig_handler> or C<pm_die>; those still act as the library would when called.
+The manager's wait for its workers is the library's, not C<pm_wait>.
+
+=item * Workers SIGKILLed at the die timeout are reaped and logged
+(C<exited with status 9>).
+
+=item * C<pm_abort(msg, n)> exits with I<n> when it is non-zero (the original
+always exits 1).
+
+=back
+
+The exits are Perl's: END blocks and destructors run in the process that exits,
+and buffered output is flushed before each fork.
+
+=cut
