@@ -17,6 +17,7 @@
 #include "perl.h"
 #include "XSUB.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,7 @@ manage(h)
     if (h->hook_error) {
         SV *error = sv_2mortal(h->hook_error);
         h->hook_error = NULL;
+        errno = 0; /* Perl's die exits with $! if set: the library's is not the program's */
         croak_sv(error);
     }
     if (rc < 0)
