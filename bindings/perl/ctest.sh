@@ -1,17 +1,26 @@
 #!/bin/sh
-# CTest's driver for the Perl distribution: copy, build, prove.
-# Usage: ctest.sh SOURCE_DIR BUILD_DIR PKG_CONFIG_DIR LIB_DIR PROJECT_DIR
+# CTest's driver for the Perl distribution.
+# Usage: ctest.sh build SOURCE_DIR DIST_DIR   copies the sources to DIST_DIR, builds
+#        ctest.sh prove DIST_DIR              runs t/ with prove
+#        ctest.sh compare DIST_DIR SCRIPT     the comparison with FCGI::ProcManager
+# PKG_CONFIG_PATH and LD_LIBRARY_PATH come from CTest (the in-tree library).
 set -eu
-src=$1 dist=$2 pc=$3 lib=$4 project=$5
-rm -rf "$dist"
-mkdir -p "$dist"
-cp -R "$src/." "$dist/"
-rm -f "$dist/CMakeLists.txt" "$dist/ctest.sh"
-cd "$dist"
-export PKG_CONFIG_PATH="$pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# The project's own programs the tests use (cgi-fcgi is libfcgi-bin's).
-export FCGI_PM_PROJECT_DIR="$project"
-perl Makefile.PL >/dev/null
-make >/dev/null
-exec prove -b -v t/
+mode=$1
+case $mode in
+  build)
+    src=$2 dist=$3
+    rm -rf "$dist"
+    mkdir -p "$dist"
+    cp -R "$src/." "$dist/"
+    rm -f "$dist/CMakeLists.txt" "$dist/ctest.sh"
+    cd "$dist"
+    perl Makefile.PL
+    make ;;
+  prove)
+    cd "$2"
+    exec prove -b -v t/ ;;
+  compare)
+    dist=$(cd "$2" && pwd)
+    PERL5LIB="$dist/blib/lib:$dist/blib/arch${PERL5LIB:+:$PERL5LIB}" \
+      exec sh "$3" --perl-class FCGI::ProcManager::XS::Constrained ;;
+esac

@@ -1,10 +1,15 @@
 #!/usr/bin/perl
 # The reference: FCGI::ProcManager(::Constrained) running the same application as
-# tests/process/worker_app.c, with the same arguments and environment knobs.
+# tests/process/worker_app.c, with the same arguments and environment knobs. With
+# COMPAT_PM_CLASS set, that class instead (the Perl binding's, side by side).
 use strict;
 use warnings;
 use FCGI;
-use FCGI::ProcManager::Constrained;
+my $class;
+BEGIN {
+    $class = $ENV{COMPAT_PM_CLASS} || 'FCGI::ProcManager::Constrained';
+    eval "require $class; 1" or die $@;
+}
 use Time::HiRes qw(sleep);
 
 my ($path, @params) = @ARGV;
@@ -12,7 +17,7 @@ my %param = map { split /=/, $_, 2 } @params;
 my $sock = FCGI::OpenSocket($path, 128);
 my %env;
 my $req = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%env, $sock);
-my $pm = FCGI::ProcManager::Constrained->new(\%param);
+my $pm = $class->new(\%param);
 $pm->pm_manage();
 POSIX::_exit(3) if $ENV{WORKER_APP_CRASH_AT_START};
 if ($ENV{WORKER_APP_BLOCK_TERM}) {

@@ -2,8 +2,11 @@
 # Runs the same scenarios against FCGI::ProcManager (Perl) and fcgi-pm (worker_app)
 # and compares their log lines, pids masked, as multisets, and their exit codes.
 # Usage: compare_with_perl.sh WORKER_APP
+#        compare_with_perl.sh --perl-class CLASS: the same Perl application on
+#        FCGI::ProcManager::Constrained and on CLASS (a binding's, found in PERL5LIB)
 set -u
-worker_app=$1
+worker_app=$1 perl_class=
+[ "$1" = --perl-class ] && perl_class=$2
 here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d /tmp/fcgi-pm-compat-XXXXXX)
 trap 'pkill -KILL -f "$work/" 2>/dev/null; rm -rf "$work"' EXIT
@@ -30,7 +33,11 @@ scenario() {
   sock=$dir/s.sock log=$dir/log
   case $impl in
     perl) set -- perl "$here/app.pl" "$sock" ;;
-    fcgi-pm) set -- "$worker_app" "$sock" ;;
+    fcgi-pm) if [ -n "$perl_class" ]; then
+               set -- env COMPAT_PM_CLASS="$perl_class" perl "$here/app.pl" "$sock"
+             else
+               set -- "$worker_app" "$sock"
+             fi ;;
   esac
   env=
   case $name in
@@ -100,7 +107,7 @@ for s in start-hup-term negative-n worker-killed term-busy hup-busy max-requests
   scenario $s perl >"$work/$s.perl.out"
   scenario $s fcgi-pm >"$work/$s.fcgi-pm.out"
   if diff -u "$work/$s.perl.out" "$work/$s.fcgi-pm.out" >"$work/$s.diff"; then
-    echo "same as FCGI::ProcManager: $s ($(($(wc -l <"$work/$s.perl.out") - 1)) log lines)"
+    echo "same as FCGI::ProcManager${perl_class:+ with $perl_class}: $s ($(($(wc -l <"$work/$s.perl.out") - 1)) log lines)"
     passed=$((passed + 1))
   else
     echo "DIFFERS from FCGI::ProcManager: $s"; cat "$work/$s.diff"
