@@ -22,15 +22,16 @@ my $perl5lib = join ':', grep { m{blib} } @INC;
 sub scratch { tempdir('fcgi-pm-perl-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
 # start_app(params => [...], env => {...}, program => [...], dir => DIR):
-# a new process group running the program (default: perl t/bin/app.pl SOCKET
-# PARAMS...), STDOUT to DIR/out, STDERR to DIR/log.
+# a new process group running the program (default: perl t/bin/app.pl SOCKET)
+# with PARAMS after it (a parameter "SOCK" becomes the socket's path), STDOUT to
+# DIR/out, STDERR to DIR/log.
 sub start_app {
     my (%o) = @_;
     my $dir = $o{dir} || scratch();
     my $app = { dir => $dir, sock => "$dir/app.sock", log => "$dir/log", out => "$dir/out",
                 applog => "$dir/applog" };
     my @cmd = $o{program} ? @{ $o{program} } : ($^X, "$FindBin::Bin/bin/app.pl", $app->{sock});
-    push @cmd, @{ $o{params} || [] };
+    push @cmd, map { $_ eq 'SOCK' ? $app->{sock} : $_ } @{ $o{params} || [] };
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if (!$pid) {

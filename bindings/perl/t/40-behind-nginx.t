@@ -1,0 +1,71 @@
+# Real hosts behind nginx: Plack's FCGI handler with --manager FCGI::ProcManager::XS,
+# and a plain FCGI.pm loop. Each serves requests, survives HUPs under load with no
+# failed request, stops cleanly on TERM and leaves no process behind.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use HTTP::Tiny;
+use POSIX ();
+use Time::HiRes qw(sleep time);
+use PMTest;
+use Nginx;
+
+my @missing = grep { system("command -v $_ >/dev/null 2>&1") != 0 } qw(nginx plackup);
+if (@missing) {
+    plan skip_all => "needs @missing" unless $ENV{FCGI_PM_REQUIRE_ALL};
+    fail("needs @missing");
+    done_testing;
+    exit;
+}
+
+# Requests through nginx for the given seconds in a child; its exit code is 0 if
+# none failed; it prints "ok <n> failed <m>" to the file.
+sub load {
+    my ($url, $seconds, $file) = @_;
+    my $pid = fork;
+    return $pid if $pid;
+    my ($ok, $failed) = (0, 0);
+    my $http = HTTP::Tiny->new(timeout => 10, keep_alive => 1);
+    my $until = time + $seconds;
+    while (time < $until) {
+        my $r = $http->get($url);
+        $r->{success} && $r->{content} =~ /^hello from \d+|Hello from worker/ ? $ok++ : $failed++;
+    }
+    open my $fh, '>', $file or POSIX::_exit(2);
+    print $fh "ok $ok failed $failed\n";
+    close $fh;
+    POSIX::_exit($failed ? 1 : 0);
+}
+
+sub exercise {
+    my ($name, %start) = @_;
+    my $dir = scratch();
+    my $app = start_app(dir => $dir, %start);
+    ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 2, 20), "$name: two workers")
+        or return diag(read_file($app->{log}));
+    my $nginx = Nginx->start($dir, $app->{sock});
+    my $r = HTTP::Tiny->new->get($nginx->url);
+    ok($r->{success}, "$name: a request through nginx") or diag("$r->{status} $r->{content}");
+    my @before = workers($app->{pid});
+
+    my $loader = load($nginx->url, 3, "$dir/load");
+    for (1 .. 5) { sleep 0.4; kill 'HUP', $app->{pid} }
+    waitpid($loader, 0);
+    my $result = read_file("$dir/load");
+    is($? >> 8, 0, "$name: no failed request across 5 HUPs under load ($result)");
+    my ($served) = $result =~ /ok (\d+)/;
+    ok(($served || 0) > 50, "$name: requests served during the HUPs");
+    ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 12, 20), "$name: every HUP replaced the pool");
+    my @after = workers($app->{pid});
+    is(stop_app($app, 15), 0, "$name: TERM, exit 0");
+    ok(!(grep { alive($_) } @before, @after), "$name: no worker left");
+    $nginx->stop;
+}
+
+exercise('plackup -s FCGI',
+         program => ['plackup', '-s', 'FCGI', '--manager', 'FCGI::ProcManager::XS', '--nproc', '2'],
+         params => ['--listen', 'SOCK', "$FindBin::Bin/bin/hello.psgi"]);
+exercise('FCGI.pm loop', params => ['n_processes=2']);
+done_testing;
