@@ -53,7 +53,7 @@ sub exercise {
     my $loader = load($nginx->url, 3, "$dir/load");
     for (1 .. 5) { sleep 0.4; kill 'HUP', $app->{pid} }
     waitpid($loader, 0);
-    my $result = read_file("$dir/load");
+    chomp(my $result = read_file("$dir/load"));
     is($? >> 8, 0, "$name: no failed request across 5 HUPs under load ($result)");
     my ($served) = $result =~ /ok (\d+)/;
     ok(($served || 0) > 50, "$name: requests served during the HUPs");

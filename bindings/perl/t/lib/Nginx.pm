@@ -1,6 +1,8 @@
 package Nginx;
 # A private nginx in front of a FastCGI socket, in a scratch directory: the least
-# configuration that passes every request to the socket.
+# configuration that passes every request to the socket (one connection per
+# request, nginx's default: a worker waiting inside FCGI.pm's Accept on a connection
+# kept alive is not woken by a stop; see the POD's DIFFERENCES).
 use strict;
 use warnings;
 use IO::Socket::INET;
@@ -25,14 +27,14 @@ http {
     proxy_temp_path $dir/proxy;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
-    upstream app { server unix:$sock; keepalive 8; }
+    upstream app { server unix:$sock; }
     server {
         listen 127.0.0.1:$port;
+        server_name localhost;
         location / {
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_NAME "";
             fastcgi_param PATH_INFO \$uri;
-            fastcgi_keep_conn on;
             fastcgi_pass app;
         }
     }

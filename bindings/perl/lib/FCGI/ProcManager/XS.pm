@@ -317,6 +317,17 @@ The manager's wait for its workers is the library's, not C<pm_wait>.
 =item * C<pm_abort(msg, n)> exits with I<n> when it is non-zero (the original
 always exits 1).
 
+=item * A worker's system calls are restarted after the library's signal, so a
+request is never cut short. The other side of it: an idle worker waiting inside
+FCGI.pm's C<Accept> on a connection the web server keeps alive
+(nginx's C<fastcgi_keep_conn on>) is not woken by a stop or reload; it leaves
+when the server closes that connection, or at the die timeout. Without
+C<fastcgi_keep_conn> (nginx's default), every idle worker stops at once.
+
+=item * The manager runs in the library's event loop: a Perl C<%SIG> handler of
+the program's own (USR1, say) runs in the workers as before, but in the manager
+only once C<pm_manage> returns.
+
 =back
 
 The exits are Perl's: END blocks and destructors run in the process that exits,
