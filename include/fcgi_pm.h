@@ -128,7 +128,9 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * On TERM the manager shuts down the listening sockets the workers inherited (so
  * that new connections are refused at once; with "stop_listening" 0, and for those
  * systemd handed over by socket activation, LISTEN_PID/LISTEN_FDS, they are left
- * alone: systemd queues connections for the next start), lets busy workers finish, and keeps the pid file locked until the last
+ * alone: systemd queues connections for the next start), lets busy workers finish
+ * (idle ones waiting in pm_accept on a socket it shut down are not even signalled:
+ * the shutdown ends their wait), and keeps the pid file locked until the last
  * worker is reaped; workers SIGKILLed at die_timeout are logged like any other.
  * With "no_exit" 1 it returns PM_MANAGER_DONE instead, with the host's signal mask
  * and dispositions as they were (also in a worker whose init hook asked to exit);
