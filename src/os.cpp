@@ -220,18 +220,24 @@ void unmap_shared(void *p, size_t bytes) {
         ::munmap(p, bytes);
 }
 
-int64_t vm_size_kb() {
+bool process_size_kb(int64_t &size, int64_t &share) {
     int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return -1;
+        return false;
     char buf[128];
     ssize_t n = ::read(fd, buf, sizeof buf - 1);
     ::close(fd);
     if (n <= 0)
-        return -1;
+        return false;
     buf[n] = '\0';
-    long long pages = std::strtoll(buf, nullptr, 10);
-    return pages * (::sysconf(_SC_PAGESIZE) / 1024);
+    char *p = buf;
+    long long pages = std::strtoll(p, &p, 10);
+    std::strtoll(p, &p, 10);  // resident
+    long long shared = std::strtoll(p, &p, 10);
+    int64_t kb_per_page = ::sysconf(_SC_PAGESIZE) / 1024;
+    size = pages * kb_per_page;
+    share = shared * kb_per_page;
+    return true;
 }
 
 }  // namespace fcgipm::os

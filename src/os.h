@@ -76,8 +76,9 @@ int thread_count();
 void *map_shared(size_t bytes);
 void unmap_shared(void *p, size_t bytes);
 
-// Virtual size of this process in KB (/proc/self/statm), -1 if unreadable.
-int64_t vm_size_kb();
+// Virtual size and shared resident size of this process in KB (/proc/self/statm,
+// its first and third fields). False if unreadable.
+bool process_size_kb(int64_t &size, int64_t &share);
 
 
 }  // namespace fcgipm::os

@@ -210,6 +210,8 @@ const std::vector<param_def> &param_table() {
         boolean("stop_listening", &params::stop_listening),
         // Exec'd workers got its disposition and parent-death signal when they started.
         fixed_when_running(choice<int>("stop_signal", &params::stop_signal, stop_signals())),
+        integer("min_share_size", &params::min_share_size, 0, INT64_MAX / 1024),
+        integer("max_unshared_size", &params::max_unshared_size, 0, INT64_MAX / 1024),
     };
     return table;
 }

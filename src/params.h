@@ -23,6 +23,10 @@ struct params {
     int64_t max_requests = 0;            // exit after this many requests; 0: never
     int64_t max_size = 0;                // KB of virtual size; 0: no limit
     int64_t sizecheck_num_requests = 0;  // check max_size every this many requests
+    // FCGI::Engine::ProcManager::Constrained, checked with max_size (when the shared
+    // size is known, as the original does): KB
+    int64_t min_share_size = 0;          // a worker sharing less than this exits
+    int64_t max_unshared_size = 0;       // a worker with more unshared than this exits
     // Crash-loop backoff (fcgi-pm's own): a worker that fails (exits non-zero, or dies
     // of a core-dumping signal) within min_uptime of its start is respawned after
     // backoff_min, doubling per consecutive early failure up to backoff_max. Any other

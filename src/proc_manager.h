@@ -134,6 +134,7 @@ private:
     static void find_worker_listeners();  // in the manager, for the workers it forks
     bool shut_down_listeners();           // in the manager, on TERM
     bool shut_on_stop(int fd) const;
+    bool size_limits_exceeded() const;
     [[noreturn]] void exec_worker(pid_t manager_pid, int exec_pipe);
     int request_worker_stop(int signo);
     void run_exec_child_hook(pm_hook_t which);

@@ -545,6 +545,23 @@ int proc_manager::wait_connection(int fd) {
     return 0;
 }
 
+// The Constrained classes' size check: the virtual size above max_size; with the
+// shared size known (non-zero), less of it than min_share_size or more unshared
+// than max_unshared_size.
+bool proc_manager::size_limits_exceeded() const {
+    if (!params_.max_size && !params_.min_share_size && !params_.max_unshared_size)
+        return false;
+    int64_t size = 0, share = 0;
+    if (!os::process_size_kb(size, share))
+        return false;
+    if (params_.max_size && size > params_.max_size)
+        return true;
+    if (!share)
+        return false;
+    return (params_.min_share_size && share < params_.min_share_size) ||
+           (params_.max_unshared_size && size - share > params_.max_unshared_size);
+}
+
 void proc_manager::pre_dispatch() {
     begin_request();
     call_hook(PM_HOOK_PRE_DISPATCH);
@@ -557,7 +574,7 @@ void proc_manager::post_dispatch() {
     if (params_.max_requests > 0 && requests_ >= params_.max_requests)
         worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
-        params_.max_size > 0 && os::vm_size_kb() > params_.max_size)
+        size_limits_exceeded())
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");
     // TERM and HUP mean "stop" only to a worker (in a manager they were the loop's);
     // the manager's come through the slot, and from a busy worker's slot only.

@@ -4,7 +4,9 @@
  * One handle object (FCGI::ProcManager::XS::Handle) owns a pm_t. The library runs
  * with "no_exit" 1, so every call that would end the process returns instead and
  * the Perl side exits through Perl's own exit (END blocks, destructors). The hooks
- * bring the library's events back into Perl:
+ * bring the library's events back into Perl, to methods of the object that owns
+ * the handle, named when it is made (FCGI::ProcManager::XS: managing_init,
+ * handling_init, pm_notify; FCGI::Engine::ProcManager::XS: its own):
  *   manager_init / server_init  -> $self->managing_init / $self->handling_init
  *   every log line              -> $self->pm_notify($msg) (the base one prints it)
  *   before each fork            -> every PerlIO buffer flushed, as Perl's fork does
@@ -30,7 +32,10 @@ typedef struct {
     int printing;    /* inside the base pm_notify: a line goes straight to STDERR */
     int dispatching; /* inside $self->pm_notify: lines it causes go straight to STDERR */
     SV *hook_error;  /* the exception that ended an init hook, for pm_manage to rethrow */
+    char *method[3]; /* called for: manager_init, server_init, each log line */
 } pmxs_t;
+
+enum { on_manager_init, on_server_init, on_line };
 
 typedef pmxs_t *FCGI__ProcManager__XS__Handle;
 
@@ -76,10 +81,10 @@ static void mirror_title(pTHX_ pm_t *pm, const char *param)
 
 /* An init hook: the Perl method, and on an exception the library told to end
  * pm_manage (it undoes what it did), which then rethrows it. */
-static void run_init(pTHX_ pmxs_t *h, const char *method, const char *title_param)
+static void run_init(pTHX_ pmxs_t *h, int which, const char *title_param)
 {
     mirror_title(aTHX_ h->pm, title_param);
-    SV *error = call_owner(aTHX_ h, method, NULL);
+    SV *error = call_owner(aTHX_ h, h->method[which], NULL);
     if (!error)
         return;
     SvREFCNT_dec(h->hook_error);
@@ -93,14 +98,14 @@ static void manager_init_hook(pm_t *pm, void *user)
 {
     dTHX;
     (void)pm;
-    run_init(aTHX_ (pmxs_t *)user, "managing_init", "pm_title");
+    run_init(aTHX_ (pmxs_t *)user, on_manager_init, "pm_title");
 }
 
 static void server_init_hook(pm_t *pm, void *user)
 {
     dTHX;
     (void)pm;
-    run_init(aTHX_ (pmxs_t *)user, "handling_init", "process_name");
+    run_init(aTHX_ (pmxs_t *)user, on_server_init, "process_name");
 }
 
 static void pre_fork_hook(pm_t *pm, void *user)
@@ -139,13 +144,13 @@ static void notify_hook(pm_t *pm, const char *line, void *user)
     const char *msg = strstr(line, "): ");
     msg = msg ? msg + 3 : line;
     h->dispatching = 1;
-    SV *error = call_owner(aTHX_ h, "pm_notify", sv_2mortal(newSVpv(msg, 0)));
+    SV *error = call_owner(aTHX_ h, h->method[on_line], sv_2mortal(newSVpv(msg, 0)));
     h->dispatching = 0;
     if (error) {
         print_line(aTHX_ line);
         STRLEN len;
         const char *text = SvPV(error, len);
-        PerlIO_printf(PerlIO_stderr(), "FCGI::ProcManager::XS: pm_notify died: %s%s", text,
+        PerlIO_printf(PerlIO_stderr(), "FCGI::ProcManager::XS: %s died: %s%s", h->method[on_line], text,
                       len && text[len - 1] == '\n' ? "" : "\n");
         SvREFCNT_dec(error);
     }
@@ -224,16 +229,25 @@ pm_post_dispatch(...)
 MODULE = FCGI::ProcManager::XS    PACKAGE = FCGI::ProcManager::XS::Handle
 
 FCGI::ProcManager::XS::Handle
-new(class, owner)
+new(class, owner, manager_init, server_init, line)
     const char *class
     SV *owner
+    const char *manager_init
+    const char *server_init
+    const char *line
   CODE:
     (void)class;
     if (!SvROK(owner))
         croak("FCGI::ProcManager::XS::Handle: the owner must be a reference");
     pmxs_t *h = (pmxs_t *)calloc(1, sizeof *h);
-    if (!h || !(h->pm = pm_create())) {
-        free(h);
+    if (!h || !(h->pm = pm_create()) || !(h->method[on_manager_init] = strdup(manager_init)) ||
+        !(h->method[on_server_init] = strdup(server_init)) || !(h->method[on_line] = strdup(line))) {
+        if (h) {
+            pm_destroy(h->pm);
+            free(h->method[0]);
+            free(h->method[1]);
+            free(h);
+        }
         croak("FCGI::ProcManager::XS: out of memory");
     }
     pm_parameter(h->pm, "no_exit", "1");
@@ -255,6 +269,9 @@ DESTROY(h)
     pm_destroy(h->pm);
     SvREFCNT_dec(h->owner);
     SvREFCNT_dec(h->hook_error);
+    free(h->method[0]);
+    free(h->method[1]);
+    free(h->method[2]);
     free(h);
 
 void
@@ -295,6 +312,18 @@ manage(h)
     RETVAL = rc == PM_WORKER ? "worker" : rc == PM_SINGLE_PROCESS ? "single" : "done";
   OUTPUT:
     RETVAL
+
+void
+pre_dispatch(h)
+    FCGI::ProcManager::XS::Handle h
+  CODE:
+    exit_if_asked(aTHX_ h->pm, pm_pre_dispatch(h->pm));
+
+void
+post_dispatch(h)
+    FCGI::ProcManager::XS::Handle h
+  CODE:
+    exit_if_asked(aTHX_ h->pm, pm_post_dispatch(h->pm));
 
 int
 exit_status(h)

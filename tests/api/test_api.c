@@ -666,6 +666,40 @@ static void test_max_size(void **state)
     pm_destroy(pm);
 }
 
+/* FCGI::Engine's Constrained limits on the shared size: a process shares some pages
+ * (libc's), fewer than 8 EiB; its unshared part is more than 1 KB. */
+static void one_limit(const char *name, const char *value, int expect_exit)
+{
+    struct log_capture log = {0};
+    pm_t *pm = pm_create();
+    pm_set_notify_hook(pm, capture_line, &log);
+    pm_parameter(pm, "no_exit", "1");
+    assert_int_equal(pm_parameter(pm, name, value), 0);
+    pm_parameter(pm, "sizecheck_num_requests", "1");
+    pm_pre_dispatch(pm);
+    pm_post_dispatch(pm);
+    if (expect_exit) {
+        assert_int_equal(pm_exit_status(pm), 0);
+        assert_non_null(strstr(log.lines[0], "): safe exit due to memory limits exceeded after 1 requests"));
+    } else {
+        assert_int_equal(pm_exit_status(pm), PM_ESTATE);
+    }
+    pm_destroy(pm);
+}
+
+static void test_share_limits(void **state)
+{
+    (void)state;
+    one_limit("min_share_size", "9000000000000000", 1);
+    one_limit("min_share_size", "1", 0);
+    one_limit("max_unshared_size", "1", 1);
+    one_limit("max_unshared_size", "9000000000000000", 0);
+    pm_t *pm = pm_create();
+    assert_int_equal(pm_parameter(pm, "min_share_size", "-1"), PM_ERANGE);
+    assert_string_equal(pm_get_parameter(pm, "min_share_size"), "0");
+    pm_destroy(pm);
+}
+
 /* The title shows in comm (15 bytes) and in cmdline. */
 static void test_process_title(void **state)
 {
@@ -723,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_exit_status_range),
         cmocka_unit_test(test_dispatch_hooks),
         cmocka_unit_test(test_max_size),
+        cmocka_unit_test(test_share_limits),
         cmocka_unit_test(test_process_title),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);

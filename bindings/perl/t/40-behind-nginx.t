@@ -1,5 +1,5 @@
 # Real hosts behind nginx: Plack's FCGI handler with --manager FCGI::ProcManager::XS,
-# and a plain FCGI.pm loop. Each serves requests, survives HUPs under load with no
+# FCGI::Engine with --manager FCGI::Engine::ProcManager::XS, and a plain FCGI.pm loop. Each serves requests, survives HUPs under load with no
 # failed request, stops cleanly on TERM and leaves no process behind.
 use strict;
 use warnings;
@@ -67,5 +67,8 @@ sub exercise {
 exercise('plackup -s FCGI',
          program => ['plackup', '-s', 'FCGI', '--manager', 'FCGI::ProcManager::XS', '--nproc', '2'],
          params => ['--listen', 'SOCK', "$FindBin::Bin/bin/hello.psgi"]);
+exercise('FCGI::Engine',
+         program => [$^X, "$FindBin::Bin/bin/engine.pl", '--manager', 'FCGI::Engine::ProcManager::XS'],
+         params => ['--listen', 'SOCK', '--nproc', 2, '--pidfile', 'PIDFILE']);
 exercise('FCGI.pm loop', params => ['n_processes=2']);
 done_testing;

@@ -23,15 +23,16 @@ sub scratch { tempdir('fcgi-pm-perl-XXXXXX', TMPDIR => 1, CLEANUP => 1) }
 
 # start_app(params => [...], env => {...}, program => [...], dir => DIR):
 # a new process group running the program (default: perl t/bin/app.pl SOCKET)
-# with PARAMS after it (a parameter "SOCK" becomes the socket's path), STDOUT to
-# DIR/out, STDERR to DIR/log.
+# with PARAMS after it (a parameter "SOCK" becomes the socket's path, "PIDFILE"
+# DIR/app.pid), STDOUT to DIR/out, STDERR to DIR/log.
 sub start_app {
     my (%o) = @_;
     my $dir = $o{dir} || scratch();
     my $app = { dir => $dir, sock => "$dir/app.sock", log => "$dir/log", out => "$dir/out",
                 applog => "$dir/applog" };
     my @cmd = $o{program} ? @{ $o{program} } : ($^X, "$FindBin::Bin/bin/app.pl", $app->{sock});
-    push @cmd, map { $_ eq 'SOCK' ? $app->{sock} : $_ } @{ $o{params} || [] };
+    my %placeholder = (SOCK => $app->{sock}, PIDFILE => "$dir/app.pid");
+    push @cmd, map { $placeholder{$_} || $_ } @{ $o{params} || [] };
     my $pid = fork;
     die "fork: $!" unless defined $pid;
     if (!$pid) {
@@ -77,7 +78,7 @@ sub request {
     local $ENV{REQUEST_METHOD} = 'GET';
     local $ENV{SCRIPT_NAME} = '/';
     local $ENV{QUERY_STRING} = defined $query ? $query : '';
-    my $out = `cgi-fcgi -bind -connect $sock 2>/dev/null`;
+    my $out = `timeout 20 cgi-fcgi -bind -connect $sock 2>/dev/null`;
     return undef if $? != 0 || !defined $out;
     $out =~ s/\A.*?\r?\n\r?\n//s;
     return $out;

@@ -39,7 +39,7 @@ sub new {
     $init ||= {};
     my $this = { $proto->_defaults, %$init };
     bless $this, ref($proto) || $proto;
-    $this->{_handle} = FCGI::ProcManager::XS::Handle->new($this);
+    $this->{_handle} = FCGI::ProcManager::XS::Handle->new($this, 'managing_init', 'handling_init', 'pm_notify');
     $this->_limits_from_environment;
     for my $key (sort keys %$this) {
         $this->_to_library($key, $this->{$key}) if defined $this->{$key};
