@@ -212,8 +212,13 @@ typedef enum {
      * (CPython's os.register_at_fork, Perl, Ruby): */
     PM_HOOK_PRE_FORK = 4,      /* in the manager, just before each fork */
     PM_HOOK_PARENT_AFTER_FORK = 5, /* in the manager, just after each fork (also a failed one) */
-    PM_HOOK_CHILD_AFTER_FORK = 6   /* in the new child first, every signal still blocked,
+    PM_HOOK_CHILD_AFTER_FORK = 6,  /* in the new child first, every signal still blocked,
                                       before its SERVER_INIT hook (and before an exec) */
+    /* In the manager, when its wait was cut short by a signal the host handles itself
+     * (a handler of the program's ran): a runtime whose handlers only note a signal
+     * (Perl's %SIG, Python's signal module) runs them here. pm_request_stop,
+     * pm_request_reload, pm_die and pm_exit act from it as from anywhere. */
+    PM_HOOK_MANAGER_SIGNAL = 7
     /* more may be added at the end; never renumbered */
 } pm_hook_t;
 /* Hooks must not throw C++ exceptions (the library carries its own C++ runtime). */

@@ -241,7 +241,7 @@ int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user) {
         return PM_EINVAL;
     int index;  // copied as an int: C callers may pass any value, not only the enum's
     std::memcpy(&index, &which, sizeof index);
-    if (index < PM_HOOK_MANAGER_INIT || index > PM_HOOK_CHILD_AFTER_FORK)
+    if (index < PM_HOOK_MANAGER_INIT || index > PM_HOOK_MANAGER_SIGNAL)
         return fail(pm, PM_EINVAL, "pm_set_hook: unknown hook");
     pm->rep.set_hook(which, fn, user);
     return 0;

@@ -389,9 +389,12 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     // twice is pending once; whatever does not fit is read on the next call. (The
     // stack they are on is shared with the workers until written: each page is a copy.)
     uint64_t tags[4];
-    int n = os::epoll_wait_tags(epoll_fd_, tags, 4, timeout);
+    bool interrupted = false;
+    int n = os::epoll_wait_tags(epoll_fd_, tags, 4, timeout, interrupted);
     if (n < 0)
         fatal_loop_error("epoll_wait", errno);
+    if (interrupted)
+        call_hook(PM_HOOK_MANAGER_SIGNAL);  // the host's own handler ran
     for (int k = 0; k < n; ++k) {
         if (tags[k] == wake_tag) {
             if (os::drain_eventfd(wake_fd_) < 0)

@@ -54,14 +54,15 @@ int signalfd_create(const sigset_t &mask) {
     return ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms) {
+int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms, bool &interrupted) {
     struct epoll_event events[8];
     if (max > 8)
         max = 8;
     int timeout = timeout_ms < 0 ? -1 : timeout_ms > INT32_MAX ? INT32_MAX : static_cast<int>(timeout_ms);
     int n = ::epoll_wait(epfd, events, max, timeout);
+    interrupted = n < 0 && errno == EINTR;
     if (n < 0)
-        return errno == EINTR ? 0 : -1;  // EINTR: the caller's loop looks again
+        return interrupted ? 0 : -1;  // EINTR: the caller's loop looks again
     for (int i = 0; i < n; ++i)
         tags[i] = events[i].data.u64;
     return n;

@@ -25,8 +25,9 @@ void epoll_del(int epfd, int fd);
 int signalfd_create(const sigset_t &mask);
 
 // Blocks until an event or timeout_ms (-1: forever). Fills tags; returns the count,
-// 0 on timeout or EINTR, -1 with errno if the wait itself failed.
-int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms);
+// 0 on timeout or EINTR (then interrupted is set), -1 with errno if the wait itself
+// failed.
+int epoll_wait_tags(int epfd, uint64_t *tags, int max, int64_t timeout_ms, bool &interrupted);
 
 // A non-blocking, close-on-exec eventfd (-1 with errno); wake adds one to it (only
 // write(2): async-signal-safe; fd < 0 is a no-op); drain reads it back to zero

@@ -150,7 +150,7 @@ private:
     struct hook {
         pm_hook_fn fn = nullptr;
         void *user = nullptr;
-    } hooks_[7];
+    } hooks_[8];
     pm_notify_fn notify_fn_ = nullptr;
     void *notify_user_ = nullptr;
 

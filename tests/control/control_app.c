@@ -18,6 +18,10 @@
  *   CONTROL_OWN_SIGNALS=1  the program handles TERM, HUP and INT itself (with
  *                          no_signals 1): its handlers call pm_request_stop and
  *                          pm_request_reload;
+ *   CONTROL_DEFERRED_SIGNALS=1  as a runtime with deferred handlers does (Perl's):
+ *                          handlers of USR1 and USR2 only note the signal; the
+ *                          manager_signal hook acts on it (USR1: pm_request_reload,
+ *                          USR2: pm_request_stop) and logs "deferred <signo>";
  *   CONTROL_CLOSE_FDS=1    the manager_init hook closes every descriptor above 2
  *                          but the listening socket (the manager's own among them);
  *   CONTROL_IGNORE_CHLD=1  the manager_init hook sets SIGCHLD to SIG_IGN;
@@ -129,6 +133,27 @@ static void answer(FCGX_Request *req)
     } else {
         FCGX_FPrintF(req->out, "hello %d\n", (int)getpid());
     }
+}
+
+static volatile sig_atomic_t noted_signal;
+
+static void note_signal(int signo)
+{
+    noted_signal = signo;
+}
+
+static void run_noted_signal(pm_t *pm, void *user)
+{
+    (void)user;
+    int signo = noted_signal;
+    noted_signal = 0;
+    if (!signo)
+        return;
+    say("deferred %d", signo);
+    if (signo == SIGUSR1)
+        pm_request_reload(pm);
+    else
+        pm_request_stop(pm, signo);
 }
 
 static void own_signal(int signo)
@@ -276,6 +301,14 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
+    }
+    if (getenv("CONTROL_DEFERRED_SIGNALS")) {
+        struct sigaction sa = {0};
+        sa.sa_handler = note_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR1, &sa, NULL);
+        sigaction(SIGUSR2, &sa, NULL);
+        pm_set_hook(pm, PM_HOOK_MANAGER_SIGNAL, run_noted_signal, NULL);
     }
     if (getenv("CONTROL_CLOSE_FDS"))
         pm_set_hook(pm, PM_HOOK_MANAGER_INIT, close_other_fds, NULL);

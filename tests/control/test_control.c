@@ -504,6 +504,25 @@ static void test_no_signals_driven_by_requests(void **state)
     assert_int_equal(pu_count_containing(app->log, "exited with status"), 4);
 }
 
+/* A host whose handlers only note a signal (Perl's, Python's) acts on it in the
+ * manager_signal hook, which runs once the manager's wait is cut short. */
+static void test_manager_signal_hook(void **state)
+{
+    pf_app_t *app = *state;
+    char line[PF_LINE_LEN];
+    pid_t workers[2];
+    pf_start_pool(app, 2, NULL, (const char *[]){"CONTROL_DEFERRED_SIGNALS=1", NULL}, workers);
+    kill(app->pid, SIGUSR1);
+    CHECK(pu_wait_containing(app->log, "deferred 10", 1, 2000), "the hook did not run after USR1");
+    CHECK(pu_wait_containing(app->log, pf_mline(line, app, "sending TERM to PIDs"), 1, 2000),
+          "no reload from the hook");
+    CHECK(pu_wait_containing(app->log, ") started", 4, 3000), "the pool was not restarted");
+    CHECK(pu_wait_containing(app->log, "server (pid", 2 * 4, 3000), "the new workers did not initialize");
+    kill(app->pid, SIGUSR2);
+    expect_exit(app, 3000, 0);
+    assert_int_equal(pu_count_containing(app->log, "received signal USR2"), 1);
+}
+
 /* ---- how a worker ends ---- */
 
 static int count_atexit(const char *path, pid_t manager, int *others)
@@ -744,6 +763,7 @@ int main(void)
         T(test_probe_leaves_worker_idle),
         T(test_hup_resets_crash_backoff),
         T(test_no_signals_driven_by_requests),
+        T(test_manager_signal_hook),
         T(test_worker_exit_skips_atexit),
         T(test_busy_request_undisturbed),
         T(test_fork_hooks),
