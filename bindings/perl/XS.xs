@@ -11,6 +11,10 @@
  *   every log line              -> $self->pm_notify($msg) (the base one prints it)
  *   before each fork            -> every PerlIO buffer flushed, as Perl's fork does
  *   in the child after the fork -> Perl's pending signals forgotten, as Perl's fork does
+ *   the manager's wait cut short by a signal -> the program's %SIG handlers run
+ * A hook's code may call pm_die, pm_exit or pm_abort: the Perl side then throws an
+ * FCGI::ProcManager::XS::Exiting (not reported), the library unwinds, and
+ * pm_manage exits through Perl with the status asked for.
  * A Perl exception in an init hook ends pm_manage in that process (logged through
  * the library, then rethrown by pm_manage); one in pm_notify is reported on STDERR.
  */
@@ -33,6 +37,7 @@ typedef struct {
     int dispatching; /* inside $self->pm_notify: lines it causes go straight to STDERR */
     SV *hook_error;  /* the exception that ended an init hook, for pm_manage to rethrow */
     char *method[3]; /* called for: manager_init, server_init, each log line */
+    int in_hook;     /* Perl code called from a hook is running: no exit from there */
 } pmxs_t;
 
 enum { on_manager_init, on_server_init, on_line };
@@ -48,26 +53,50 @@ static void print_line(pTHX_ const char *line)
     PerlIO_flush(f);
 }
 
-/* Calls $owner->method(arg) in an eval. Returns the exception (a new SV) or NULL. */
+/* The exception a hook's pm_die/pm_exit/pm_abort throws: the library has the exit. */
+static int is_exiting(pTHX_ SV *error)
+{
+    return sv_isobject(error) && sv_derived_from(error, "FCGI::ProcManager::XS::Exiting");
+}
+
+/* Calls $owner->method(arg) (method NULL: Perl's pending signal handlers) in an
+ * eval. Returns the exception (a new SV) or NULL; a hook's exit is no exception. */
 static SV *call_owner(pTHX_ pmxs_t *h, const char *method, SV *arg)
 {
-    if (!h->owner || !SvROK(h->owner))
+    if (method && (!h->owner || !SvROK(h->owner)))
         return NULL; /* the object is gone (global destruction) */
     SV *error = NULL;
     dSP;
     ENTER;
     SAVETMPS;
     PUSHMARK(SP);
-    XPUSHs(sv_2mortal(newRV_inc(SvRV(h->owner))));
-    if (arg)
-        XPUSHs(arg);
+    if (method) {
+        XPUSHs(sv_2mortal(newRV_inc(SvRV(h->owner))));
+        if (arg)
+            XPUSHs(arg);
+    }
     PUTBACK;
-    call_method(method, G_DISCARD | G_EVAL | G_VOID);
-    if (SvTRUE(ERRSV))
+    h->in_hook++;
+    if (method)
+        call_method(method, G_DISCARD | G_EVAL | G_VOID);
+    else
+        call_pv("FCGI::ProcManager::XS::Library::despatch_signals", G_DISCARD | G_EVAL);
+    h->in_hook--;
+    if (SvTRUE(ERRSV) && !is_exiting(aTHX_ ERRSV))
         error = newSVsv(ERRSV);
     FREETMPS;
     LEAVE;
     return error;
+}
+
+/* An exception nothing can rethrow: on STDERR. */
+static void report(pTHX_ const char *what, SV *error)
+{
+    STRLEN len;
+    const char *text = SvPV(error, len);
+    PerlIO_printf(PerlIO_stderr(), "FCGI::ProcManager::XS: %s died: %s%s", what, text,
+                  len && text[len - 1] == '\n' ? "" : "\n");
+    SvREFCNT_dec(error);
 }
 
 /* $0 as Perl shows it: the title the library has set (no set-magic: the library
@@ -148,12 +177,20 @@ static void notify_hook(pm_t *pm, const char *line, void *user)
     h->dispatching = 0;
     if (error) {
         print_line(aTHX_ line);
-        STRLEN len;
-        const char *text = SvPV(error, len);
-        PerlIO_printf(PerlIO_stderr(), "FCGI::ProcManager::XS: %s died: %s%s", h->method[on_line], text,
-                      len && text[len - 1] == '\n' ? "" : "\n");
-        SvREFCNT_dec(error);
+        report(aTHX_ h->method[on_line], error);
     }
+}
+
+/* The manager's wait was cut short by a signal: Perl noted it; its handler runs now. */
+static void manager_signal_hook(pm_t *pm, void *user)
+{
+    dTHX;
+    (void)pm;
+    if (!PL_sig_pending)
+        return;
+    SV *error = call_owner(aTHX_ (pmxs_t *)user, NULL, NULL);
+    if (error)
+        report(aTHX_ "a %SIG handler", error);
 }
 
 static pmxs_t *handle_of(pTHX_ SV *self)
@@ -258,6 +295,7 @@ new(class, owner, manager_init, server_init, line)
     pm_set_hook(h->pm, PM_HOOK_SERVER_INIT, server_init_hook, h);
     pm_set_hook(h->pm, PM_HOOK_PRE_FORK, pre_fork_hook, h);
     pm_set_hook(h->pm, PM_HOOK_CHILD_AFTER_FORK, child_after_fork_hook, h);
+    pm_set_hook(h->pm, PM_HOOK_MANAGER_SIGNAL, manager_signal_hook, h);
     RETVAL = h;
   OUTPUT:
     RETVAL
@@ -324,6 +362,14 @@ post_dispatch(h)
     FCGI::ProcManager::XS::Handle h
   CODE:
     exit_if_asked(aTHX_ h->pm, pm_post_dispatch(h->pm));
+
+int
+in_hook(h)
+    FCGI::ProcManager::XS::Handle h
+  CODE:
+    RETVAL = h->in_hook;
+  OUTPUT:
+    RETVAL
 
 int
 exit_status(h)
@@ -431,6 +477,11 @@ request_reload(h)
         croak_failure(aTHX_ h->pm, rc);
 
 MODULE = FCGI::ProcManager::XS    PACKAGE = FCGI::ProcManager::XS::Library
+
+void
+despatch_signals(...)
+  CODE:
+    PERL_ASYNC_CHECK();
 
 const char *
 version()

@@ -58,6 +58,37 @@ subtest 'an exception in managing_init' => sub {
     is(count_lines($app->{log}, qr/started$/), 0, 'no worker forked');
 };
 
+subtest 'pm_exit from managing_init' => sub {
+    my $dir = scratch();
+    my $app = start_app(dir => $dir, params => ['n_processes=2', "pid_fname=$dir/pid"],
+                        env => { APP_SUBCLASS => 1, APP_EXIT_IN => 'managing_init' });
+    is(wait_exit($app, 10), 3, 'the manager exits with the status asked for');
+    like(read_file($app->{log}), qr/manager \(pid \d+\): \[sub\] leaving from managing_init$/m, 'logged');
+    ok(!-e "$dir/pid", 'no pid file left');
+    is(count_lines($app->{log}, qr/started$/), 0, 'no worker forked');
+    my $m = $app->{pid};
+    like(read_file($app->{applog}), qr/^END $m$/m, 'END ran in the manager');
+};
+
+subtest 'a %SIG handler in the manager (the library waits in C)' => sub {
+    my $app = start_app(params => ['n_processes=1'], env => { APP_USR1 => 1 });
+    ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 1), 'a worker');
+    kill 'USR1', $app->{pid};
+    ok(wait_log($app->{applog}, qr/^usr1 $app->{pid}$/, 1, 5), 'USR1 runs the program\'s handler in the manager');
+    is(stop_app($app, 10), 0, 'exit 0');
+};
+
+subtest 'no_signals: the program\'s TERM handler stops the pool with pm_die' => sub {
+    my $app = start_app(params => ['n_processes=2', 'no_signals=1'], env => { APP_TERM_DIES => 1 });
+    ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 2), 'two workers');
+    my @w = workers($app->{pid});
+    kill 'TERM', $app->{pid};
+    is(wait_exit($app, 10), 0, 'exit 0');
+    like(read_file($app->{log}), qr/manager \(pid \d+\): dying: stopped by the program's handler$/m,
+         'the manager died through pm_die');
+    ok(!(grep { alive($_) } @w), 'no worker left');
+};
+
 subtest 'the program\'s own %SIG handlers' => sub {
     my $app = start_app(params => ['n_processes=1'], env => { APP_USR1 => 1 });
     ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 1), 'a worker');

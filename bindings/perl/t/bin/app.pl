@@ -8,7 +8,9 @@
 #   APP_SUBCLASS 1: the manager is TestSubclass (t/lib), overriding every hook;
 #   APP_DIE_IN   managing_init or handling_init: that hook dies (in TestSubclass);
 #   APP_PRINT    printed to STDOUT, unflushed, before pm_manage;
-#   APP_USR1     1: a %SIG{USR1} handler in every process logs "usr1 <pid>".
+#   APP_USR1     1: a %SIG{USR1} handler in every process logs "usr1 <pid>";
+#   APP_TERM_DIES 1: a %SIG{TERM} handler calls pm_die (for no_signals 1);
+#   APP_EXIT_IN  managing_init or handling_init: that hook calls pm_exit (TestSubclass).
 # Requests (QUERY_STRING): sleep_ms=M sleeps M ms first; the answer is
 # "Hello from worker <pid> title <$0> usr1 <count>".
 use strict;
@@ -39,6 +41,7 @@ my $sock = FCGI::OpenSocket($path, 128);
 my %env;
 my $req = FCGI::Request(\*STDIN, \*STDOUT, \*STDERR, \%env, $sock);
 my $pm = $class->new(\%param);
+$SIG{TERM} = sub { $pm->pm_die("stopped by the program's handler") } if $ENV{APP_TERM_DIES};
 {
     package Guard;
     sub DESTROY { main::note_event("DESTROY $$") }

@@ -16,6 +16,7 @@ sub managing_init {
     my $self = shift;
     note_event("hook managing_init $$ role " . $self->role);
     die "managing_init failed on purpose\n" if ($ENV{APP_DIE_IN} || '') eq 'managing_init';
+    $self->pm_exit("leaving from managing_init", 3) if ($ENV{APP_EXIT_IN} || '') eq 'managing_init';
     $self->SUPER::managing_init(@_);
 }
 

@@ -211,10 +211,17 @@ sub pm_abort {
 sub _end {
     my ($this, $how, $msg, $n) = @_;
     $msg = '' unless defined $msg;
-    my $status = $this->{_handle}->end($how, $msg, $n || 0);
+    my $handle = $this->{_handle};
+    my $status = $handle->end($how, $msg, $n || 0);
+    # From a hook (managing_init, a %SIG handler in the manager, ...): the library
+    # unwinds, and pm_manage exits with the status.
+    die FCGI::ProcManager::XS::Exiting->new($status) if $handle->in_hook;
     $@ = $how eq 'die' ? "dying: $msg" : $msg;
     exit $status;
 }
+
+package FCGI::ProcManager::XS::Exiting;
+sub new { my ($class, $status) = @_; return bless { status => $status }, $class }
 
 1;
 __END__
@@ -286,6 +293,17 @@ libfcgi-pm README) may be passed to C<new> or C<pm_parameter> as well. A value t
 library refuses dies with its message ("FCGI::ProcManager::XS: ...") and changes
 nothing.
 
+=head1 SIGNALS
+
+Without C<no_signals>, TERM and HUP are the library's in the manager and in the
+workers, as they are the original's. Every other C<%SIG> handler of the program
+stays its own and runs in the manager too (the library's wait gives Perl's
+deferred handlers their turn). With C<no_signals> 1 nothing is touched: a
+program's own TERM handler may call C<pm_die>, and the manager stops its pool in
+order. C<pm_die>, C<pm_exit> and C<pm_abort> may be called from a hook
+(C<managing_init>, C<handling_init>, a handler in the manager): the library
+unwinds, and C<pm_manage> exits with the status asked for.
+
 =head1 SUBCLASSING
 
 C<managing_init> runs in the manager before the first fork and C<handling_init> in
@@ -323,10 +341,6 @@ FCGI.pm's C<Accept> on a connection the web server keeps alive
 (nginx's C<fastcgi_keep_conn on>) is not woken by a stop or reload; it leaves
 when the server closes that connection, or at the die timeout. Without
 C<fastcgi_keep_conn> (nginx's default), every idle worker stops at once.
-
-=item * The manager runs in the library's event loop: a Perl C<%SIG> handler of
-the program's own (USR1, say) runs in the workers as before, but in the manager
-only once C<pm_manage> returns.
 
 =back
 

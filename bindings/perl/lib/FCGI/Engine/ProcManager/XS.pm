@@ -210,7 +210,9 @@ sub exit : method {
 sub _end {
     my ($self, $how, $msg, $n) = @_;
     $msg = '' unless defined $msg;
-    my $status = $self->{_handle}->end($how, $msg, $n || 0);
+    my $handle = $self->{_handle};
+    my $status = $handle->end($how, $msg, $n || 0);
+    CORE::die(FCGI::ProcManager::XS::Exiting->new($status)) if $handle->in_hook;  # see FCGI::ProcManager::XS
     $@ = $how eq 'die' ? "dying: $msg" : $msg;
     CORE::exit($status);
 }
