@@ -9,7 +9,8 @@
 #   dispatch.pl SYSTEM --pairs=K [--pid-file=PATH]
 #       runs K pairs between two marker system calls, for counting them under strace
 #
-# SYSTEM is "procmanager" or "engine". The engine needs --pid-file: without a pid
+# SYSTEM is "procmanager" or "engine", or "procmanager-xs" / "engine-xs" for the
+# Perl binding's drop-ins on libfcgi-pm (found in PERL5LIB). An engine needs --pid-file: without a pid
 # file its manager's TERM handler dies calling remove on it, and leaves the worker.
 # The markers are stat(2) calls on the same paths dispatch_bench uses.
 use strict;
@@ -19,7 +20,7 @@ use Time::HiRes qw(clock_gettime CLOCK_MONOTONIC);
 my $begin_marker = '/nonexistent/dispatch-bench-begin';
 my $end_marker = '/nonexistent/dispatch-bench-end';
 
-my $usage = "usage: dispatch.pl procmanager|engine --time=N,REPS|--pairs=K [--pid-file=PATH]\n";
+my $usage = "usage: dispatch.pl procmanager|engine[-xs] --time=N,REPS|--pairs=K [--pid-file=PATH]\n";
 my $system = shift @ARGV // '';
 my ($n, $reps, $pairs, $pid_file);
 for (@ARGV) {
@@ -28,16 +29,18 @@ for (@ARGV) {
     elsif (/^--pid-file=(.+)$/) { $pid_file = $1 }
     else { die $usage }
 }
-die $usage unless $system =~ /^(procmanager|engine)$/ && (defined $n xor defined $pairs);
-die "dispatch.pl: the engine needs --pid-file\n" if $system eq 'engine' && !defined $pid_file;
+die $usage unless $system =~ /^(procmanager|engine)(-xs)?$/ && (defined $n xor defined $pairs);
+die "dispatch.pl: the engine needs --pid-file\n" if $system =~ /^engine/ && !defined $pid_file;
+my $class = { procmanager => 'FCGI::ProcManager', engine => 'FCGI::Engine::ProcManager',
+              'procmanager-xs' => 'FCGI::ProcManager::XS', 'engine-xs' => 'FCGI::Engine::ProcManager::XS' }->{$system};
+eval "require $class; 1" or die $@;
 
 # The two systems differ in names only: pm_manage / manage, pm_pre_dispatch /
 # pre_dispatch, and so on. Each loop is written out with literal method calls, as an
 # application writes them.
 my ($pm, $time_pairs, $run_pairs, $post_dispatch, $term_count);
-if ($system eq 'procmanager') {
-    require FCGI::ProcManager;
-    $pm = FCGI::ProcManager->new({n_processes => 1, defined $pid_file ? (pid_fname => $pid_file) : ()});
+if ($system =~ /^procmanager/) {
+    $pm = $class->new({n_processes => 1, defined $pid_file ? (pid_fname => $pid_file) : ()});
     $pm->pm_manage();
     $time_pairs = sub {
         my $t0 = clock_gettime(CLOCK_MONOTONIC);
@@ -48,9 +51,8 @@ if ($system eq 'procmanager') {
     $post_dispatch = sub { $pm->pm_post_dispatch() };
     $term_count = sub { $pm->pm_received_signal('TERM') };
 } else {
-    require FCGI::Engine::ProcManager;
     require MooseX::Daemonize::Pid::File;
-    $pm = FCGI::Engine::ProcManager->new(
+    $pm = $class->new(
         n_processes => 1,
         pidfile => MooseX::Daemonize::Pid::File->new(file => $pid_file));
     $pm->manage();

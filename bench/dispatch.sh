@@ -11,6 +11,8 @@
 #     dispatch fcgi-pm MEDIAN STDDEV SYSCALLS_PER_PAIR
 #     dispatch fcgi-procmanager MEDIAN STDDEV SYSCALLS_PER_PAIR
 #     dispatch fcgi-engine MEDIAN STDDEV SYSCALLS_PER_PAIR
+#     dispatch fcgi-procmanager-xs MEDIAN STDDEV SYSCALLS_PER_PAIR   (with PERL5LIB
+#     dispatch fcgi-engine-xs MEDIAN STDDEV SYSCALLS_PER_PAIR         holding the binding)
 #     dispatch perl-empty-loop MEDIAN STDDEV -
 #
 # The Perl times include the loop itself; perl-empty-loop is that loop alone, timed
@@ -137,8 +139,14 @@ perl_system() {
 }
 out_procmanager=$(perl_system procmanager fcgi-procmanager)
 out_engine=$(perl_system engine fcgi-engine)
+out_xs=
+if perl -MFCGI::ProcManager::XS -e 1 2>/dev/null; then
+  out_xs="$(perl_system procmanager-xs fcgi-procmanager-xs)
+$(perl_system engine-xs fcgi-engine-xs)"
+fi
 
 echo "$out_pm"
 echo "$out_procmanager"
 echo "$out_engine"
+[ -z "$out_xs" ] || echo "$out_xs"
 echo "dispatch perl-empty-loop $(cat "$work/procmanager.empty") -"

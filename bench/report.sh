@@ -49,6 +49,46 @@ stop_taken_apart() {
     }' "$raw"
 }
 
+# The Perl binding beside the originals: the request path of each class, and a PSGI
+# hello under plackup -s FCGI behind nginx with each manager.
+perl_rows() {
+  grep -q '^dispatch - fcgi-procmanager-xs ' "$raw" || return 0
+  echo "## Perl: the binding beside the originals"
+  echo
+  echo "One pm_pre_dispatch + pm_post_dispatch pair (pre_dispatch + post_dispatch for"
+  echo "the Engine's) in a real worker, timed with Time::HiRes over the whole loop (an"
+  echo "empty loop costs about the perl-empty-loop figure), and the system calls per"
+  echo "pair under strace; then a PSGI hello (bench/apps/hello.psgi) under"
+  echo "\`plackup -s FCGI -E deployment --nproc 2 --manager CLASS\` behind nginx, wrk -t1"
+  echo "-c16, median of the rounds. Ratio: the original's figure ÷ the binding's (time),"
+  echo "or the binding's ÷ the original's (throughput). Target (PERFORMANCE.md): a pair"
+  echo "≤ 0.5 µs and 0 system calls."
+  echo
+  echo "| measure | original | XS (libfcgi-pm) | ratio | target met |"
+  echo "|---|---|---|---|---|"
+  awk '
+    function median(list,   n, v, i, j, x) {
+      n = split(list, v, " ")
+      for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      return n == 0 ? "" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    $1 == "dispatch" { ns[$3] = $4; sc[$3] = $6 }
+    $3 == "throughput" && ($1 == "plack-procmanager" || $1 == "plack-xs") { tput[$1] = tput[$1] " " $4 }
+    END {
+      pair("FCGI::ProcManager → FCGI::ProcManager::XS", "fcgi-procmanager", "fcgi-procmanager-xs")
+      pair("FCGI::Engine::ProcManager → FCGI::Engine::ProcManager::XS", "fcgi-engine", "fcgi-engine-xs")
+      a = median(tput["plack-procmanager"]); b = median(tput["plack-xs"])
+      if (a != "" && b != "")
+        printf "| PSGI hello behind nginx, plackup -s FCGI, 2 workers | %.0f/s | %.0f/s | %.2f× | – |\n", a, b, b / a
+    }
+    function pair(label, o, x) {
+      if (!(o in ns) || !(x in ns)) return
+      printf "| pair: %s | %.0f ns, %s syscalls | %.0f ns, %s syscalls | %.0f× | %s |\n", label, ns[o], sc[o], ns[x], sc[x],
+        ns[o] / ns[x], (ns[x] <= 500 && sc[x] + 0 == 0) ? "yes" : "**no**"
+    }' "$raw"
+  echo
+}
+
 {
   echo "# fcgi-pm beside its peers"
   echo
@@ -68,6 +108,7 @@ stop_taken_apart() {
   echo
   stop_taken_apart
   echo
+  perl_rows
   echo "## Raw figures"
   echo
   echo "system n measure median min max samples (life cycle); dispatch: ns median, spread, syscalls per pair;"
