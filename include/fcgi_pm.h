@@ -225,6 +225,20 @@ typedef enum {
 typedef void (*pm_hook_fn)(pm_t *pm, void *user);
 typedef void (*pm_notify_fn)(pm_t *pm, const char *line, void *user);
 
+/* The manager's own decisions to end, for a host whose pm_die / pm_abort may be
+ * overridden (Perl's FCGI::ProcManager subclasses): how is PM_END_DIE when a stop
+ * begins (TERM, pm_request_stop; msg "safe exit from signal TERM", after the
+ * "received signal" line, before the workers are told), PM_END_ABORT at the die
+ * timeout (msg "wait timeout", status 1, before the workers are killed). From the
+ * hook, pm_die or pm_abort end the manager as that call says (the hook is not
+ * called again for the same how meanwhile: a pm_die from it may still meet the
+ * die timeout, and the hook is then told of that); if it returns, the library goes
+ * on as it would. */
+#define PM_END_DIE 0
+#define PM_END_ABORT 1
+typedef void (*pm_end_fn)(pm_t *pm, int how, const char *msg, int status, void *user);
+int pm_set_end_hook(pm_t *pm, pm_end_fn fn, void *user);
+
 /* Installs (fn non-NULL) or removes (fn NULL) a hook. 0 or PM_EINVAL. */
 int pm_set_hook(pm_t *pm, pm_hook_t which, pm_hook_fn fn, void *user);
 /* Every log line (whole, without the newline) goes to fn instead of stderr.

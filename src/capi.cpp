@@ -254,6 +254,13 @@ int pm_set_notify_hook(pm_t *pm, pm_notify_fn fn, void *user) {
     return 0;
 }
 
+int pm_set_end_hook(pm_t *pm, pm_end_fn fn, void *user) {
+    if (!pm)
+        return PM_EINVAL;
+    pm->rep.set_end_hook(fn, user);
+    return 0;
+}
+
 int pm_die(pm_t *pm, const char *msg, int status) {
     if (!pm)
         return PM_EINVAL;

@@ -596,6 +596,7 @@ void proc_manager::handle_signal(int signo) {
         return;  // a second TERM, or a HUP, cannot disturb the shutdown
     if (signo == SIGTERM) {
         notify("received signal TERM");
+        call_end_hook(PM_END_DIE, "safe exit from signal TERM", 0);
         die("safe exit from signal TERM", 0);
     } else if (signo == SIGHUP) {
         reload();
@@ -611,12 +612,10 @@ void proc_manager::handle_requests() {
             return;
         int signo = asked - 1;
         const char *name = signo > 0 ? ::sigabbrev_np(signo) : nullptr;
-        if (name) {
-            notify(std::string("received signal ") + name);
-            die(std::string("safe exit from signal ") + name, 0);
-        }
-        notify("stop requested");
-        die("safe exit on request", 0);
+        std::string msg = name ? std::string("safe exit from signal ") + name : "safe exit on request";
+        notify(name ? std::string("received signal ") + name : std::string("stop requested"));
+        call_end_hook(PM_END_DIE, msg, 0);
+        die(msg, 0);
     }
     if (reload_requested_) {
         reload_requested_ = 0;
@@ -823,6 +822,7 @@ void proc_manager::die(const std::string &msg, int status) {
     while (live_ > 0) {
         int64_t now = os::now_ms();
         if (deadline >= 0 && now >= deadline) {
+            call_end_hook(PM_END_ABORT, "wait timeout", 1);
             kill_and_reap_all();
             release_pid_files();
             exit_process("wait timeout", 1);

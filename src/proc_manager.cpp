@@ -30,6 +30,29 @@ void proc_manager::set_notify_hook(pm_notify_fn fn, void *user) {
     notify_user_ = user;
 }
 
+void proc_manager::set_end_hook(pm_end_fn fn, void *user) {
+    end_fn_ = fn;
+    end_user_ = user;
+}
+
+// The host's say at the manager's own decision to end (pm_set_end_hook).
+void proc_manager::call_end_hook(int how, const std::string &msg, int status) {
+    unsigned bit = 1u << how;
+    if (!end_fn_ || (in_end_hooks_ & bit))
+        return;
+    in_end_hooks_ |= bit;
+    struct running {
+        unsigned &flags;
+        unsigned bit;
+        ~running() { flags &= ~bit; }
+    } guard{in_end_hooks_, bit};
+    int before = exit_requests;
+    host_ran_ = true;
+    end_fn_(handle_, how, msg.c_str(), status, end_user_);
+    if (exit_requests != before)
+        throw exit_request{pending_exit};  // it ended the manager itself (no_exit mode)
+}
+
 void proc_manager::call_hook(pm_hook_t which) {
     if (!hooks_[which].fn)
         return;

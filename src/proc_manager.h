@@ -46,6 +46,7 @@ public:
     const std::string &role() const { return params_.role; }
     void set_hook(pm_hook_t which, pm_hook_fn fn, void *user);
     void set_notify_hook(pm_notify_fn fn, void *user);
+    void set_end_hook(pm_end_fn fn, void *user);
 
     // Logging, as pm_notify. A line that fits in a few hundred bytes is formatted on
     // the stack: the manager logs every reap and fork, and allocates for neither.
@@ -144,6 +145,7 @@ private:
     void begin_request();
 
     void call_hook(pm_hook_t which);
+    void call_end_hook(int how, const std::string &msg, int status);
 
     pm_t *handle_;
     params params_;
@@ -153,6 +155,9 @@ private:
     } hooks_[8];
     pm_notify_fn notify_fn_ = nullptr;
     void *notify_user_ = nullptr;
+    pm_end_fn end_fn_ = nullptr;
+    void *end_user_ = nullptr;
+    unsigned in_end_hooks_ = 0;  // bit 1 << how: the end hook runs for that, not called again for it
 
     // Manager state.
     bool managing_ = false;

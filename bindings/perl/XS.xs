@@ -12,6 +12,8 @@
  *   before each fork            -> every PerlIO buffer flushed, as Perl's fork does
  *   in the child after the fork -> Perl's pending signals forgotten, as Perl's fork does
  *   the manager's wait cut short by a signal -> the program's %SIG handlers run
+ *   the manager's own decision to end  -> $self->_end_from_library(how, msg, status)
+ *                                         (an overridden pm_die / pm_abort is called)
  * A hook's code may call pm_die, pm_exit or pm_abort: the Perl side then throws an
  * FCGI::ProcManager::XS::Exiting (not reported), the library unwinds, and
  * pm_manage exits through Perl with the status asked for.
@@ -36,11 +38,11 @@ typedef struct {
     int printing;    /* inside the base pm_notify: a line goes straight to STDERR */
     int dispatching; /* inside $self->pm_notify: lines it causes go straight to STDERR */
     SV *hook_error;  /* the exception that ended an init hook, for pm_manage to rethrow */
-    char *method[3]; /* called for: manager_init, server_init, each log line */
+    char *method[4]; /* called for: manager_init, server_init, each log line, an end */
     int in_hook;     /* Perl code called from a hook is running: no exit from there */
 } pmxs_t;
 
-enum { on_manager_init, on_server_init, on_line };
+enum { on_manager_init, on_server_init, on_line, on_end };
 
 typedef pmxs_t *FCGI__ProcManager__XS__Handle;
 
@@ -59,9 +61,9 @@ static int is_exiting(pTHX_ SV *error)
     return sv_isobject(error) && sv_derived_from(error, "FCGI::ProcManager::XS::Exiting");
 }
 
-/* Calls $owner->method(arg) (method NULL: Perl's pending signal handlers) in an
+/* Calls $owner->method(args) (method NULL: Perl's pending signal handlers) in an
  * eval. Returns the exception (a new SV) or NULL; a hook's exit is no exception. */
-static SV *call_owner(pTHX_ pmxs_t *h, const char *method, SV *arg)
+static SV *call_owner_n(pTHX_ pmxs_t *h, const char *method, SV **args, int n)
 {
     if (method && (!h->owner || !SvROK(h->owner)))
         return NULL; /* the object is gone (global destruction) */
@@ -72,8 +74,8 @@ static SV *call_owner(pTHX_ pmxs_t *h, const char *method, SV *arg)
     PUSHMARK(SP);
     if (method) {
         XPUSHs(sv_2mortal(newRV_inc(SvRV(h->owner))));
-        if (arg)
-            XPUSHs(arg);
+        for (int i = 0; i < n; i++)
+            XPUSHs(args[i]);
     }
     PUTBACK;
     h->in_hook++;
@@ -87,6 +89,11 @@ static SV *call_owner(pTHX_ pmxs_t *h, const char *method, SV *arg)
     FREETMPS;
     LEAVE;
     return error;
+}
+
+static SV *call_owner(pTHX_ pmxs_t *h, const char *method, SV *arg)
+{
+    return call_owner_n(aTHX_ h, method, &arg, arg ? 1 : 0);
 }
 
 /* An exception nothing can rethrow: on STDERR. */
@@ -181,6 +188,19 @@ static void notify_hook(pm_t *pm, const char *line, void *user)
     }
 }
 
+/* The manager decided to end (a stop, the die timeout): an overridden pm_die or
+ * pm_abort has its say (FCGI::ProcManager::XS::_end_from_library). */
+static void end_hook(pm_t *pm, int how, const char *msg, int status, void *user)
+{
+    dTHX;
+    (void)pm;
+    pmxs_t *h = (pmxs_t *)user;
+    SV *args[3] = {sv_2mortal(newSViv(how)), sv_2mortal(newSVpv(msg, 0)), sv_2mortal(newSViv(status))};
+    SV *error = call_owner_n(aTHX_ h, h->method[on_end], args, 3);
+    if (error)
+        report(aTHX_ how == PM_END_ABORT ? "pm_abort" : "pm_die", error);
+}
+
 /* The manager's wait was cut short by a signal: Perl noted it; its handler runs now. */
 static void manager_signal_hook(pm_t *pm, void *user)
 {
@@ -266,23 +286,25 @@ pm_post_dispatch(...)
 MODULE = FCGI::ProcManager::XS    PACKAGE = FCGI::ProcManager::XS::Handle
 
 FCGI::ProcManager::XS::Handle
-new(class, owner, manager_init, server_init, line)
+new(class, owner, manager_init, server_init, line, end)
     const char *class
     SV *owner
     const char *manager_init
     const char *server_init
     const char *line
+    const char *end
   CODE:
     (void)class;
     if (!SvROK(owner))
         croak("FCGI::ProcManager::XS::Handle: the owner must be a reference");
     pmxs_t *h = (pmxs_t *)calloc(1, sizeof *h);
     if (!h || !(h->pm = pm_create()) || !(h->method[on_manager_init] = strdup(manager_init)) ||
-        !(h->method[on_server_init] = strdup(server_init)) || !(h->method[on_line] = strdup(line))) {
+        !(h->method[on_server_init] = strdup(server_init)) || !(h->method[on_line] = strdup(line)) ||
+        !(h->method[on_end] = strdup(end))) {
         if (h) {
             pm_destroy(h->pm);
-            free(h->method[0]);
-            free(h->method[1]);
+            for (int i = 0; i < 4; i++)
+                free(h->method[i]);
             free(h);
         }
         croak("FCGI::ProcManager::XS: out of memory");
@@ -296,6 +318,7 @@ new(class, owner, manager_init, server_init, line)
     pm_set_hook(h->pm, PM_HOOK_PRE_FORK, pre_fork_hook, h);
     pm_set_hook(h->pm, PM_HOOK_CHILD_AFTER_FORK, child_after_fork_hook, h);
     pm_set_hook(h->pm, PM_HOOK_MANAGER_SIGNAL, manager_signal_hook, h);
+    pm_set_end_hook(h->pm, end_hook, h);
     RETVAL = h;
   OUTPUT:
     RETVAL
@@ -307,9 +330,8 @@ DESTROY(h)
     pm_destroy(h->pm);
     SvREFCNT_dec(h->owner);
     SvREFCNT_dec(h->hook_error);
-    free(h->method[0]);
-    free(h->method[1]);
-    free(h->method[2]);
+    for (int i = 0; i < 4; i++)
+        free(h->method[i]);
     free(h);
 
 void

@@ -22,6 +22,8 @@
  *                          handlers of USR1 and USR2 only note the signal; the
  *                          manager_signal hook acts on it (USR1: pm_request_reload,
  *                          USR2: pm_request_stop) and logs "deferred <signo>";
+ *   CONTROL_END_HOOK=1|2   the end hook logs "end hook <how> <msg> <status>"; with
+ *                          1, at a stop (PM_END_DIE) it calls pm_die(pm, "custom die", 5);
  *   CONTROL_CLOSE_FDS=1    the manager_init hook closes every descriptor above 2
  *                          but the listening socket (the manager's own among them);
  *   CONTROL_IGNORE_CHLD=1  the manager_init hook sets SIGCHLD to SIG_IGN;
@@ -154,6 +156,14 @@ static void run_noted_signal(pm_t *pm, void *user)
         pm_request_reload(pm);
     else
         pm_request_stop(pm, signo);
+}
+
+static void end_hook(pm_t *pm, int how, const char *msg, int status, void *user)
+{
+    (void)user;
+    say("end hook %d %s %d", how, msg, status);
+    if (how == PM_END_DIE && atoi(getenv("CONTROL_END_HOOK")) == 1)
+        say("pm_die from the end hook returned %d", pm_die(pm, "custom die", 5));
 }
 
 static void own_signal(int signo)
@@ -310,6 +320,8 @@ int main(int argc, char **argv)
         sigaction(SIGUSR2, &sa, NULL);
         pm_set_hook(pm, PM_HOOK_MANAGER_SIGNAL, run_noted_signal, NULL);
     }
+    if (getenv("CONTROL_END_HOOK"))
+        pm_set_end_hook(pm, end_hook, NULL);
     if (getenv("CONTROL_CLOSE_FDS"))
         pm_set_hook(pm, PM_HOOK_MANAGER_INIT, close_other_fds, NULL);
     if (getenv("CONTROL_IGNORE_CHLD"))

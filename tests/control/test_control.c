@@ -523,6 +523,48 @@ static void test_manager_signal_hook(void **state)
     assert_int_equal(pu_count_containing(app->log, "received signal USR2"), 1);
 }
 
+/* The end hook: at a stop, after "received signal TERM", its pm_die decides (its
+ * message and status); at the die timeout it is told, and the library goes on. */
+static void test_end_hook(void **state)
+{
+    pf_app_t *app = *state;
+    pid_t workers[2];
+    pf_start_pool(app, 2, NULL, (const char *[]){"CONTROL_END_HOOK=1", NULL}, workers);
+    kill(app->pid, SIGTERM);
+    expect_exit(app, 5000, 5);
+    CHECK_LOG(pu_count_containing(app->log, "end hook 0 safe exit from signal TERM 0") == 1, app->log,
+              "the hook was not told of the stop");
+    assert_int_equal(pu_count_containing(app->log, "): dying: custom die"), 1);
+    assert_int_equal(pu_count_containing(app->log, "dying: safe exit from signal TERM"), 0);
+    assert_int_equal(pu_count_containing(app->log, "end hook"), 1); /* not again from its pm_die */
+    assert_int_equal(pu_count_containing(app->log, "exited with status"), 2);
+    assert_int_equal(pu_count_containing(app->log, "pm_die from the end hook returned"), 0); /* exited */
+}
+
+/* A hook that only looks: the library's stop goes on, and at the die timeout (a
+ * request still busy) the hook is told before the workers are killed. */
+static void test_end_hook_at_wait_timeout(void **state)
+{
+    pf_app_t *app = *state;
+    pid_t worker;
+    pf_start_pool(app, 1, (const char *[]){"die_timeout=1", NULL}, (const char *[]){"CONTROL_END_HOOK=2", NULL},
+                  &worker);
+    pu_request_t busy;
+    pf_start_request(app, &busy, "poll_ms=4000");
+    pu_sleep_ms(300);
+    kill(app->pid, SIGTERM);
+    expect_exit(app, 5000, 1);
+    CHECK_LOG(pu_count_containing(app->log, "end hook 0 safe exit from signal TERM 0") == 1, app->log,
+              "no stop hook");
+    CHECK_LOG(pu_count_containing(app->log, "end hook 1 wait timeout 1") == 1, app->log, "no abort hook");
+    assert_int_equal(pu_count_containing(app->log, "): wait timeout"), 1);
+    assert_int_equal(pf_exit_lines(app, worker, 9), 1);
+    char *response = NULL;
+    size_t len = 0;
+    pu_request_finish(&busy, 5000, &response, &len);
+    free(response);
+}
+
 /* ---- how a worker ends ---- */
 
 static int count_atexit(const char *path, pid_t manager, int *others)
@@ -764,6 +806,8 @@ int main(void)
         T(test_hup_resets_crash_backoff),
         T(test_no_signals_driven_by_requests),
         T(test_manager_signal_hook),
+        T(test_end_hook),
+        T(test_end_hook_at_wait_timeout),
         T(test_worker_exit_skips_atexit),
         T(test_busy_request_undisturbed),
         T(test_fork_hooks),

@@ -39,6 +39,18 @@ sub pm_post_dispatch {
     $self->SUPER::pm_post_dispatch(@_);
 }
 
+sub pm_die {
+    my ($self, $msg, $n) = @_;
+    note_event("hook pm_die $$ $msg");
+    $self->SUPER::pm_die("[sub] $msg", $n);
+}
+
+sub pm_abort {
+    my ($self, $msg, $n) = @_;
+    note_event("hook pm_abort $$ $msg");
+    $self->SUPER::pm_abort("[sub] $msg", $n);
+}
+
 sub pm_notify {
     my ($self, $msg) = @_;
     note_event("hook pm_notify $$ $msg");

@@ -39,7 +39,8 @@ sub new {
     $init ||= {};
     my $this = { $proto->_defaults, %$init };
     bless $this, ref($proto) || $proto;
-    $this->{_handle} = FCGI::ProcManager::XS::Handle->new($this, 'managing_init', 'handling_init', 'pm_notify');
+    $this->{_handle} = FCGI::ProcManager::XS::Handle->new($this, 'managing_init', 'handling_init', 'pm_notify',
+                                                          '_end_from_library');
     $this->_limits_from_environment;
     for my $key (sort keys %$this) {
         $this->_to_library($key, $this->{$key}) if defined $this->{$key};
@@ -206,6 +207,16 @@ sub pm_abort {
     _end($this, 'abort', $msg, $n);
 }
 
+# The manager's own decision to end (TERM: how 0, "safe exit from signal TERM"; the
+# die timeout: how 1, "wait timeout"): a subclass's pm_die or pm_abort is called, as
+# the original calls them; without one the library goes on by itself.
+sub _end_from_library {
+    my ($this, $how, $msg, $status) = @_;
+    my $method = $how ? 'pm_abort' : 'pm_die';
+    return if $this->can($method) == FCGI::ProcManager::XS->can($method);
+    $this->$method($msg, $status);
+}
+
 # The library stops what it must and logs; the exit is Perl's ($@ set as the
 # original sets it).
 sub _end {
@@ -310,9 +321,10 @@ C<managing_init> runs in the manager before the first fork and C<handling_init> 
 each worker before C<pm_manage> returns, as in the original; the library has already
 set the signals, the title and the pid file, so C<SUPER::> calls are harmless but
 not needed. Every line the library logs is passed to C<pm_notify> (without the
-C<FastCGI: role (pid N): > prefix, which the base method adds). C<pm_pre_dispatch>,
-C<pm_post_dispatch>, C<pm_die>, C<pm_exit> and C<pm_abort> may be overridden and
-call C<SUPER::>.
+C<FastCGI: role (pid N): > prefix, which the base method adds). An overridden
+C<pm_die> is called when the manager stops (TERM), and C<pm_abort> at the die
+timeout. C<pm_pre_dispatch>, C<pm_post_dispatch>, C<pm_die>, C<pm_exit> and
+C<pm_abort> may call C<SUPER::>.
 
 An exception in C<managing_init> or C<handling_init> is logged and rethrown by
 C<pm_manage> in that process (the manager's set-up undone: no pid file left); one in
@@ -324,10 +336,13 @@ Only its bugs are fixed (see libfcgi-pm's README, "Where fcgi-pm differs"):
 
 =over
 
-=item * TERM and HUP are handled by the library: the manager's stop and reload, and
-a worker's end after its request, do not run through C<sig_manager>,
-C<sig_handler> or C<pm_die>; those still act as the library would when called.
-The manager's wait for its workers is the library's, not C<pm_wait>.
+=item * TERM and HUP are handled by the library: the manager's stop and reload,
+and a worker's end after its request, do not run through C<sig_manager> or
+C<sig_handler> (those still act as the library would when called). An
+overridden C<pm_die> is called at the stop and C<pm_abort> at the die timeout,
+as the original calls them; one that returns without calling C<SUPER::> does not
+cancel the stop (the original's manager would go on serving). The manager's wait
+for its workers is the library's, not C<pm_wait>.
 
 =item * Workers SIGKILLed at the die timeout are reaped and logged
 (C<exited with status 9>).

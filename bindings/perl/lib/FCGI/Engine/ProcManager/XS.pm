@@ -48,7 +48,8 @@ has 'manager_process_name' => (is => 'ro', isa => 'Str', default => sub { 'perl-
 sub BUILD {
     my $self = shift;
     my $handle = $self->{_handle} = FCGI::ProcManager::XS::Handle->new(
-        $self, '_manager_init_from_library', '_server_init_from_library', '_line_from_library');
+        $self, '_manager_init_from_library', '_server_init_from_library', '_line_from_library',
+        '_end_from_library');
     $handle->set(process_name => $self->process_name);
     $handle->set(pm_title => $self->manager_process_name);
     $self->_limits;
@@ -121,6 +122,14 @@ sub _line_from_library {
         $self->remove_pid($1);
     }
     $self->notify($msg);
+}
+
+# The manager's own decision to end: an overridden die or abort has its say.
+sub _end_from_library {
+    my ($self, $how, $msg, $status) = @_;
+    my $method = $how ? 'abort' : 'die';
+    return if $self->can($method) == FCGI::Engine::ProcManager::XS->can($method);
+    $self->$method($msg, $status);
 }
 
 ## initializers and hooks: the library has done the original's work (signals,
