@@ -218,6 +218,8 @@ static void test_r11_second_manager_refused(void **state)
     expect_pid_file(pid_file, first.pid, first.log);
     struct stat st_before, st_after;
     CHECK(lstat(pid_file, &st_before) == 0, "no pid file");
+    /* Each worker may log "initialized" before the manager logs its "started". */
+    CHECK_LOG(pu_wait_containing(first.log, ") started", N_WORKERS, 3000), first.log, "not every start logged");
     size_t log_before = 0;
     free(pu_read_file(first.log, &log_before));
 
