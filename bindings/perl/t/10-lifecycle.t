@@ -30,13 +30,13 @@ my @second = sort(workers($app->{pid}));
 is(scalar @second, 2, 'still two');
 ok(!(grep { my $w = $_; grep { $_ == $w } @first } @second), 'all of them new');
 
+ok(wait_log($app->{applog}, qr/^worker/, 4), 'the new workers run');
 my $busy = do {
     my $pid = fork;
     if (!$pid) { my $b = request($app->{sock}, 'sleep_ms=800'); POSIX::_exit(defined $b && $b =~ /Hello/ ? 0 : 1) }
     $pid;
 };
-sleep 1 until count_lines($app->{applog}, qr/^worker/) >= 4;
-select undef, undef, undef, 0.3;
+ok(wait_log($app->{applog}, qr/^busy/, 1), 'a request in progress');
 kill 'TERM', $app->{pid};
 waitpid($busy, 0);
 is($? >> 8, 0, 'the busy request finished during the stop');

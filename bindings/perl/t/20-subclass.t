@@ -48,7 +48,7 @@ $app = start_app(params => ['n_processes=1', 'die_timeout=1'], env => { APP_SUBC
 ok(wait_log($app->{log}, qr/\): \[sub\] initialized$/, 2), 'a worker');
 my $busy = fork;
 if (!$busy) { request($app->{sock}, 'sleep_ms=3000'); POSIX::_exit(0) }
-select undef, undef, undef, 0.5;
+ok(wait_log($app->{applog}, qr/^busy/, 1), 'a request in progress');
 kill 'TERM', $app->{pid};
 is(wait_exit($app, 10), 1, 'exit 1 at the die timeout');
 waitpid($busy, 0);

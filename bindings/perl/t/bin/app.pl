@@ -11,7 +11,7 @@
 #   APP_USR1     1: a %SIG{USR1} handler in every process logs "usr1 <pid>";
 #   APP_TERM_DIES 1: a %SIG{TERM} handler calls pm_die (for no_signals 1);
 #   APP_EXIT_IN  managing_init or handling_init: that hook calls pm_exit (TestSubclass).
-# Requests (QUERY_STRING): sleep_ms=M sleeps M ms first; the answer is
+# Requests (QUERY_STRING): sleep_ms=M sleeps M ms first (noted as "busy <pid>"); the answer is
 # "Hello from worker <pid> title <$0> usr1 <count>".
 use strict;
 use warnings;
@@ -54,6 +54,7 @@ while ($req->Accept() >= 0) {
     $pm->pm_pre_dispatch();
     my ($ms) = ($env{QUERY_STRING} // '') =~ /sleep_ms=(\d+)/;
     print "Content-Type: text/plain\r\n\r\n";
+    note_event("busy $$") if $ms;
     sleep($ms / 1000) if $ms;
     print "Hello from worker $$ title $0 usr1 $usr1\n";
     $req->Finish();
