@@ -127,19 +127,12 @@ sub sig_sub {
 
 sub sig_manager {
     my ($this, $name) = @_;
-    if ($name eq 'TERM') {
-        $this->{_handle}->request_stop(POSIX::SIGTERM());
-    } elsif ($name eq 'HUP') {
-        $this->{_handle}->request_reload;
-    } else {
-        $this->pm_notify("ignoring signal $name");
-    }
+    $this->{_handle}->manager_signal($name) or $this->pm_notify("ignoring signal $name");
 }
 
 sub sig_handler {
     my ($this, $name) = @_;
-    my $signo = $name eq 'HUP' ? POSIX::SIGHUP() : POSIX::SIGTERM();
-    $this->{_handle}->request_stop($signo);
+    $this->{_handle}->worker_signal($name);
 }
 
 ## the workers (pm_pre_dispatch and pm_post_dispatch are in XS.xs)
@@ -151,16 +144,9 @@ sub pm_change_process_name {
 
 sub pm_received_signal {
     my ($this, $sig, $received) = self_or_default(@_);
-    my $handle = $this->{_handle};
     $this->sig_handler($sig) if $sig and $received;
-    my %count = map { $_ => $handle->received_signal(_signo($_)) } qw(TERM HUP);
-    return $sig ? $count{$sig} || undef : \%count;
-}
-
-sub _signo {
-    my ($name) = @_;
-    my $code = POSIX->can("SIG$name");
-    return $code ? $code->() : 0;
+    my $count = $this->{_handle}->signal_counts;
+    return $sig ? $count->{$sig} || undef : $count;
 }
 
 ## parameters
@@ -229,6 +215,34 @@ sub _end {
     die FCGI::ProcManager::XS::Exiting->new($status) if $handle->in_hook;
     $@ = $how eq 'die' ? "dying: $msg" : $msg;
     exit $status;
+}
+
+# What both interfaces' signal methods do, as the library would on that signal.
+package FCGI::ProcManager::XS::Handle;
+
+# In the manager: TERM stops, HUP reloads (true); any other signal is not its (false).
+sub manager_signal {
+    my ($handle, $name) = @_;
+    if ($name eq 'TERM') {
+        $handle->request_stop(POSIX::SIGTERM());
+    } elsif ($name eq 'HUP') {
+        $handle->request_reload;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+# In a worker: a stop, as by TERM (or HUP).
+sub worker_signal {
+    my ($handle, $name) = @_;
+    $handle->request_stop($name eq 'HUP' ? POSIX::SIGHUP() : POSIX::SIGTERM());
+}
+
+# { TERM => n, HUP => n }: how many times each was received in this process.
+sub signal_counts {
+    my ($handle) = @_;
+    return { TERM => $handle->received_signal(POSIX::SIGTERM()), HUP => $handle->received_signal(POSIX::SIGHUP()) };
 }
 
 package FCGI::ProcManager::XS::Exiting;

@@ -159,26 +159,19 @@ sub sig_sub { }
 
 sub manager_sig_handler {
     my ($self, $name) = @_;
-    if ($name eq 'TERM') {
-        $self->{_handle}->request_stop(POSIX::SIGTERM());
-    } elsif ($name eq 'HUP') {
-        $self->{_handle}->request_reload;
-    } else {
-        $self->notify("ignoring signal $name");
-    }
+    $self->{_handle}->manager_signal($name) or $self->notify("ignoring signal $name");
 }
 
 sub server_sig_handler {
     my ($self, $name) = @_;
-    $self->{_handle}->request_stop($name eq 'HUP' ? POSIX::SIGHUP() : POSIX::SIGTERM());
+    $self->{_handle}->worker_signal($name);
 }
 
 sub received_signal {
     my ($self, $sig, $received) = @_;
     $self->server_sig_handler($sig) if $sig and $received;
-    my $handle = $self->{_handle};
-    my %count = map { $_ => $handle->received_signal(POSIX->can("SIG$_")->()) } qw(TERM HUP);
-    $self->signals_received->{$_} = $count{$_} || undef for keys %count;
+    my $count = $self->{_handle}->signal_counts;
+    $self->signals_received->{$_} = $count->{$_} || undef for keys %$count;
     return $self->signals_received unless $sig;
     return $self->signals_received->{$sig};
 }
