@@ -20,9 +20,10 @@
  *   ("servers"); it returns 1 in each worker. Hooks say which process runs them.
  *   Signals are blocked across every fork; a worker gets the caller's signal mask and
  *   dispositions back (TERM and HUP excepted, which the library handles unless
- *   "no_signals" is 1), no descriptor the manager opened, and it exits when the
- *   manager dies. Output the caller left in stdio's buffers (before pm_manage, or in
- *   a hook) is flushed before the next fork, so no worker writes it again.
+ *   "no_signals" is 1, with one POSIX timer of its own that sends TERM), no
+ *   descriptor the manager opened, and it exits when the manager dies. Output the
+ *   caller left in stdio's buffers (before pm_manage, or in a hook) is flushed
+ *   before the next fork, so no worker writes it again.
  * - Log lines read "FastCGI: <role> (pid <pid>): <msg>" and go to stderr, or to the
  *   notify hook. The notify hook runs inside the manager's loop: it may log, or end
  *   the process (pm_exit); pm_wait there returns PM_ESTATE.

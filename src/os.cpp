@@ -2,16 +2,23 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <ucontext.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,6 +204,88 @@ std::vector<int> listening_fds() {
     }
     ::closedir(dir);
     return fds;
+}
+
+bool name_of(int fd, socket_name &name) {
+    name.len = sizeof name.addr;
+    return ::getsockname(fd, reinterpret_cast<sockaddr *>(&name.addr), &name.len) == 0;
+}
+
+blocked_call interrupted_call(const void *context, int &fd) {
+    fd = -1;
+#if defined(__x86_64__)
+    if (!context)
+        return blocked_call::unknown;
+    // A restarted system call is left by the kernel with rip on its `syscall`
+    // instruction (0f 05) again and rax holding its number once more.
+    const mcontext_t &m = static_cast<const ucontext_t *>(context)->uc_mcontext;
+    auto *ip = reinterpret_cast<const unsigned char *>(m.gregs[REG_RIP]);
+    if (!ip || ip[0] != 0x0f || ip[1] != 0x05)
+        return blocked_call::none;
+    fd = static_cast<int>(m.gregs[REG_RDI]);
+    switch (m.gregs[REG_RAX]) {
+    case SYS_read:
+    case SYS_readv:
+    case SYS_recvfrom:
+    case SYS_recvmsg:
+        return blocked_call::read;
+    case SYS_accept:
+    case SYS_accept4:
+        return blocked_call::accept;
+    default:
+        return blocked_call::other;
+    }
+#else
+    (void)context;
+    return blocked_call::unknown;
+#endif
+}
+
+namespace {
+// Whether a connection's local address is that of the listening socket l.
+bool accepted_on(const socket_name &c, const socket_name &l) {
+    if (c.addr.ss_family != l.addr.ss_family)
+        return false;
+    switch (c.addr.ss_family) {
+    case AF_UNIX:  // an accepted socket has its listener's name
+        return c.len == l.len && c.len > sizeof(sa_family_t) && std::memcmp(&c.addr, &l.addr, c.len) == 0;
+    case AF_INET: {
+        auto &a = reinterpret_cast<const sockaddr_in &>(c.addr);
+        auto &b = reinterpret_cast<const sockaddr_in &>(l.addr);
+        return a.sin_port == b.sin_port &&
+               (b.sin_addr.s_addr == htonl(INADDR_ANY) || a.sin_addr.s_addr == b.sin_addr.s_addr);
+    }
+    case AF_INET6: {
+        auto &a = reinterpret_cast<const sockaddr_in6 &>(c.addr);
+        auto &b = reinterpret_cast<const sockaddr_in6 &>(l.addr);
+        return a.sin6_port == b.sin6_port && (IN6_IS_ADDR_UNSPECIFIED(&b.sin6_addr) ||
+                                              std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof a.sin6_addr) == 0);
+    }
+    default:
+        return false;
+    }
+}
+}  // namespace
+
+bool answered_and_quiet(int fd, const socket_name *names, int n) {
+    int type = 0, unread = 0;
+    socklen_t len = sizeof type;
+    socket_name own;
+    if (fd < 0 || is_listening(fd) || ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM || !name_of(fd, own))
+        return false;
+    bool ours = false;
+    for (int i = 0; i < n && !ours; ++i)
+        ours = accepted_on(own, names[i]);
+    if (!ours || ::ioctl(fd, FIONREAD, &unread) != 0 || unread != 0)
+        return false;
+    if (own.addr.ss_family == AF_UNIX)
+        return true;
+    struct tcp_info info = {};
+    len = sizeof info;
+    return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
+           len >= offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked &&
+           info.tcpi_bytes_acked > 0;
 }
 
 int thread_count() {

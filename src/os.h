@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdint>
 #include <string>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <vector>
 
@@ -69,6 +70,27 @@ pid_t reap_blocking(pid_t pid, int &status);
 // Every descriptor of this process that is a listening socket (from /proc/self/fd,
 // or by probing every descriptor where /proc is missing).
 std::vector<int> listening_fds();
+
+// A socket's own address (getsockname), to tell the connections accepted from it.
+struct socket_name {
+    sockaddr_storage addr;
+    socklen_t len;
+};
+bool name_of(int fd, socket_name &name);
+
+// From a signal handler's context (SA_SIGINFO): the system call the thread was
+// blocked in when the signal came, which the kernel restarts after the handler
+// (SA_RESTART), with its descriptor in fd. "none": it was running, or in a call that
+// is not restarted (poll, select...). Known on x86_64 only: "unknown" elsewhere.
+// Async-signal-safe.
+enum class blocked_call { none, read, accept, other, unknown };
+blocked_call interrupted_call(const void *context, int &fd);
+
+// True if fd is a connection accepted from a listening socket called one of names
+// (n of them), with nothing unread, and on TCP with bytes of ours acknowledged (a
+// reply went out on it: it is not a new connection waiting for its first request).
+// Async-signal-safe.
+bool answered_and_quiet(int fd, const socket_name *names, int n);
 
 // Threads in this process (1 if it cannot tell).
 int thread_count();

@@ -10,7 +10,9 @@
 // exits after it. An idle worker's accept, blocked (restarted by SA_RESTART) or yet
 // to come, fails at once with ENOTSOCK, so the application's accept loop ends: no
 // window is left in which a TERM can be lost, and a worker about to exit never holds
-// the listening socket that a new manager may want to bind.
+// the listening socket that a new manager may want to bind. An idle worker waiting in
+// libfcgi's own loop for the next request on a kept-alive connection has that
+// connection's read side shut (end_kept_alive_wait).
 // The manager's own TERM and HUP do not even reach a busy worker as a signal (which
 // would cut short a sleep, poll or select of the request's): it tells the worker
 // through its scoreboard slot and signals it only when it is not busy (scoreboard.h),
@@ -28,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -55,14 +58,32 @@ struct handler_state {
     volatile sig_atomic_t manager_died;
     volatile sig_atomic_t requested;  // pm_request_stop without a signal's name
     volatile sig_atomic_t counts[_NSIG];
+    volatile sig_atomic_t in_request;  // between pm_pre_dispatch and pm_post_dispatch
     pid_t manager_pid;
     worker_slot *report;
     listener listeners[max_listeners];
     int n_listeners;
     int n_inherited;   // the first of them, found by the manager, which shuts them down on TERM
     int accepting_fd;  // pm_accept's socket while it waits (-1: none); also released
+    // The names of every listener above, kept after their release: a connection
+    // accepted from one of them has the same local address.
+    os::socket_name names[max_listeners];
+    int n_names;
+    volatile int fresh_fd;  // pm_accept's last connection until its first request (-1: none)
+    timer_t recheck;        // sends TERM with SI_TIMER: see end_kept_alive_wait
+    bool has_timer;
+    volatile sig_atomic_t timer_armed;
+    int64_t recheck_ms;
 };
 handler_state worker_signals;
+
+void add_listener(int fd) {
+    struct stat st;
+    if (worker_signals.n_listeners < max_listeners && ::fstat(fd, &st) == 0)
+        worker_signals.listeners[worker_signals.n_listeners++] = {fd, st.st_dev, st.st_ino};
+    if (worker_signals.n_names < max_listeners && os::name_of(fd, worker_signals.names[worker_signals.n_names]))
+        ++worker_signals.n_names;
+}
 
 // Puts /dev/null over each inherited listening socket still open under its number.
 // Only async-signal-safe calls.
@@ -87,8 +108,47 @@ void release_listeners() {
         ::close(null_fd);
 }
 
-void on_signal(int signo) {
+// A stopping worker outside a request may be waiting, in the application's accept
+// loop, for the next request on a connection the web server keeps alive (nginx's
+// fastcgi_keep_conn): a read that SA_RESTART restarts and no listener's release
+// ends. Where the interrupted read is on such a connection (accepted from one of the
+// listeners, answered at least once, nothing unread), its read side is shut down:
+// the read sees the end of the connection, which the loop closes before it goes back
+// to accept on the released listener. A connection that has not had its first
+// request yet is never shut (the web server is about to send it). A worker that was
+// running, or in another restartable call (a write of its last reply), may be about
+// to enter that read: the check is made again by a TERM from a timer (SI_TIMER, not
+// counted) 5 ms later, then at doubling intervals up to 0.5 s, until the worker
+// exits or starts a request (which then holds TERM back: begin_request). One in
+// accept needs none (its listener is released).
+void end_kept_alive_wait(const void *context) {
+    if (worker_signals.in_request)
+        return;
+    int fd = -1;
+    os::blocked_call call = os::interrupted_call(context, fd);
+    if (call == os::blocked_call::read) {
+        if (fd != worker_signals.fresh_fd &&
+            os::answered_and_quiet(fd, worker_signals.names, worker_signals.n_names))
+            ::shutdown(fd, SHUT_RD);
+        return;
+    }
+    if (call == os::blocked_call::accept || call == os::blocked_call::unknown || !worker_signals.has_timer)
+        return;
+    int64_t ms = worker_signals.recheck_ms;
+    worker_signals.recheck_ms = ms < 500 ? ms * 2 : ms;
+    struct itimerspec once = {};
+    once.it_value.tv_sec = static_cast<time_t>(ms / 1000);
+    once.it_value.tv_nsec = static_cast<long>(ms % 1000) * 1000000;
+    worker_signals.timer_armed = ::timer_settime(worker_signals.recheck, 0, &once, nullptr) == 0;
+}
+
+void on_signal(int signo, siginfo_t *info, void *context) {
     int saved_errno = errno;
+    if (info && info->si_code == SI_TIMER) {  // end_kept_alive_wait's own
+        end_kept_alive_wait(context);
+        errno = saved_errno;
+        return;
+    }
     if (signo == SIGTERM && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid) {
         worker_signals.manager_died = 1;
     } else {
@@ -96,23 +156,31 @@ void on_signal(int signo) {
         if (worker_signals.report)
             worker_signals.report->stopped = 1;
     }
+    end_kept_alive_wait(context);
     release_listeners();
     errno = saved_errno;
 }
 
 void find_listeners() {
-    worker_signals.n_listeners = 0;
-    for (int fd : os::listening_fds()) {
-        struct stat st;
-        if (worker_signals.n_listeners < max_listeners && ::fstat(fd, &st) == 0)
-            worker_signals.listeners[worker_signals.n_listeners++] = {fd, st.st_dev, st.st_ino};
-    }
+    worker_signals.n_listeners = worker_signals.n_names = 0;
+    for (int fd : os::listening_fds())
+        add_listener(fd);
+}
+
+// The timer end_kept_alive_wait arms (none if the system gives none: then a worker
+// not yet in its read when the stop came may wait on until the connection closes).
+void create_recheck_timer() {
+    struct sigevent ev = {};
+    ev.sigev_notify = SIGEV_SIGNAL;
+    ev.sigev_signo = SIGTERM;
+    worker_signals.has_timer = ::timer_create(CLOCK_MONOTONIC, &ev, &worker_signals.recheck) == 0;
+    worker_signals.recheck_ms = 5;
 }
 
 void install_worker_handler() {
     struct sigaction sa = {};
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART | SA_ONSTACK;
+    sa.sa_sigaction = on_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK;
     sigemptyset(&sa.sa_mask);
     sigaddset(&sa.sa_mask, SIGTERM);
     sigaddset(&sa.sa_mask, SIGHUP);
@@ -191,9 +259,8 @@ bool proc_manager::watch_listener(int fd) {
     sigaddset(&stops, SIGHUP);
     ::pthread_sigmask(SIG_BLOCK, &stops, &old);
     bool stopping = stop_requested();
-    struct stat st;
-    if (!stopping && worker_signals.n_listeners < max_listeners && ::fstat(fd, &st) == 0)
-        worker_signals.listeners[worker_signals.n_listeners++] = {fd, st.st_dev, st.st_ino};
+    if (!stopping)
+        add_listener(fd);
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return !stopping;
 }
@@ -248,10 +315,11 @@ bool proc_manager::shut_on_stop(int fd) const {
 // stop of its own ("safe exit on request"). Async-signal-safe.
 int proc_manager::request_worker_stop(int signo) {
     if (signo == SIGTERM || signo == SIGHUP) {
-        on_signal(signo);
+        on_signal(signo, nullptr, nullptr);
         return PM_OK;
     }
     worker_signals.requested = 1;
+    end_kept_alive_wait(nullptr);
     release_listeners();
     return PM_OK;
 }
@@ -267,6 +335,12 @@ uint32_t proc_manager::board_stop() const {
 
 void proc_manager::begin_request() {
     if (on_board_ && !holding_stops_ && board::begin_request(*report_)) {
+        hold_stop_signals();
+        holding_stops_ = true;
+    }
+    // A stopping worker serving one more request (kept alive): the recheck timer's
+    // TERM must not reach the request.
+    if (worker_signals.timer_armed && !holding_stops_) {
         hold_stop_signals();
         holding_stops_ = true;
     }
@@ -313,6 +387,9 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
         count = 0;
     worker_signals.manager_died = 0;
     worker_signals.requested = 0;
+    worker_signals.in_request = 0;
+    worker_signals.timer_armed = 0;
+    worker_signals.fresh_fd = -1;
     on_board_ = report_ && !params_.no_signals;
     holding_stops_ = false;
     if (!ready_reports_) {
@@ -336,6 +413,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
 
     if (!params_.no_signals) {
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
+        create_recheck_timer();
         install_worker_handler();
     }
     signals_saved_ = false;
@@ -494,8 +572,10 @@ int proc_manager::accept(int listen_fd) {
         // Not busy yet: a connection that brings no request (a probe) must not leave
         // the worker marked busy; pm_pre_dispatch marks it. Until then a signal finds
         // only reads, which SA_RESTART restarts.
-        if (fd >= 0)
+        if (fd >= 0) {
+            worker_signals.fresh_fd = fd;
             return fd;
+        }
         // The handler has put /dev/null over the socket (ENOTSOCK), or the manager
         // has shut it down (EINVAL: not listening any more; its flag is set before).
         // Returned, not thrown: a stopping worker's last steps should be few (unwinding
@@ -563,6 +643,8 @@ bool proc_manager::size_limits_exceeded() const {
 }
 
 void proc_manager::pre_dispatch() {
+    worker_signals.in_request = 1;
+    worker_signals.fresh_fd = -1;
     begin_request();
     call_hook(PM_HOOK_PRE_DISPATCH);
 }
@@ -588,6 +670,7 @@ void proc_manager::post_dispatch() {
     if (worker_signals.manager_died ||
         (params_.no_signals && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid))
         worker_exit("safe exit: manager has died");
+    worker_signals.in_request = 0;
     // Idle again, unless a stop was flagged meanwhile: then no signal comes.
     if (on_board_ && board::end_request(*report_))
         worker_exit("safe exit after SIGTERM");

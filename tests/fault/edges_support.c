@@ -148,6 +148,14 @@ static int tcp_connect(int port, int timeout_ms)
     return fd;
 }
 
+int edges_tcp_connect(int port)
+{
+    int fd = tcp_connect(port, 2000);
+    if (fd >= 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    return fd;
+}
+
 int edges_tcp_listening(int port)
 {
     int fd = tcp_connect(port, 200);

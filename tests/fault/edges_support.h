@@ -43,6 +43,8 @@ int edges_http_get(int port, const char *path, int timeout_ms, char **body);
 
 /* A connected stream to the unix socket path, or -1. */
 int edges_unix_connect(const char *path);
+/* A connected (blocking) stream to 127.0.0.1:port, or -1. */
+int edges_tcp_connect(int port);
 /* Sends one whole responder request (GET, QUERY_STRING=query, empty stdin) on fd,
  * request id 1. 0, or -1 (errno set: EPIPE if the peer dropped the connection). */
 int edges_fcgi_send(int fd, const char *query);

@@ -9,7 +9,9 @@
  *        seen to fail deterministic: a HUP landing after a worker accepted a unix
  *        connection but before the request's bytes arrived.
  *   R5   (kept alive) TERM while the web server holds its FastCGI connection open
- *        between requests: the manager still exits 0 within 200 ms.
+ *        between requests: the manager still exits 0 within 200 ms, on pm_fcgx_accept
+ *        and on libfcgi's own loop (unix socket and TCP), and soon after the worker
+ *        enters that wait when the TERM came before it.
  *
  * Knobs (environment): PM_EDGES_LOAD=curl (R3's load from curl even when wrk is
  * there), PM_EDGES_R3_UPSTREAM=tcp (diagnostic: R3's pool on TCP, not a unix socket).
@@ -300,25 +302,59 @@ static void test_r3_hup_storm_under_load(void **state)
 #endif
 }
 
+/* Starts the pool with die_timeout=5 on a unix socket (port 0) or on 127.0.0.1:port;
+ * with plain, on libfcgi's own accept loop (WORKER_APP_PLAIN_ACCEPT: FCGX_Accept_r
+ * alone, as FCGI.pm and most programs run it) instead of pm_fcgx_accept; env: one
+ * more variable for worker_app, or NULL. */
+static void start_on(pf_app_t *c, pf_app_t *app, int port, int plain, const char *env, pid_t *workers)
+{
+    char addr[PF_PATH_LEN], log[PF_PATH_LEN];
+    if (port > 0)
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    else
+        snprintf(addr, sizeof addr, "%s/sock", c->dir);
+    snprintf(log, sizeof log, "%s/log", c->dir);
+    pf_app_at(app, c->dir, addr, log);
+    const char *vars[3] = {NULL, NULL, NULL};
+    int n = 0;
+    if (plain)
+        vars[n++] = "WORKER_APP_PLAIN_ACCEPT=1";
+    if (env)
+        vars[n++] = env;
+    pf_start_pool(app, N_WORKERS, (const char *const[]){"die_timeout=5", NULL}, vars, workers);
+}
+
+static int connect_to(const pf_app_t *app, int port)
+{
+    return port > 0 ? edges_tcp_connect(port) : edges_unix_connect(app->sock);
+}
+
+/* A free TCP port for a test on TCP (tcp 1), else 0 (a unix socket). */
+static int port_for(int tcp)
+{
+    int port = tcp ? edges_free_tcp_port() : 0;
+    CHECK(port >= 0, "no free TCP port");
+    return port;
+}
+
 /* The mechanism behind R3's failures, made deterministic: a HUP that reaches a worker
- * after it has accepted a connection on a unix socket but before the request's first
- * bytes arrive. libfcgi's OS_Accept then waits up to 2 s in poll() for the connection
- * to become readable (is_af_unix_keeper); poll is never restarted after a signal
- * handler, whatever SA_RESTART says, and libfcgi closes a connection whose poll
- * failed. The client's request must still be answered. */
-static void test_r3_hup_after_accept_before_request(void **state)
+ * after it has accepted a connection but before the request's first bytes arrive.
+ * On a unix socket, libfcgi's OS_Accept then waits up to 2 s in poll() for the
+ * connection to become readable (is_af_unix_keeper); poll is never restarted after a
+ * signal handler, whatever SA_RESTART says, and libfcgi closes a connection whose
+ * poll failed: pm_fcgx_accept accepts itself. On TCP libfcgi's own loop reads at
+ * once, and the stopping worker must not take the new connection for one kept alive
+ * (whose wait a stop ends). Either way the client's request must still be answered. */
+static void hup_after_accept_before_request(void **state, int tcp, int plain)
 {
     pf_app_t *c = *state;
     pf_app_t app;
-    char sock[PF_PATH_LEN], log[PF_PATH_LEN];
-    snprintf(sock, sizeof sock, "%s/sock", c->dir);
-    snprintf(log, sizeof log, "%s/log", c->dir);
     pid_t workers[N_WORKERS];
-    pf_app_at(&app, c->dir, sock, log);
-    pf_start_pool(&app, N_WORKERS, NULL, NULL, workers);
+    int port = port_for(tcp);
+    start_on(c, &app, port, plain, NULL, workers);
 
-    int fd = edges_unix_connect(sock);
-    CHECK(fd >= 0, "cannot connect to %s: %s", sock, strerror(errno));
+    int fd = connect_to(&app, port);
+    CHECK(fd >= 0, "cannot connect to %s: %s", app.sock, strerror(errno));
     /* The worker that took the connection holds a second socket. */
     pid_t acceptor = -1;
     double t0 = pf_now_ms();
@@ -343,7 +379,8 @@ static void test_r3_hup_after_accept_before_request(void **state)
     size_t len = 0;
     int ended = sent == 0 ? edges_fcgi_receive(fd, 3000, &out, &len) : -1;
     close(fd);
-    pf_figure("R3", "accepted_connection_served", ended == 1 ? 1 : 0, "bool");
+    pf_figure("R3", tcp ? "accepted_tcp_connection_served" : "accepted_connection_served", ended == 1 ? 1 : 0,
+              "bool");
     CHECK_LOG(sent == 0, app.log,
               "the request could not be sent: %s (the accepting worker %d %s %.1f ms after the HUP, "
               "dropping the connection it had accepted)",
@@ -355,44 +392,83 @@ static void test_r3_hup_after_accept_before_request(void **state)
     pf_stop(&app, 3000);
 }
 
+static void test_r3_hup_after_accept_before_request(void **state)
+{
+    hup_after_accept_before_request(state, 0, 0);
+}
+
+static void test_r3_hup_after_tcp_accept_before_request_plain_loop(void **state)
+{
+    hup_after_accept_before_request(state, 1, 1);
+}
+
 /* ---- R5 with a kept-alive connection ---- */
 
 /* The web server keeps its FastCGI connection open between requests
  * (FCGI_KEEP_CONN, as nginx's fastcgi_keep_conn does): the idle worker waits on that
- * connection, not in accept, and a TERM must still stop it at once. */
-static void test_r5_term_idle_keepalive(void **state)
+ * connection, not in accept, and a TERM must still stop it at once. pm_fcgx_accept
+ * waits in ppoll, which a signal ends; libfcgi's own loop (plain) waits in a read,
+ * which SA_RESTART restarts: the handler shuts that connection's read side. With
+ * post_sleep, the worker is still in its post-dispatch hook when the TERM comes and
+ * enters the read after it (the handler's timer finds it there). */
+static void keepalive_term(void **state, int tcp, int plain, const char *post_sleep, double allowed_ms)
 {
     pf_app_t *c = *state;
     pf_app_t app;
-    char sock[PF_PATH_LEN], log[PF_PATH_LEN];
-    snprintf(sock, sizeof sock, "%s/sock", c->dir);
-    snprintf(log, sizeof log, "%s/log", c->dir);
     pid_t workers[N_WORKERS];
-    pf_app_at(&app, c->dir, sock, log);
-    pf_start_pool(&app, N_WORKERS, (const char *const[]){"die_timeout=5", NULL}, NULL, workers);
-    int fd = edges_unix_connect(sock);
-    CHECK(fd >= 0, "cannot connect to %s: %s", sock, strerror(errno));
+    int port = port_for(tcp);
+    start_on(c, &app, port, plain, post_sleep, workers);
+    int fd = connect_to(&app, port);
+    CHECK(fd >= 0, "cannot connect to %s: %s", app.sock, strerror(errno));
     char *out = NULL;
     size_t len = 0;
-    for (int i = 0; i < 2; i++) { /* two requests on the one connection */
+    for (int i = 0; i < (post_sleep ? 1 : 2); i++) { /* requests on the one connection */
         CHECK(edges_fcgi_send_request(fd, "", 1) == 0, "send: %s", strerror(errno));
         CHECK_LOG(edges_fcgi_receive(fd, 3000, &out, &len) == 1 && strstr(out, "Hello from worker"),
                   app.log, "no response on the kept connection");
         free(out);
         out = NULL;
     }
+    if (post_sleep)
+        pu_sleep_ms(50); /* well inside the hook's sleep */
     double t0 = pf_now_ms();
     int status;
     double ms;
     kill(app.pid, SIGTERM);
     CHECK_LOG((ms = pf_wait_child(app.pid, pf_now_ms(), 3000, &status)) >= 0, app.log,
               "manager did not exit within 3 s of TERM with a kept-alive connection open");
-    pf_figure("R5", "keepalive_term_exit", pf_now_ms() - t0, "ms");
+    pf_figure("R5",
+              post_sleep ? "keepalive_wait_after_term_exit"
+              : tcp      ? "keepalive_tcp_term_exit"
+              : plain    ? "keepalive_plain_term_exit"
+                         : "keepalive_term_exit",
+              pf_now_ms() - t0, "ms");
     CHECK_LOG(WIFEXITED(status) && WEXITSTATUS(status) == 0, app.log, "manager exit status 0x%x", status);
-    CHECK_LOG(ms < 200 * FS_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
-              200 * FS_EXIT_SCALE);
+    CHECK_LOG(ms < allowed_ms * FS_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
+              allowed_ms * FS_EXIT_SCALE);
     app.pid = -1;
     close(fd);
+}
+
+static void test_r5_term_idle_keepalive(void **state)
+{
+    keepalive_term(state, 0, 0, NULL, 200);
+}
+
+static void test_r5_term_idle_keepalive_plain_loop(void **state)
+{
+    keepalive_term(state, 0, 1, NULL, 200);
+}
+
+static void test_r5_term_idle_keepalive_tcp_plain_loop(void **state)
+{
+    keepalive_term(state, 1, 1, NULL, 200);
+}
+
+/* The hook sleeps 300 ms, from 50 ms before the TERM: 250 ms, then the read. */
+static void test_r5_term_before_keepalive_wait_plain_loop(void **state)
+{
+    keepalive_term(state, 0, 1, "WORKER_APP_POST_SLEEP_MS=300", 250 + 300);
 }
 
 int main(void)
@@ -401,7 +477,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_r3_hup_storm_under_load),
         T(test_r3_hup_after_accept_before_request),
+        T(test_r3_hup_after_tcp_accept_before_request_plain_loop),
         T(test_r5_term_idle_keepalive),
+        T(test_r5_term_idle_keepalive_plain_loop),
+        T(test_r5_term_idle_keepalive_tcp_plain_loop),
+        T(test_r5_term_before_keepalive_wait_plain_loop),
     };
 #undef T
     /* PM_EDGES_FILTER=pattern runs only the matching tests (e.g. "test_r11*"). */

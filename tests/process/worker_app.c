@@ -2,9 +2,9 @@
  * worker_app.c -- the application the process tests run: examples/hello.c, made
  * configurable.
  *
- * Usage: worker_app SOCKET_PATH [name=value ...]
- *   Listens on the unix socket SOCKET_PATH; each name=value goes to pm_parameter
- *   (exit 2 if it is refused).
+ * Usage: worker_app SOCKET [name=value ...]
+ *   Listens on SOCKET (a unix socket's path, or host:port for TCP); each name=value
+ *   goes to pm_parameter (exit 2 if it is refused).
  *
  * Per request, QUERY_STRING (name=value pairs joined by '&') chooses the answer:
  *   sleep_ms=M  stay M ms inside the request, between pm_pre_dispatch and
@@ -27,6 +27,9 @@
  *                                stays when its accept loop ends (the manager's
  *                                shutdown of the socket ends it): a worker deaf to
  *                                TERM, which only SIGKILL ends.
+ *   WORKER_APP_PLAIN_ACCEPT=1    the loop is libfcgi's own, FCGX_Accept_r without
+ *                                pm_fcgx_accept (what FCGI.pm and most programs run):
+ *                                a connection kept alive is waited on inside it.
  *
  * When the accept loop ends it logs "worker_app (pid P): loop ended" and returns 0.
  */
@@ -171,7 +174,7 @@ static int set_parameters(pm_t *pm, int count, char **args)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: worker_app SOCKET_PATH [name=value ...]\n");
+        fprintf(stderr, "usage: worker_app SOCKET [name=value ...]\n");
         return 2;
     }
     if (FCGX_Init() != 0) {
@@ -224,7 +227,8 @@ int main(int argc, char **argv)
 
     FCGX_Request req;
     FCGX_InitRequest(&req, sock, 0); /* no EINTR needed: see examples/hello.c */
-    while (pm_fcgx_accept(pm, &req) >= 0) {
+    int plain = env_is_set("WORKER_APP_PLAIN_ACCEPT");
+    while ((plain ? FCGX_Accept_r(&req) : pm_fcgx_accept(pm, &req)) >= 0) {
         pm_pre_dispatch(pm);
         answer(&req);
         FCGX_Finish_r(&req);

@@ -1,6 +1,10 @@
 # Real hosts behind nginx: Plack's FCGI handler with --manager FCGI::ProcManager::XS,
-# FCGI::Engine with --manager FCGI::Engine::ProcManager::XS, and a plain FCGI.pm loop. Each serves requests, survives HUPs under load with no
-# failed request, stops cleanly on TERM and leaves no process behind.
+# FCGI::Engine with --manager FCGI::Engine::ProcManager::XS, and a plain FCGI.pm
+# loop. Each serves requests, survives HUPs under load with no failed request, stops
+# cleanly on TERM and leaves no process behind; each again with nginx keeping its
+# FastCGI connections alive, where an idle worker waits for the next request inside
+# FCGI.pm's Accept on a connection it holds, and a HUP or TERM must still end it at
+# once (not when nginx closes the connection, nor at the die timeout).
 use strict;
 use warnings;
 use FindBin;
@@ -39,13 +43,21 @@ sub load {
     POSIX::_exit($failed ? 1 : 0);
 }
 
+# How many sockets pid holds (its listener, and a connection while it keeps one).
+sub sockets {
+    my ($pid) = @_;
+    return scalar grep { (readlink($_) // '') =~ /^socket:/ } glob("/proc/$pid/fd/*");
+}
+
 sub exercise {
     my ($name, %start) = @_;
+    my $keep = delete $start{keep_conn};
+    $name .= ', connections kept alive' if $keep;
     my $dir = scratch();
     my $app = start_app(dir => $dir, %start);
     ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 2, 20), "$name: two workers")
         or return diag(read_file($app->{log}));
-    my $nginx = Nginx->start($dir, $app->{sock});
+    my $nginx = Nginx->start($dir, $app->{sock}, keep_conn => $keep);
     my $r = HTTP::Tiny->new->get($nginx->url);
     ok($r->{success}, "$name: a request through nginx") or diag("$r->{status} $r->{content}");
     my @before = workers($app->{pid});
@@ -59,16 +71,37 @@ sub exercise {
     ok(($served || 0) > 50, "$name: requests served during the HUPs");
     ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 12, 20), "$name: every HUP replaced the pool");
     my @after = workers($app->{pid});
+    if ($keep) {
+        # Idle workers holding a kept-alive connection: a HUP replaces them at once.
+        HTTP::Tiny->new->get($nginx->url) for 1 .. 4;
+        my @holding = grep { sockets($_) >= 2 } @after;
+        ok(@holding, "$name: a worker holds a kept-alive connection (pids @holding)");
+        my $t0 = time;
+        kill 'HUP', $app->{pid};
+        sleep 0.01 while time < $t0 + 5 && grep { alive($_) } @after;
+        my $took = time - $t0;
+        ok(!(grep { alive($_) } @after) && $took < 3,
+           sprintf("$name: a HUP ended the idle workers in %.2f s, not when nginx closed their connections", $took));
+        ok(wait_log($app->{log}, qr/server \(pid \d+\): initialized$/, 14, 20), "$name: the pool replaced");
+        @after = workers($app->{pid});
+        HTTP::Tiny->new->get($nginx->url) for 1 .. 4;
+        @holding = grep { sockets($_) >= 2 } @after;
+        ok(@holding, "$name: again a worker holds a kept-alive connection (pids @holding)");
+    }
+    my $t0 = time;
     is(stop_app($app, 15), 0, "$name: TERM, exit 0");
+    ok(time - $t0 < 3, sprintf("$name: ... in %.2f s, not at the die timeout", time - $t0)) if $keep;
     ok(!(grep { alive($_) } @before, @after), "$name: no worker left");
     $nginx->stop;
 }
 
-exercise('plackup -s FCGI',
-         program => ['plackup', '-s', 'FCGI', '--manager', 'FCGI::ProcManager::XS', '--nproc', '2'],
-         params => ['--listen', 'SOCK', "$FindBin::Bin/bin/hello.psgi"]);
-exercise('FCGI::Engine',
-         program => [$^X, "$FindBin::Bin/bin/engine.pl", '--manager', 'FCGI::Engine::ProcManager::XS'],
-         params => ['--listen', 'SOCK', '--nproc', 2, '--pidfile', 'PIDFILE']);
-exercise('FCGI.pm loop', params => ['n_processes=2']);
+for my $keep (0, 1) {
+    exercise('plackup -s FCGI', keep_conn => $keep,
+             program => ['plackup', '-s', 'FCGI', '--manager', 'FCGI::ProcManager::XS', '--nproc', '2'],
+             params => ['--listen', 'SOCK', "$FindBin::Bin/bin/hello.psgi"]);
+    exercise('FCGI::Engine', keep_conn => $keep,
+             program => [$^X, "$FindBin::Bin/bin/engine.pl", '--manager', 'FCGI::Engine::ProcManager::XS'],
+             params => ['--listen', 'SOCK', '--nproc', 2, '--pidfile', 'PIDFILE']);
+    exercise('FCGI.pm loop', keep_conn => $keep, params => ['n_processes=2']);
+}
 done_testing;

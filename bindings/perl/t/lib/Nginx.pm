@@ -1,15 +1,17 @@
 package Nginx;
 # A private nginx in front of a FastCGI socket, in a scratch directory: the least
-# configuration that passes every request to the socket (one connection per
-# request, nginx's default: a worker waiting inside FCGI.pm's Accept on a connection
-# kept alive is not woken by a stop; see the POD's DIFFERENCES).
+# configuration that passes every request to the socket; one connection per request
+# (nginx's default), or with keep_conn => 1 FastCGI connections kept alive between
+# requests (fastcgi_keep_conn on, an upstream keepalive cache).
 use strict;
 use warnings;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 
 sub start {
-    my ($class, $dir, $sock) = @_;
+    my ($class, $dir, $sock, %o) = @_;
+    my $keepalive = $o{keep_conn} ? 'keepalive 8;' : '';
+    my $keep_conn = $o{keep_conn} ? 'fastcgi_keep_conn on;' : '';
     my $port = do { my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1:0'); $s->sockport };
     my $user = $> == 0 ? 'user root root;' : '';
     open my $conf, '>', "$dir/nginx.conf" or die "$dir/nginx.conf: $!";
@@ -27,7 +29,7 @@ http {
     proxy_temp_path $dir/proxy;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
-    upstream app { server unix:$sock; }
+    upstream app { server unix:$sock; $keepalive }
     server {
         listen 127.0.0.1:$port;
         server_name localhost;
@@ -36,6 +38,7 @@ http {
             fastcgi_param SCRIPT_NAME "";
             fastcgi_param PATH_INFO \$uri;
             fastcgi_pass app;
+            $keep_conn
         }
     }
 }

@@ -365,11 +365,13 @@ for its workers is the library's, not C<pm_wait>.
 always exits 1).
 
 =item * A worker's system calls are restarted after the library's signal, so a
-request is never cut short. The other side of it: an idle worker waiting inside
-FCGI.pm's C<Accept> on a connection the web server keeps alive
-(nginx's C<fastcgi_keep_conn on>) is not woken by a stop or reload; it leaves
-when the server closes that connection, or at the die timeout. Without
-C<fastcgi_keep_conn> (nginx's default), every idle worker stops at once.
+request is never cut short (the original lets a signal between requests
+interrupt the write of the last reply). An idle worker waiting inside FCGI.pm's
+C<Accept> for the next request on a connection the web server keeps alive
+(nginx's C<fastcgi_keep_conn on>) still stops at once: the library ends that wait
+by shutting down the read side of that connection (on x86_64; on other
+architectures such a worker leaves when the server closes the connection, or at
+the die timeout).
 
 =back
 
