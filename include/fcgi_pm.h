@@ -9,8 +9,8 @@
  *   valid until the next call on the same handle (pm_strerror/pm_version: forever).
  * - Calls that may end the process: pm_manage (in the manager), pm_pre_dispatch and
  *   pm_post_dispatch (from a hook), pm_die, pm_exit, pm_abort; with "worker_exit"
- *   "_exit" or "_exit_unflushed" also pm_accept, pm_wait_connection and
- *   pm_worker_stopping in a stopping worker (exit 0). They call exit(3) (in a worker:
+ *   "_exit" or "_exit_unflushed" also pm_accept, pm_wait_connection,
+ *   pm_accept_begin and pm_worker_stopping in a stopping worker (exit 0). They call exit(3) (in a worker:
  *   as "worker_exit" says: "_exit" flushes stdio and calls _exit(2),
  *   "_exit_unflushed" calls _exit(2) alone) unless the parameter "no_exit" is 1: then
  *   they return PM_EXIT + status (pm_manage: PM_MANAGER_DONE), and pm_exit_status()
@@ -20,7 +20,7 @@
  *   ("servers"); it returns 1 in each worker. Hooks say which process runs them.
  *   Signals are blocked across every fork; a worker gets the caller's signal mask and
  *   dispositions back (TERM and HUP excepted, which the library handles unless
- *   "no_signals" is 1, with one POSIX timer of its own that sends TERM), no
+ *   "no_signals" is 1, and a POSIX timer sending TERM after pm_accept_begin), no
  *   descriptor the manager opened, and it exits when the manager dies. Output the
  *   caller left in stdio's buffers (before pm_manage, or in a hook) is flushed
  *   before the next fork, so no worker writes it again.
@@ -203,6 +203,23 @@ int pm_worker_stopping(pm_t *pm);
  * close). Three system calls; a TERM or HUP is never missed. With "worker_exit"
  * "_exit" (and "no_exit" 0) a stopping worker exits 0 here instead. */
 int pm_wait_connection(pm_t *pm, int fd);
+
+/* Around a wait for the next request that the host makes itself, where it cannot
+ * use pm_fcgx_accept: libfcgi's FCGX_Accept_r called bare, FCGI.pm's Accept (the
+ * Perl binding wraps it so). pm_accept_begin returns 1 if the worker must stop: skip
+ * the wait (finish the previous request) and end the loop; with "worker_exit" "_exit"
+ * (and "no_exit" 0) the worker exits 0 here instead. Else 0, and until pm_accept_end a
+ * stop ends even a wait on a connection the web server keeps alive (FCGI_KEEP_CONN),
+ * which libfcgi waits on in a read that SA_RESTART restarts: the handler shuts down the
+ * read side of that connection (accepted from a listening socket, nothing unread, on
+ * TCP one already sent on), so that libfcgi sees it end, closes it, and fails on the
+ * released listening socket. The handler finds the connection in its signal frame (the
+ * interrupted read, or the write of the last reply) on x86_64; elsewhere such a wait
+ * lasts until the web server closes the connection. A worker's first pm_accept_begin
+ * creates a POSIX timer (TERM, to look again when the stop found the worker between
+ * system calls); no other system call. 0 from pm_accept_end; PM_EINVAL for NULL. */
+int pm_accept_begin(pm_t *pm);
+int pm_accept_end(pm_t *pm);
 
 typedef enum {
     PM_HOOK_MANAGER_INIT = 0,  /* in the manager, before the first fork (managing_init) */

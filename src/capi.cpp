@@ -201,6 +201,22 @@ int pm_worker_stopping(pm_t *pm) {
     return stopping ? 1 : 0;
 }
 
+int pm_accept_begin(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    bool stopping = pm->rep.accept_begin();
+    if (stopping)
+        end_stopped_worker(pm);
+    return stopping ? 1 : 0;
+}
+
+int pm_accept_end(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    pm->rep.accept_end();
+    return 0;
+}
+
 int pm_wait_connection(pm_t *pm, int fd) {
     if (!pm)
         return PM_EINVAL;

@@ -229,6 +229,11 @@ blocked_call interrupted_call(const void *context, int &fd) {
     case SYS_recvfrom:
     case SYS_recvmsg:
         return blocked_call::read;
+    case SYS_write:
+    case SYS_writev:
+    case SYS_sendto:
+    case SYS_sendmsg:
+        return blocked_call::write;
     case SYS_accept:
     case SYS_accept4:
         return blocked_call::accept;
@@ -283,9 +288,11 @@ bool answered_and_quiet(int fd, const socket_name *names, int n) {
         return true;
     struct tcp_info info = {};
     len = sizeof info;
+    // Sent on, and nothing received since (in ms: a request's first bytes after the
+    // last reply mean one is arriving, split).
     return ::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) == 0 &&
-           len >= offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof info.tcpi_bytes_acked &&
-           info.tcpi_bytes_acked > 0;
+           len >= offsetof(struct tcp_info, tcpi_data_segs_out) + sizeof info.tcpi_data_segs_out &&
+           info.tcpi_data_segs_out > 0 && info.tcpi_last_data_recv >= info.tcpi_last_data_sent;
 }
 
 int thread_count() {

@@ -83,13 +83,13 @@ bool name_of(int fd, socket_name &name);
 // (SA_RESTART), with its descriptor in fd. "none": it was running, or in a call that
 // is not restarted (poll, select...). Known on x86_64 only: "unknown" elsewhere.
 // Async-signal-safe.
-enum class blocked_call { none, read, accept, other, unknown };
+enum class blocked_call { none, read, write, accept, other, unknown };
 blocked_call interrupted_call(const void *context, int &fd);
 
 // True if fd is a connection accepted from a listening socket called one of names
-// (n of them), with nothing unread, and on TCP with bytes of ours acknowledged (a
-// reply went out on it: it is not a new connection waiting for its first request).
-// Async-signal-safe.
+// (n of them), with nothing unread; on TCP also one we have sent data on (not a new
+// connection waiting for its first request) and received nothing on since (not a
+// request arriving in pieces). Async-signal-safe.
 bool answered_and_quiet(int fd, const socket_name *names, int n);
 
 // Threads in this process (1 if it cannot tell).

@@ -75,6 +75,8 @@ public:
     void set_exec(int listen_fd, std::vector<std::string> argv, bool own_env, std::vector<std::string> env);
     int accept(int listen_fd);
     bool must_stop() const;  // pm_worker_stopping
+    bool accept_begin();     // pm_accept_begin: true if the worker must stop
+    void accept_end();
     int wait_connection(int fd);
     void pre_dispatch();
     void post_dispatch();  // may throw exit_request

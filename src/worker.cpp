@@ -10,9 +10,9 @@
 // exits after it. An idle worker's accept, blocked (restarted by SA_RESTART) or yet
 // to come, fails at once with ENOTSOCK, so the application's accept loop ends: no
 // window is left in which a TERM can be lost, and a worker about to exit never holds
-// the listening socket that a new manager may want to bind. An idle worker waiting in
-// libfcgi's own loop for the next request on a kept-alive connection has that
-// connection's read side shut (end_kept_alive_wait).
+// the listening socket that a new manager may want to bind. A worker waiting in the
+// host's own accept (pm_accept_begin) for the next request on a kept-alive connection
+// has that connection's read side shut (end_kept_alive_wait).
 // The manager's own TERM and HUP do not even reach a busy worker as a signal (which
 // would cut short a sleep, poll or select of the request's): it tells the worker
 // through its scoreboard slot and signals it only when it is not busy (scoreboard.h),
@@ -58,7 +58,8 @@ struct handler_state {
     volatile sig_atomic_t manager_died;
     volatile sig_atomic_t requested;  // pm_request_stop without a signal's name
     volatile sig_atomic_t counts[_NSIG];
-    volatile sig_atomic_t in_request;  // between pm_pre_dispatch and pm_post_dispatch
+    volatile sig_atomic_t waiting;  // between pm_accept_begin and pm_accept_end
+    pid_t worker_pid;
     pid_t manager_pid;
     worker_slot *report;
     listener listeners[max_listeners];
@@ -69,8 +70,7 @@ struct handler_state {
     // accepted from one of them has the same local address.
     os::socket_name names[max_listeners];
     int n_names;
-    volatile int fresh_fd;  // pm_accept's last connection until its first request (-1: none)
-    timer_t recheck;        // sends TERM with SI_TIMER: see end_kept_alive_wait
+    timer_t recheck;  // sends TERM, with this struct's address as its value
     bool has_timer;
     volatile sig_atomic_t timer_armed;
     int64_t recheck_ms;
@@ -108,31 +108,36 @@ void release_listeners() {
         ::close(null_fd);
 }
 
-// A stopping worker outside a request may be waiting, in the application's accept
-// loop, for the next request on a connection the web server keeps alive (nginx's
+// A stopping worker inside the host's own wait for the next request (between
+// pm_accept_begin and pm_accept_end: FCGI.pm's Accept, a bare FCGX_Accept_r) may be
+// reading it from a connection the web server keeps alive (nginx's
 // fastcgi_keep_conn): a read that SA_RESTART restarts and no listener's release
-// ends. Where the interrupted read is on such a connection (accepted from one of the
-// listeners, answered at least once, nothing unread), its read side is shut down:
-// the read sees the end of the connection, which the loop closes before it goes back
-// to accept on the released listener. A connection that has not had its first
-// request yet is never shut (the web server is about to send it). A worker that was
-// running, or in another restartable call (a write of its last reply), may be about
-// to enter that read: the check is made again by a TERM from a timer (SI_TIMER, not
-// counted) 5 ms later, then at doubling intervals up to 0.5 s, until the worker
-// exits or starts a request (which then holds TERM back: begin_request). One in
-// accept needs none (its listener is released).
+// ends. Or it may still be writing the end of the last reply there (libfcgi finishes
+// the previous request first). If the interrupted call is either, on a connection
+// accepted from one of the listeners with nothing unread (on TCP also one we have
+// sent on: not a new connection whose first request is on its way), its read side is
+// shut down: the read sees the connection end, and libfcgi closes it and goes back
+// to accept on the released listener, which fails. The reply is not affected (only
+// reading is shut). When the worker is between system calls, the check is made again
+// by a TERM from a timer (told by its value; not counted) 5 ms later, then at
+// doubling intervals up to 0.5 s, until pm_accept_end. Nothing in another process
+// (a child of the worker's own, which has its handler).
 void end_kept_alive_wait(const void *context) {
-    if (worker_signals.in_request)
+    if (!worker_signals.waiting || ::getpid() != worker_signals.worker_pid)
         return;
     int fd = -1;
     os::blocked_call call = os::interrupted_call(context, fd);
-    if (call == os::blocked_call::read) {
-        if (fd != worker_signals.fresh_fd &&
-            os::answered_and_quiet(fd, worker_signals.names, worker_signals.n_names))
+    if (call == os::blocked_call::unknown || call == os::blocked_call::accept)
+        return;  // an accept ends as its listener is released
+    if (call == os::blocked_call::read || call == os::blocked_call::write) {
+        if (os::answered_and_quiet(fd, worker_signals.names, worker_signals.n_names)) {
             ::shutdown(fd, SHUT_RD);
-        return;
+            return;
+        }
+        if (call == os::blocked_call::read)
+            return;  // a request arriving, or a new connection's first: it is served
     }
-    if (call == os::blocked_call::accept || call == os::blocked_call::unknown || !worker_signals.has_timer)
+    if (!worker_signals.has_timer)
         return;
     int64_t ms = worker_signals.recheck_ms;
     worker_signals.recheck_ms = ms < 500 ? ms * 2 : ms;
@@ -142,9 +147,17 @@ void end_kept_alive_wait(const void *context) {
     worker_signals.timer_armed = ::timer_settime(worker_signals.recheck, 0, &once, nullptr) == 0;
 }
 
+void disarm_recheck() {
+    if (!worker_signals.timer_armed)
+        return;
+    struct itimerspec off = {};
+    ::timer_settime(worker_signals.recheck, 0, &off, nullptr);
+    worker_signals.timer_armed = 0;
+}
+
 void on_signal(int signo, siginfo_t *info, void *context) {
     int saved_errno = errno;
-    if (info && info->si_code == SI_TIMER) {  // end_kept_alive_wait's own
+    if (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &worker_signals) {
         end_kept_alive_wait(context);
         errno = saved_errno;
         return;
@@ -167,12 +180,14 @@ void find_listeners() {
         add_listener(fd);
 }
 
-// The timer end_kept_alive_wait arms (none if the system gives none: then a worker
-// not yet in its read when the stop came may wait on until the connection closes).
+// The timer end_kept_alive_wait arms, made at a worker's first pm_accept_begin (none
+// if the system gives none: then a worker between system calls when the stop came
+// may wait on until the connection closes).
 void create_recheck_timer() {
     struct sigevent ev = {};
     ev.sigev_notify = SIGEV_SIGNAL;
     ev.sigev_signo = SIGTERM;
+    ev.sigev_value.sival_ptr = &worker_signals;
     worker_signals.has_timer = ::timer_create(CLOCK_MONOTONIC, &ev, &worker_signals.recheck) == 0;
     worker_signals.recheck_ms = 5;
 }
@@ -319,13 +334,33 @@ int proc_manager::request_worker_stop(int signo) {
         return PM_OK;
     }
     worker_signals.requested = 1;
-    end_kept_alive_wait(nullptr);
     release_listeners();
     return PM_OK;
 }
 
 bool proc_manager::must_stop() const {
     return is_worker_ && (stop_requested() || board_stop());
+}
+
+// pm_accept_begin: marked as waiting first, then the checks, so that a stop comes
+// either before them (seen) or while marked (end_kept_alive_wait).
+bool proc_manager::accept_begin() {
+    if (!is_worker_)
+        return false;
+    if (!worker_signals.has_timer && !params_.no_signals)
+        create_recheck_timer();
+    worker_signals.waiting = 1;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (!must_stop())
+        return false;
+    accept_end();
+    return true;
+}
+
+void proc_manager::accept_end() {
+    worker_signals.waiting = 0;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    disarm_recheck();
 }
 
 // The manager's stop flags in this worker's slot (none if it is not on the board).
@@ -338,8 +373,8 @@ void proc_manager::begin_request() {
         hold_stop_signals();
         holding_stops_ = true;
     }
-    // A stopping worker serving one more request (kept alive): the recheck timer's
-    // TERM must not reach the request.
+    // The recheck timer's TERM (end_kept_alive_wait), if one may still come, must not
+    // reach the request.
     if (worker_signals.timer_armed && !holding_stops_) {
         hold_stop_signals();
         holding_stops_ = true;
@@ -387,9 +422,10 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
         count = 0;
     worker_signals.manager_died = 0;
     worker_signals.requested = 0;
-    worker_signals.in_request = 0;
+    worker_signals.waiting = 0;
     worker_signals.timer_armed = 0;
-    worker_signals.fresh_fd = -1;
+    worker_signals.has_timer = false;  // a timer is not inherited across fork
+    worker_signals.worker_pid = ::getpid();
     on_board_ = report_ && !params_.no_signals;
     holding_stops_ = false;
     if (!ready_reports_) {
@@ -413,7 +449,6 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
 
     if (!params_.no_signals) {
         ::sigaction(SIGCHLD, &host_chld_, nullptr);
-        create_recheck_timer();
         install_worker_handler();
     }
     signals_saved_ = false;
@@ -572,10 +607,8 @@ int proc_manager::accept(int listen_fd) {
         // Not busy yet: a connection that brings no request (a probe) must not leave
         // the worker marked busy; pm_pre_dispatch marks it. Until then a signal finds
         // only reads, which SA_RESTART restarts.
-        if (fd >= 0) {
-            worker_signals.fresh_fd = fd;
+        if (fd >= 0)
             return fd;
-        }
         // The handler has put /dev/null over the socket (ENOTSOCK), or the manager
         // has shut it down (EINVAL: not listening any more; its flag is set before).
         // Returned, not thrown: a stopping worker's last steps should be few (unwinding
@@ -643,8 +676,6 @@ bool proc_manager::size_limits_exceeded() const {
 }
 
 void proc_manager::pre_dispatch() {
-    worker_signals.in_request = 1;
-    worker_signals.fresh_fd = -1;
     begin_request();
     call_hook(PM_HOOK_PRE_DISPATCH);
 }
@@ -670,7 +701,6 @@ void proc_manager::post_dispatch() {
     if (worker_signals.manager_died ||
         (params_.no_signals && worker_signals.manager_pid > 0 && ::getppid() != worker_signals.manager_pid))
         worker_exit("safe exit: manager has died");
-    worker_signals.in_request = 0;
     // Idle again, unless a stop was flagged meanwhile: then no signal comes.
     if (on_board_ && board::end_request(*report_))
         worker_exit("safe exit after SIGTERM");

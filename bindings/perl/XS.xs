@@ -386,6 +386,20 @@ post_dispatch(h)
     exit_if_asked(aTHX_ h->pm, pm_post_dispatch(h->pm));
 
 int
+accept_begin(h)
+    FCGI::ProcManager::XS::Handle h
+  CODE:
+    RETVAL = pm_accept_begin(h->pm);
+  OUTPUT:
+    RETVAL
+
+void
+accept_end(h)
+    FCGI::ProcManager::XS::Handle h
+  CODE:
+    pm_accept_end(h->pm);
+
+int
 in_hook(h)
     FCGI::ProcManager::XS::Handle h
   CODE:

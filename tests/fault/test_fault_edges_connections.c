@@ -407,42 +407,40 @@ static void test_r3_hup_after_tcp_accept_before_request_plain_loop(void **state)
 /* The web server keeps its FastCGI connection open between requests
  * (FCGI_KEEP_CONN, as nginx's fastcgi_keep_conn does): the idle worker waits on that
  * connection, not in accept, and a TERM must still stop it at once. pm_fcgx_accept
- * waits in ppoll, which a signal ends; libfcgi's own loop (plain) waits in a read,
- * which SA_RESTART restarts: the handler shuts that connection's read side. With
- * post_sleep, the worker is still in its post-dispatch hook when the TERM comes and
- * enters the read after it (the handler's timer finds it there). */
-static void keepalive_term(void **state, int tcp, int plain, const char *post_sleep, double allowed_ms)
+ * waits in ppoll, which a signal ends; libfcgi's own loop (plain, between
+ * pm_accept_begin and pm_accept_end) waits in a read, which SA_RESTART restarts: the
+ * handler shuts that connection's read side. env, for worker_app: the TERM comes
+ * while the worker sleeps in its post-dispatch hook (pm_accept_begin then says
+ * stop), or inside the wait before FCGX_Accept_r (the handler's timer finds the read
+ * later). */
+static void keepalive_term(void **state, int tcp, int plain, const char *env, const char *figure,
+                           double allowed_ms)
 {
     pf_app_t *c = *state;
     pf_app_t app;
     pid_t workers[N_WORKERS];
     int port = port_for(tcp);
-    start_on(c, &app, port, plain, post_sleep, workers);
+    start_on(c, &app, port, plain, env, workers);
     int fd = connect_to(&app, port);
     CHECK(fd >= 0, "cannot connect to %s: %s", app.sock, strerror(errno));
     char *out = NULL;
     size_t len = 0;
-    for (int i = 0; i < (post_sleep ? 1 : 2); i++) { /* requests on the one connection */
+    for (int i = 0; i < (env ? 1 : 2); i++) { /* requests on the one connection */
         CHECK(edges_fcgi_send_request(fd, "", 1) == 0, "send: %s", strerror(errno));
         CHECK_LOG(edges_fcgi_receive(fd, 3000, &out, &len) == 1 && strstr(out, "Hello from worker"),
                   app.log, "no response on the kept connection");
         free(out);
         out = NULL;
     }
-    if (post_sleep)
-        pu_sleep_ms(50); /* well inside the hook's sleep */
+    if (env)
+        pu_sleep_ms(50); /* well inside the 300 ms sleep */
     double t0 = pf_now_ms();
     int status;
     double ms;
     kill(app.pid, SIGTERM);
     CHECK_LOG((ms = pf_wait_child(app.pid, pf_now_ms(), 3000, &status)) >= 0, app.log,
               "manager did not exit within 3 s of TERM with a kept-alive connection open");
-    pf_figure("R5",
-              post_sleep ? "keepalive_wait_after_term_exit"
-              : tcp      ? "keepalive_tcp_term_exit"
-              : plain    ? "keepalive_plain_term_exit"
-                         : "keepalive_term_exit",
-              pf_now_ms() - t0, "ms");
+    pf_figure("R5", figure, pf_now_ms() - t0, "ms");
     CHECK_LOG(WIFEXITED(status) && WEXITSTATUS(status) == 0, app.log, "manager exit status 0x%x", status);
     CHECK_LOG(ms < allowed_ms * FS_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
               allowed_ms * FS_EXIT_SCALE);
@@ -452,23 +450,31 @@ static void keepalive_term(void **state, int tcp, int plain, const char *post_sl
 
 static void test_r5_term_idle_keepalive(void **state)
 {
-    keepalive_term(state, 0, 0, NULL, 200);
+    keepalive_term(state, 0, 0, NULL, "keepalive_term_exit", 200);
 }
 
 static void test_r5_term_idle_keepalive_plain_loop(void **state)
 {
-    keepalive_term(state, 0, 1, NULL, 200);
+    keepalive_term(state, 0, 1, NULL, "keepalive_plain_term_exit", 200);
 }
 
 static void test_r5_term_idle_keepalive_tcp_plain_loop(void **state)
 {
-    keepalive_term(state, 1, 1, NULL, 200);
+    keepalive_term(state, 1, 1, NULL, "keepalive_tcp_term_exit", 200);
 }
 
-/* The hook sleeps 300 ms, from 50 ms before the TERM: 250 ms, then the read. */
+/* The post-dispatch hook sleeps 300 ms, from 50 ms before the TERM: then
+ * pm_accept_begin says stop. */
 static void test_r5_term_before_keepalive_wait_plain_loop(void **state)
 {
-    keepalive_term(state, 0, 1, "WORKER_APP_POST_SLEEP_MS=300", 250 + 300);
+    keepalive_term(state, 0, 1, "WORKER_APP_POST_SLEEP_MS=300", "keepalive_term_before_wait_exit", 250 + 200);
+}
+
+/* Inside the wait, 300 ms before FCGX_Accept_r, from 50 ms before the TERM: the
+ * handler's timer (5, 15, 35, ... 315 ms after the TERM) finds the read. */
+static void test_r5_term_inside_keepalive_wait_before_read_plain_loop(void **state)
+{
+    keepalive_term(state, 0, 1, "WORKER_APP_ACCEPT_SLEEP_MS=300", "keepalive_term_inside_wait_exit", 315 + 200);
 }
 
 int main(void)
@@ -482,6 +488,7 @@ int main(void)
         T(test_r5_term_idle_keepalive_plain_loop),
         T(test_r5_term_idle_keepalive_tcp_plain_loop),
         T(test_r5_term_before_keepalive_wait_plain_loop),
+        T(test_r5_term_inside_keepalive_wait_before_read_plain_loop),
     };
 #undef T
     /* PM_EDGES_FILTER=pattern runs only the matching tests (e.g. "test_r11*"). */

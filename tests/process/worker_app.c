@@ -28,8 +28,12 @@
  *                                shutdown of the socket ends it): a worker deaf to
  *                                TERM, which only SIGKILL ends.
  *   WORKER_APP_PLAIN_ACCEPT=1    the loop is libfcgi's own, FCGX_Accept_r without
- *                                pm_fcgx_accept (what FCGI.pm and most programs run):
- *                                a connection kept alive is waited on inside it.
+ *                                pm_fcgx_accept (as FCGI.pm runs it), between
+ *                                pm_accept_begin and pm_accept_end (as the Perl binding
+ *                                wraps FCGI.pm's): a connection kept alive is waited
+ *                                on inside FCGX_Accept_r;
+ *   WORKER_APP_ACCEPT_SLEEP_MS=M with it, M ms after pm_accept_begin, before
+ *                                FCGX_Accept_r (inside the wait, before its read).
  *
  * When the accept loop ends it logs "worker_app (pid P): loop ended" and returns 0.
  */
@@ -227,12 +231,31 @@ int main(int argc, char **argv)
 
     FCGX_Request req;
     FCGX_InitRequest(&req, sock, 0); /* no EINTR needed: see examples/hello.c */
-    int plain = env_is_set("WORKER_APP_PLAIN_ACCEPT");
-    while ((plain ? FCGX_Accept_r(&req) : pm_fcgx_accept(pm, &req)) >= 0) {
-        pm_pre_dispatch(pm);
-        answer(&req);
-        FCGX_Finish_r(&req);
-        pm_post_dispatch(pm);
+    if (env_is_set("WORKER_APP_PLAIN_ACCEPT")) {
+        const char *accept_sleep = getenv("WORKER_APP_ACCEPT_SLEEP_MS");
+        for (;;) {
+            if (pm_accept_begin(pm) == 1) {
+                FCGX_Finish_r(&req);
+                break;
+            }
+            if (accept_sleep)
+                sleep_through_signals(atol(accept_sleep));
+            int rc = FCGX_Accept_r(&req);
+            pm_accept_end(pm);
+            if (rc < 0)
+                break;
+            pm_pre_dispatch(pm);
+            answer(&req);
+            FCGX_Finish_r(&req);
+            pm_post_dispatch(pm);
+        }
+    } else {
+        while (pm_fcgx_accept(pm, &req) >= 0) {
+            pm_pre_dispatch(pm);
+            answer(&req);
+            FCGX_Finish_r(&req);
+            pm_post_dispatch(pm);
+        }
     }
     say("loop ended");
     if (role == PM_WORKER && env_is_set("WORKER_APP_BLOCK_TERM"))

@@ -6,6 +6,7 @@ use strict;
 use warnings;
 use Exporter;
 use POSIX ();
+use Scalar::Util ();
 use XSLoader;
 use vars qw($VERSION @ISA @EXPORT_OK %EXPORT_TAGS $Q $SIG_CODEREF $Default);
 
@@ -85,7 +86,7 @@ sub pm_manage {
     my ($this, %values) = self_or_default(@_);
     $this->pm_parameter($_, $values{$_}) for sort keys %values;
     my $became = $this->{_handle}->manage;
-    return 1 if $became eq 'worker';
+    return $this->{_handle}->serve_from_worker if $became eq 'worker';
     return if $became eq 'single';
     exit $this->{_handle}->exit_status;  # the manager is done: its exit is Perl's
 }
@@ -239,6 +240,32 @@ sub worker_signal {
     $handle->request_stop($name eq 'HUP' ? POSIX::SIGHUP() : POSIX::SIGTERM());
 }
 
+# In a new worker: FCGI.pm's Accept runs between the library's accept_begin and
+# accept_end from now on (a stop then ends even its wait on a connection the web
+# server keeps alive, see pm_accept_begin in fcgi_pm.h), for this handle and in this
+# process only. Returns 1, pm_manage's value in a worker.
+my ($fcgi_accept, $accepting, $accepting_pid);
+sub serve_from_worker {
+    my ($handle) = @_;
+    Scalar::Util::weaken($accepting = $handle);  # freed with its object
+    $accepting_pid = $$;
+    return 1 if $fcgi_accept || !defined &FCGI::Accept;
+    $fcgi_accept = \&FCGI::Accept;
+    no warnings 'redefine';
+    *FCGI::Accept = sub {
+        my $h = $accepting;
+        return $fcgi_accept->(@_) unless $h && $$ == $accepting_pid;
+        if ($h->accept_begin) {  # stopping: end the loop, as Accept would after a stop
+            $_[0]->Finish;
+            return -1;
+        }
+        my $rc = $fcgi_accept->(@_);
+        $h->accept_end;
+        return $rc;
+    };
+    return 1;
+}
+
 # { TERM => n, HUP => n }: how many times each was received in this process.
 sub signal_counts {
     my ($handle) = @_;
@@ -368,10 +395,13 @@ always exits 1).
 request is never cut short (the original lets a signal between requests
 interrupt the write of the last reply). An idle worker waiting inside FCGI.pm's
 C<Accept> for the next request on a connection the web server keeps alive
-(nginx's C<fastcgi_keep_conn on>) still stops at once: the library ends that wait
-by shutting down the read side of that connection (on x86_64; on other
-architectures such a worker leaves when the server closes the connection, or at
-the die timeout).
+(nginx's C<fastcgi_keep_conn on>) still stops at once: in a worker, the module
+runs C<FCGI::Accept> between the library's C<pm_accept_begin> and
+C<pm_accept_end>, and the library ends that wait by shutting down the read side
+of that connection (on x86_64; on other architectures such a worker leaves when
+the server closes the connection, or at the die timeout). A stop that comes
+before C<Accept> makes it finish the last request and return -1, which ends the
+loop.
 
 =back
 

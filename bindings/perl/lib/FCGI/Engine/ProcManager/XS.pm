@@ -92,7 +92,7 @@ sub manage {
     my $self = shift;
     $self->n_processes or return;
     my $became = $self->{_handle}->manage;
-    return 1 if $became eq 'worker';
+    return $self->{_handle}->serve_from_worker if $became eq 'worker';
     return if $became eq 'single';
     CORE::exit($self->{_handle}->exit_status);
 }
