@@ -759,6 +759,10 @@ static void test_api_additions(void **state)
     assert_int_equal(pm_request_reload(NULL), PM_EINVAL);
     assert_int_equal(pm_worker_stopping(NULL), PM_EINVAL);
     assert_int_equal(pm_worker_stopping(pm), 0); /* not a worker */
+    assert_int_equal(pm_accept_begin(NULL), PM_EINVAL);
+    assert_int_equal(pm_accept_end(NULL), PM_EINVAL);
+    assert_int_equal(pm_accept_begin(pm), 0); /* not a worker: nothing to stop */
+    assert_int_equal(pm_accept_end(pm), 0);
     /* A refused pm_manage (after its set-up: the pid file is held) leaves no
      * descriptor behind once the handle is destroyed. */
     char dir[PU_PATH_MAX], pid_file[PU_PATH_MAX + 16], pid_param[PU_PATH_MAX + 32];
