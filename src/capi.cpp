@@ -192,22 +192,20 @@ int pm_accept(pm_t *pm, int listen_fd) {
     return fd == PM_ESTOPPED ? fail(pm, PM_ESTOPPED, "pm_accept: the worker is stopping") : fd;
 }
 
-int pm_worker_stopping(pm_t *pm) {
-    if (!pm)
-        return PM_EINVAL;
-    bool stopping = pm->rep.must_stop();
+// pm_worker_stopping's and pm_accept_begin's answer: 1 (after the quick exit, if
+// that applies) when the worker must stop, else 0.
+static int stopping_answer(pm_t *pm, bool stopping) {
     if (stopping)
         end_stopped_worker(pm);
     return stopping ? 1 : 0;
 }
 
+int pm_worker_stopping(pm_t *pm) {
+    return pm ? stopping_answer(pm, pm->rep.must_stop()) : PM_EINVAL;
+}
+
 int pm_accept_begin(pm_t *pm) {
-    if (!pm)
-        return PM_EINVAL;
-    bool stopping = pm->rep.accept_begin();
-    if (stopping)
-        end_stopped_worker(pm);
-    return stopping ? 1 : 0;
+    return pm ? stopping_answer(pm, pm->rep.accept_begin()) : PM_EINVAL;
 }
 
 int pm_accept_end(pm_t *pm) {

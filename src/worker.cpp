@@ -347,8 +347,10 @@ bool proc_manager::must_stop() const {
 bool proc_manager::accept_begin() {
     if (!is_worker_)
         return false;
-    if (!worker_signals.has_timer && !params_.no_signals)
+    if (!worker_signals.worker_pid && !params_.no_signals) {  // this worker's first
+        worker_signals.worker_pid = ::getpid();
         create_recheck_timer();
+    }
     worker_signals.waiting = 1;
     std::atomic_signal_fence(std::memory_order_seq_cst);
     if (!must_stop())
@@ -369,13 +371,10 @@ uint32_t proc_manager::board_stop() const {
 }
 
 void proc_manager::begin_request() {
-    if (on_board_ && !holding_stops_ && board::begin_request(*report_)) {
-        hold_stop_signals();
-        holding_stops_ = true;
-    }
-    // The recheck timer's TERM (end_kept_alive_wait), if one may still come, must not
-    // reach the request.
-    if (worker_signals.timer_armed && !holding_stops_) {
+    bool flagged = on_board_ && !holding_stops_ && board::begin_request(*report_);
+    // Nor may the recheck timer's TERM, if a handler armed it as pm_accept_end
+    // disarmed it (end_kept_alive_wait).
+    if (!holding_stops_ && (flagged || worker_signals.timer_armed)) {
         hold_stop_signals();
         holding_stops_ = true;
     }
@@ -425,7 +424,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     worker_signals.waiting = 0;
     worker_signals.timer_armed = 0;
     worker_signals.has_timer = false;  // a timer is not inherited across fork
-    worker_signals.worker_pid = ::getpid();
+    worker_signals.worker_pid = 0;     // set by the first pm_accept_begin
     on_board_ = report_ && !params_.no_signals;
     holding_stops_ = false;
     if (!ready_reports_) {
