@@ -56,7 +56,7 @@
 //! The same program runs unchanged as a worker of the `fcgi-pm` program (exec mode):
 //! `manage` sees `FCGI_PM_MANAGER_PID` and returns [`Process::Worker`] at once, and
 //! the socket is descriptor 0 ([`Listener::stdin`]).
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod error;
 mod manager;

@@ -543,6 +543,46 @@ impl Manager {
     }
 }
 
+impl std::fmt::Debug for Pm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pm").field("role", &self.role()).field("exit_status", &self.exit_status()).finish()
+    }
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Manager").field(&self.pm).finish()
+    }
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Worker").field(&self.manager.pm).finish()
+    }
+}
+
+impl std::fmt::Debug for Process {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Process::Worker(w) => f.debug_tuple("Worker").field(w).finish(),
+            Process::Single(w) => f.debug_tuple("Single").field(w).finish(),
+            Process::Exit(e) => f.debug_tuple("Exit").field(e).finish(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder").field("manager", &self.manager).finish()
+    }
+}
+
+impl std::fmt::Debug for StopHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StopHandle")
+    }
+}
+
 impl Deref for Manager {
     type Target = Pm;
     fn deref(&self) -> &Pm {
