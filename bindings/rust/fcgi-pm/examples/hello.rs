@@ -20,7 +20,9 @@ struct Greeter {
 
 impl Drop for Greeter {
     fn drop(&mut self) {
-        eprintln!("hello: state dropped in pid {}", std::process::id());
+        // One write, so that lines of several processes do not interleave.
+        let line = format!("hello: state dropped in pid {}\n", std::process::id());
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 

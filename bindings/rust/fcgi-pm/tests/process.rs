@@ -1,1 +1,495 @@
-fn main() {}
+//! The example worker (examples/hello.rs) under the manager, for real: a real FastCGI
+//! client (cgi-fcgi), nginx in front, wrk for load, the `fcgi-pm` program for exec
+//! mode. And this program itself as a manager whose hooks panic (its own `main`: no
+//! test harness threads, so it may call `manage`).
+//!
+//! Each scenario runs in turn; any failure fails the run (exit 1).
+use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+type Outcome = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)*) => {
+        if !$cond {
+            return Err(format!($($msg)*));
+        }
+    };
+}
+
+fn target_dir() -> PathBuf {
+    // target/<profile>/deps/process-<hash>
+    std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+fn hello() -> PathBuf {
+    target_dir().join("examples/hello")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fcgi-pm-rust-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn signal(pid: u32, sig: i32) {
+    // SAFETY: kill(2) on a pid this test started.
+    unsafe { libc::kill(pid as i32, sig) };
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive: the process has ended.
+    fs::read_to_string(format!("/proc/{pid}/stat")).map_or(false, |s| !s.contains(") Z "))
+}
+
+fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Pids in log lines "<prefix><pid><suffix>".
+fn pids_in(log: &str, prefix: &str, suffix: &str) -> Vec<u32> {
+    log.lines()
+        .filter_map(|l| l.split_once(prefix).and_then(|(_, r)| r.split_once(suffix)).and_then(|(p, _)| p.parse().ok()))
+        .collect()
+}
+
+/// A process under test (a manager), its stderr in a file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command, dir: &Path) -> Proc {
+        let log = dir.join("stderr.log");
+        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(fs::File::create(&log).unwrap()).spawn().expect("spawn");
+        Proc { child, log }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn started(&self) -> Vec<u32> {
+        pids_in(&self.log(), "server (pid ", ") started")
+    }
+
+    /// Waits until `n` workers have started and each said it is initialized.
+    fn ready(&self, n: usize) -> Outcome {
+        let ok = wait_until(Duration::from_secs(10), || {
+            let log = self.log();
+            pids_in(&log, "server (pid ", "): initialized").len() >= n
+        });
+        ensure!(ok, "the pool did not start {n} workers:\n{}", self.log());
+        Ok(())
+    }
+
+    fn wait_exit(&mut self, timeout: Duration) -> Result<i32, String> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Ok(status.code().unwrap_or(-1));
+            }
+            sleep(Duration::from_millis(10));
+        }
+        Err(format!("pid {} still running after {timeout:?}:\n{}", self.pid(), self.log()))
+    }
+
+    /// TERM, then: exit status 0, every process it started gone, and each process
+    /// that ended through Rust dropped its state exactly once.
+    fn stop(&mut self) -> Outcome {
+        signal(self.pid(), libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(15))?;
+        ensure!(status == 0, "the manager exited {status}:\n{}", self.log());
+        self.no_orphans()?;
+        let log = self.log();
+        let mut expect = pids_in(&log, "server (pid ", ") exited with status 0");
+        expect.push(self.pid());
+        destructors_ran_once(&log, &expect)
+    }
+
+    fn no_orphans(&self) -> Outcome {
+        let started = self.started();
+        let ok = wait_until(Duration::from_secs(5), || started.iter().all(|p| !alive(*p)));
+        ensure!(ok, "workers left behind: {:?}", started.iter().filter(|p| alive(**p)).collect::<Vec<_>>());
+        Ok(())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if self.child.try_wait().unwrap().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn destructors_ran_once(log: &str, pids: &[u32]) -> Outcome {
+    for pid in pids {
+        let n = log.lines().filter(|l| *l == format!("hello: state dropped in pid {pid}")).count();
+        ensure!(n == 1, "pid {pid} dropped its state {n} times:\n{log}");
+    }
+    Ok(())
+}
+
+fn start_hello(dir: &Path, args: &[&str], workers: usize) -> Result<(Proc, PathBuf), String> {
+    let sock = dir.join("app.sock");
+    let pool = Proc::spawn(Command::new(hello()).args(args).arg(&sock), dir);
+    pool.ready(workers)?;
+    Ok((pool, sock))
+}
+
+/// One request through cgi-fcgi: the response's body.
+fn fcgi_get(sock: &Path, query: &str) -> Result<String, String> {
+    let out = Command::new("cgi-fcgi")
+        .args(["-bind", "-connect"])
+        .arg(sock)
+        .env_clear()
+        .env("REQUEST_METHOD", "GET")
+        .env("REQUEST_URI", format!("/?{query}"))
+        .env("QUERY_STRING", query)
+        .env("SCRIPT_FILENAME", "/hello")
+        .output()
+        .map_err(|e| format!("cgi-fcgi: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    body.filter(|b| b.starts_with("Hello from pid ")).ok_or_else(|| format!("bad response {text:?}"))
+}
+
+fn pid_of(body: &str) -> u32 {
+    body["Hello from pid ".len()..].split(',').next().unwrap().parse().unwrap()
+}
+
+/// A private nginx in front of a unix socket; `keep_conn`: FastCGI connections kept alive.
+struct Nginx {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(dir: &Path, sock: &Path, keep_conn: bool) -> Result<Nginx, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (keepalive, keep) = if keep_conn { ("keepalive 8;", "fastcgi_keep_conn on;") } else { ("", "") };
+        let user = if unsafe { libc::geteuid() } == 0 { "user root root;" } else { "" };
+        let d = dir.display();
+        let conf = format!(
+            "{user}\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\nworker_processes 1;\ndaemon on;\n\
+             events {{ worker_connections 256; }}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
+             fastcgi_temp_path {d}/fastcgi;\n proxy_temp_path {d}/proxy;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
+             upstream app {{ server unix:{s}; {keepalive} }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n\
+             include /etc/nginx/fastcgi_params;\n   fastcgi_pass app;\n   {keep}\n  }}\n }}\n}}\n",
+            s = sock.display()
+        );
+        fs::write(dir.join("nginx.conf"), conf).unwrap();
+        let st = Command::new("nginx").arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).status();
+        ensure!(st.map_or(false, |s| s.success()), "nginx did not start: {}", fs::read_to_string(dir.join("nginx-error.log")).unwrap_or_default());
+        Ok(Nginx { dir: dir.to_path_buf(), port })
+    }
+
+    /// GET path: (status, body).
+    fn get(&self, path: &str) -> Result<(u16, String), String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).map_err(|e| e.to_string())?;
+        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad response {text:?}"))?;
+        Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        if let Ok(pid) = fs::read_to_string(self.dir.join("nginx.pid")) {
+            if let Ok(pid) = pid.trim().parse::<u32>() {
+                signal(pid, libc::SIGQUIT);
+                wait_until(Duration::from_secs(5), || !alive(pid));
+            }
+        }
+    }
+}
+
+// ---- the scenarios ----
+
+fn serves_through_cgi_fcgi_and_nginx() -> Outcome {
+    let dir = scratch("serves");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "2"], 2)?;
+    let workers = pool.started();
+    for _ in 0..10 {
+        let body = fcgi_get(&sock, "")?;
+        ensure!(workers.contains(&pid_of(&body)), "served by {} not a worker {workers:?}", pid_of(&body));
+    }
+    let nginx = Nginx::start(&dir, &sock, false)?;
+    for _ in 0..20 {
+        let (status, body) = nginx.get("/hello")?;
+        ensure!(status == 200 && body.starts_with("Hello from pid "), "{status} {body:?}");
+    }
+    drop(nginx);
+    pool.stop()
+}
+
+fn respawns_a_killed_worker() -> Outcome {
+    let dir = scratch("respawn");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "2"], 2)?;
+    let victim = pool.started()[0];
+    signal(victim, libc::SIGKILL);
+    let ok = wait_until(Duration::from_secs(10), || pool.started().len() == 3);
+    ensure!(ok, "no respawn:\n{}", pool.log());
+    ensure!(pool.log().contains(&format!("server (pid {victim}) exited with status 9")), "{}", pool.log());
+    pool.ready(3)?;
+    for _ in 0..5 {
+        ensure!(pid_of(&fcgi_get(&sock, "")?) != victim, "served by the killed worker");
+    }
+    pool.stop()
+}
+
+fn hup_under_load_loses_no_request() -> Outcome {
+    let dir = scratch("hup");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "3"], 3)?;
+    for keep_conn in [false, true] {
+        let ndir = dir.join(if keep_conn { "nginx-keep" } else { "nginx" });
+        fs::create_dir_all(&ndir).unwrap();
+        let nginx = Nginx::start(&ndir, &sock, keep_conn)?;
+        let before = pool.started().len();
+        let wrk = Command::new("wrk").args(["-t", "2", "-c", "16", "-d", "4s"]).arg(nginx.url()).stdout(Stdio::piped()).spawn();
+        let wrk = wrk.map_err(|e| format!("wrk: {e}"))?;
+        sleep(Duration::from_millis(1000));
+        signal(pool.pid(), libc::SIGHUP);
+        sleep(Duration::from_millis(1500));
+        signal(pool.pid(), libc::SIGHUP);
+        let out = wrk.wait_with_output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        let requests: u64 = report.lines().find(|l| l.contains(" requests in ")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        ensure!(requests > 100, "wrk did not load the pool:\n{report}");
+        ensure!(!report.contains("Non-2xx") && !report.contains("Socket errors"), "failed requests (keep_conn {keep_conn}):\n{report}");
+        let replaced = pool.started().len() - before;
+        ensure!(replaced >= 6, "two HUPs replaced {replaced} workers, not 6:\n{}", pool.log());
+        println!("  keep_conn {keep_conn}: {requests} requests, 0 failed, {replaced} workers replaced");
+        pool.ready(pool.started().len())?;
+    }
+    pool.stop()
+}
+
+fn term_lets_a_request_in_flight_complete() -> Outcome {
+    let dir = scratch("term");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "2", "--die-timeout", "10"], 2)?;
+    let nginx = Nginx::start(&dir, &sock, false)?;
+    let port = nginx.port;
+    let slow = std::thread::spawn(move || Nginx { dir: PathBuf::new(), port }.get("/slow?sleep=1500"));
+    sleep(Duration::from_millis(400));
+    let start = Instant::now();
+    signal(pool.pid(), libc::SIGTERM);
+    let (status, body) = slow.join().unwrap()?;
+    ensure!(status == 200 && body.starts_with("Hello from pid "), "the request in flight got {status} {body:?}");
+    let code = pool.wait_exit(Duration::from_secs(10))?;
+    ensure!(code == 0, "manager exited {code}");
+    let took = start.elapsed();
+    ensure!(took >= Duration::from_millis(900), "the manager did not wait for the busy worker ({took:?})");
+    pool.no_orphans()?;
+    let log = pool.log();
+    let mut expect = pids_in(&log, "server (pid ", ") exited with status 0");
+    ensure!(expect.len() == 2, "{log}");
+    expect.push(pool.pid());
+    destructors_ran_once(&log, &expect)
+}
+
+fn term_stops_idle_workers_at_once() -> Outcome {
+    let dir = scratch("idle");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "2"], 2)?;
+    // One worker holds a connection nginx keeps alive: it must stop at once too.
+    let nginx = Nginx::start(&dir, &sock, true)?;
+    ensure!(nginx.get("/")?.0 == 200, "no answer");
+    let start = Instant::now();
+    pool.stop()?;
+    let took = start.elapsed();
+    ensure!(took < Duration::from_secs(2), "an idle pool took {took:?} to stop:\n{}", pool.log());
+    println!("  an idle pool (one worker on a kept-alive connection) stopped in {} ms", took.as_millis());
+    Ok(())
+}
+
+fn max_requests_replaces_the_worker() -> Outcome {
+    let dir = scratch("max");
+    let (mut pool, sock) = start_hello(&dir, &["-n", "1", "--max-requests", "2"], 1)?;
+    let first = pid_of(&fcgi_get(&sock, "")?);
+    ensure!(pid_of(&fcgi_get(&sock, "")?) == first, "the second request went elsewhere");
+    ensure!(wait_until(Duration::from_secs(5), || !alive(first)), "the worker did not exit after max_requests");
+    pool.ready(2)?;
+    let third = pid_of(&fcgi_get(&sock, "")?);
+    ensure!(third != first, "served by the retired worker");
+    ensure!(pool.log().contains(&format!("server (pid {first}): safe exit after max_requests (2)")), "{}", pool.log());
+    pool.stop()
+}
+
+fn workers_end_with_their_manager() -> Outcome {
+    let dir = scratch("orphan");
+    let (mut pool, _) = start_hello(&dir, &["-n", "3"], 3)?;
+    let workers = pool.started();
+    signal(pool.pid(), libc::SIGKILL);
+    let _ = pool.wait_exit(Duration::from_secs(5))?;
+    pool.no_orphans()?;
+    // They ended through Rust: their destructors ran.
+    let ok = wait_until(Duration::from_secs(2), || destructors_ran_once(&pool.log(), &workers).is_ok());
+    ensure!(ok, "{}", destructors_ran_once(&pool.log(), &workers).unwrap_err());
+    Ok(())
+}
+
+fn runs_under_the_fcgi_pm_program() -> Outcome {
+    let cli = std::env::var("FCGI_PM_CLI").map_err(|_| "FCGI_PM_CLI is not set".to_string())?;
+    let dir = scratch("exec");
+    let sock = dir.join("app.sock");
+    let mut pool = Proc::spawn(Command::new(cli).arg("-s").arg(&sock).args(["-F", "2", "--"]).arg(hello()), &dir);
+    pool.ready(2)?;
+    let workers = pool.started();
+    let body = fcgi_get(&sock, "")?;
+    ensure!(workers.contains(&pid_of(&body)), "served by {}, not by {workers:?}", pid_of(&body));
+    // Adopted: each exec'd program became a worker of the CLI's manager, not a manager.
+    for pid in &workers {
+        let ppid = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let ppid: u32 = ppid.rsplit(')').next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        ensure!(ppid == pool.pid(), "worker {pid}'s parent is {ppid}");
+        ensure!(pool.log().contains(&format!("FastCGI: server (pid {pid}): initialized")), "{}", pool.log());
+    }
+    signal(pool.pid(), libc::SIGHUP);
+    ensure!(wait_until(Duration::from_secs(10), || pool.started().len() >= 4), "HUP replaced none:\n{}", pool.log());
+    pool.ready(4)?;
+    let after = pid_of(&fcgi_get(&sock, "")?);
+    ensure!(!workers.contains(&after), "served by a replaced worker");
+    signal(pool.pid(), libc::SIGTERM);
+    let code = pool.wait_exit(Duration::from_secs(15))?;
+    ensure!(code == 0, "fcgi-pm exited {code}");
+    pool.no_orphans()?;
+    let log = pool.log();
+    destructors_ran_once(&log, &pids_in(&log, "server (pid ", ") exited with status 0"))
+}
+
+// ---- this program as a manager whose hooks panic ----
+
+/// Runs in a child of this test (FCGI_PM_RUST_HOOK set): a pool of one on the socket
+/// FCGI_PM_RUST_SOCK whose hook named by FCGI_PM_RUST_HOOK panics.
+fn panicking_pool(hook: &str) -> std::process::ExitCode {
+    let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
+    let boom = format!("boom in {hook}");
+    let b = fcgi_pm::Manager::builder().processes(1).backoff_min(Duration::from_millis(200));
+    let b = match hook {
+        "manager_init" => b.on_manager_init(move |_| panic!("{boom}")),
+        "server_init" => b.on_server_init(move |_| panic!("{boom}")),
+        "pre_dispatch" => b.on_pre_dispatch(move |_| panic!("{boom}")),
+        "log" => b.on_log(move |line| if line.contains("started") { panic!("{boom}") } else { eprintln!("{line}") }),
+        other => panic!("no hook {other}"),
+    };
+    let mut worker = match b.build().unwrap().manage().unwrap() {
+        fcgi_pm::Process::Worker(w) => w,
+        fcgi_pm::Process::Single(_) => unreachable!(),
+        fcgi_pm::Process::Exit(e) => {
+            eprintln!("manage returned {e:?}"); // not after a hook's panic: it resumes instead
+            return e.into();
+        }
+    };
+    for mut req in worker.requests(&listener) {
+        write!(req, "Content-Type: text/plain\r\n\r\nHello from pid {}, request\n", std::process::id()).unwrap();
+    }
+    worker.exit_code()
+}
+
+fn spawn_panicking(hook: &str) -> (Proc, PathBuf) {
+    let dir = scratch(&format!("panic-{hook}"));
+    let sock = dir.join("app.sock");
+    let me = std::env::current_exe().unwrap();
+    let pool = Proc::spawn(Command::new(me).env("FCGI_PM_RUST_HOOK", hook).env("FCGI_PM_RUST_SOCK", &sock), &dir);
+    (pool, sock)
+}
+
+fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
+    for hook in ["manager_init", "log"] {
+        let (mut pool, _) = spawn_panicking(hook);
+        let code = pool.wait_exit(Duration::from_secs(10))?;
+        let log = pool.log();
+        ensure!(code == 101, "{hook}: exited {code}, not 101 (Rust's panic):\n{log}");
+        ensure!(log.contains(&format!("boom in {hook}")) && log.contains("panicked at"), "{hook}: no panic message:\n{log}");
+        ensure!(log.contains(&format!("panic in the {hook} hook")), "{hook}: the library was not told:\n{log}");
+        ensure!(!log.contains("manage returned"), "{hook}: the panic did not resume in Rust:\n{log}");
+        pool.no_orphans()?;
+    }
+    Ok(())
+}
+
+fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
+    for hook in ["server_init", "pre_dispatch"] {
+        let (mut pool, sock) = spawn_panicking(hook);
+        ensure!(wait_until(Duration::from_secs(10), || sock.exists() && !pool.started().is_empty()), "{hook}: no worker:\n{}", pool.log());
+        if hook == "pre_dispatch" {
+            pool.ready(1)?;
+            ensure!(fcgi_get(&sock, "").is_err(), "{hook}: the panicking request was answered");
+        }
+        let ok = wait_until(Duration::from_secs(10), || pool.log().contains("exited with status 25856") && pool.started().len() >= 2);
+        ensure!(ok, "{hook}: the worker did not exit 101 (the wait status 25856, as the original logs it) and get replaced:\n{}", pool.log());
+        let log = pool.log();
+        ensure!(log.contains(&format!("boom in {hook}")) && log.contains(&format!("panic in the {hook} hook")), "{hook}:\n{log}");
+        signal(pool.pid(), libc::SIGTERM);
+        let code = pool.wait_exit(Duration::from_secs(10))?;
+        ensure!(code == 0, "{hook}: the manager exited {code}:\n{}", pool.log());
+        pool.no_orphans()?;
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    if let Ok(hook) = std::env::var("FCGI_PM_RUST_HOOK") {
+        return panicking_pool(&hook);
+    }
+    let scenarios: &[(&str, fn() -> Outcome)] = &[
+        ("serves through cgi-fcgi and nginx", serves_through_cgi_fcgi_and_nginx),
+        ("respawns a killed worker", respawns_a_killed_worker),
+        ("HUP under load loses no request", hup_under_load_loses_no_request),
+        ("TERM lets a request in flight complete", term_lets_a_request_in_flight_complete),
+        ("TERM stops idle workers at once", term_stops_idle_workers_at_once),
+        ("max_requests replaces the worker", max_requests_replaces_the_worker),
+        ("workers end with their manager", workers_end_with_their_manager),
+        ("runs under the fcgi-pm program", runs_under_the_fcgi_pm_program),
+        ("a panic in a manager hook stops the pool and resumes in Rust", a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust),
+        ("a panic in a worker hook ends that worker", a_panic_in_a_worker_hook_ends_that_worker),
+    ];
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let mut failed = 0;
+    for (name, run) in scenarios {
+        if filter.as_deref().map_or(false, |f| !name.contains(f)) {
+            continue;
+        }
+        let start = Instant::now();
+        match run() {
+            Ok(()) => println!("ok   {name} ({} ms)", start.elapsed().as_millis()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {name}: {e}");
+            }
+        }
+    }
+    if failed > 0 {
+        println!("{failed} scenario(s) failed");
+        std::process::ExitCode::FAILURE
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}
