@@ -2,6 +2,7 @@
 # CTest's driver for the Rust workspace.
 # Usage: ctest.sh CARGO WORKSPACE build             builds every target (examples, tests)
 #        ctest.sh CARGO WORKSPACE test ARGS...      cargo test ARGS...
+#        ctest.sh CARGO WORKSPACE lint              rustfmt's check and clippy, warnings as errors
 #        ctest.sh CARGO WORKSPACE api               the safe crate's unit tests and doctests
 #        ctest.sh CARGO WORKSPACE install BUILD_DIR on its own, as a user builds it: the
 #                 library installed into a scratch prefix, the workspace built against
@@ -16,6 +17,9 @@ case $mode in
     exec "$cargo" build --offline --workspace --all-targets ;;
   test)
     exec "$cargo" test --offline "$@" ;;
+  lint)
+    "$cargo" fmt --all --check
+    exec "$cargo" clippy --offline --workspace --all-targets -- -D warnings ;;
   api)
     "$cargo" test --offline -p fcgi-pm --lib --test api
     exec "$cargo" test --offline -p fcgi-pm --doc ;;

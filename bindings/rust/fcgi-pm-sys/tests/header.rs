@@ -91,7 +91,14 @@ fn signature(rest: &str) -> (Vec<String>, Option<String>, bool) {
 
 fn parse_rust() -> Decls {
     let text = strip_comments(SOURCE);
-    let mut d = Decls { consts: vec![], aliases: vec![], structs: vec![], const_fns: vec![], fns: vec![], request_fields: vec![] };
+    let mut d = Decls {
+        consts: vec![],
+        aliases: vec![],
+        structs: vec![],
+        const_fns: vec![],
+        fns: vec![],
+        request_fields: vec![],
+    };
     // Items end at ';' or at a struct's closing brace; join them first.
     let mut items = Vec::new();
     let mut cur = String::new();
@@ -292,7 +299,9 @@ fn every_name_of_the_header_is_declared_and_nothing_else() {
     assert!(missing.is_empty(), "typedefs of fcgi_pm.h not in src/lib.rs: {missing:?}");
     // The header-only accept is declared under its compiled name.
     assert!(d.fns.iter().any(|f| f.name == "fcgi_pm_fcgx_accept"));
-    assert!(std::fs::read_to_string(header("fcgi_pm_fcgx.h")).unwrap().contains("pm_fcgx_accept(pm_t *pm, FCGX_Request *req)"));
+    assert!(std::fs::read_to_string(header("fcgi_pm_fcgx.h"))
+        .unwrap()
+        .contains("pm_fcgx_accept(pm_t *pm, FCGX_Request *req)"));
 }
 
 /// Offsets of FCGX_Request's fields as Rust lays them out.
@@ -303,8 +312,23 @@ fn rust_offsets() -> Vec<(&'static str, usize, usize)> {
     macro_rules! fields {
         ($($f:ident),*) => { vec![$((stringify!($f), offset_of!(R, $f), size_of_val(&r.$f))),*] };
     }
-    fields!(requestId, role, in_, out, err, envp, paramsPtr, ipcFd, isBeginProcessed, keepConnection,
-            appStatus, nWriters, flags, listen_sock, detached)
+    fields!(
+        requestId,
+        role,
+        in_,
+        out,
+        err,
+        envp,
+        paramsPtr,
+        ipcFd,
+        isBeginProcessed,
+        keepConnection,
+        appStatus,
+        nWriters,
+        flags,
+        listen_sock,
+        detached
+    )
 }
 
 #[test]
@@ -312,7 +336,8 @@ fn declarations_compile_against_the_headers() {
     let d = parse_rust();
     let mut c = String::from("#include <stddef.h>\n#include <fcgi_pm.h>\n#include <fcgi_pm_fcgx.h>\n");
     let mut check = |cond: String, what: &str| {
-        writeln!(c, "_Static_assert({cond}, \"src/lib.rs differs from the header: {}\");", what.replace('"', "'")).unwrap();
+        writeln!(c, "_Static_assert({cond}, \"src/lib.rs differs from the header: {}\");", what.replace('"', "'"))
+            .unwrap();
     };
     for f in &d.fns {
         let c_name = if f.name == "fcgi_pm_fcgx_accept" { "pm_fcgx_accept" } else { &f.name };
@@ -335,7 +360,10 @@ fn declarations_compile_against_the_headers() {
     let offsets = rust_offsets();
     let declared: Vec<&str> = d.request_fields.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(declared, offsets.iter().map(|o| o.0).collect::<Vec<_>>(), "FCGX_Request's fields in the test");
-    check(format!("sizeof(FCGX_Request) == {}", std::mem::size_of::<fcgi_pm_sys::FCGX_Request>()), "sizeof(FCGX_Request)");
+    check(
+        format!("sizeof(FCGX_Request) == {}", std::mem::size_of::<fcgi_pm_sys::FCGX_Request>()),
+        "sizeof(FCGX_Request)",
+    );
     for (field, offset, size) in offsets {
         let cf = field.trim_end_matches('_');
         check(format!("offsetof(FCGX_Request, {cf}) == {offset}"), &format!("FCGX_Request.{cf} at {offset}"));
@@ -347,7 +375,8 @@ fn declarations_compile_against_the_headers() {
     let out = cc().args(["-std=gnu11", "-fsyntax-only", "-Werror"]).arg(&file).output().expect("the C compiler");
     assert!(out.status.success(), "{}:\n{}", file.display(), String::from_utf8_lossy(&out.stderr));
     // A check that cannot fail proves nothing: a wrong declaration must fail to compile.
-    let wrong = c.clone() + "_Static_assert(__builtin_types_compatible_p(__typeof__(&pm_manage), unsigned int (*)(pm_t *)), \"\");\n";
+    let wrong = c.clone()
+        + "_Static_assert(__builtin_types_compatible_p(__typeof__(&pm_manage), unsigned int (*)(pm_t *)), \"\");\n";
     std::fs::write(&file, wrong).unwrap();
     assert!(!cc().args(["-std=gnu11", "-fsyntax-only"]).arg(&file).output().unwrap().status.success());
 }

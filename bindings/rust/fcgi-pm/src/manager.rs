@@ -34,12 +34,14 @@ impl Drop for Handle {
 }
 
 type HookFn = Box<dyn FnMut(&Pm)>;
+type LogFn = Box<dyn FnMut(&str)>;
+type EndFn = Box<dyn FnMut(&Pm, End)>;
 
 /// What the C hooks call back into, at a fixed address (boxed) for their `user`.
 pub(crate) struct Hooks {
     hooks: [RefCell<Option<HookFn>>; HOOKS],
-    log: RefCell<Option<Box<dyn FnMut(&str)>>>,
-    end: RefCell<Option<Box<dyn FnMut(&Pm, End)>>>,
+    log: RefCell<Option<LogFn>>,
+    end: RefCell<Option<EndFn>>,
     /// A hook's panic, caught at the C boundary, to resume once the C call returns.
     panic: Cell<Option<Box<dyn Any + Send>>>,
     /// The error that ended a request loop early.
@@ -47,8 +49,16 @@ pub(crate) struct Hooks {
 }
 
 const HOOKS: usize = 8;
-const HOOK_NAMES: [&str; HOOKS] =
-    ["manager_init", "server_init", "pre_dispatch", "post_dispatch", "pre_fork", "parent_after_fork", "child_after_fork", "manager_signal"];
+const HOOK_NAMES: [&str; HOOKS] = [
+    "manager_init",
+    "server_init",
+    "pre_dispatch",
+    "post_dispatch",
+    "pre_fork",
+    "parent_after_fork",
+    "child_after_fork",
+    "manager_signal",
+];
 /// Hooks that run in the manager: a panic there stops the pool (pm_die); in a worker
 /// or a new child it ends that process (pm_exit).
 const IN_MANAGER: [bool; HOOKS] = [true, false, false, false, true, true, false, true];
@@ -138,7 +148,13 @@ unsafe extern "C" fn log_trampoline(pm: *mut sys::pm_t, line: *const c_char, use
     }
 }
 
-unsafe extern "C" fn end_trampoline(pm: *mut sys::pm_t, how: c_int, msg: *const c_char, status: c_int, user: *mut c_void) {
+unsafe extern "C" fn end_trampoline(
+    pm: *mut sys::pm_t,
+    how: c_int,
+    msg: *const c_char,
+    status: c_int,
+    user: *mut c_void,
+) {
     let hooks = &*(user as *const Hooks);
     let end = End { abort: how == sys::PM_END_ABORT, message: cstr(msg), status: status as u8 };
     hooks.guarded(pm, "end", true, |handle| {
@@ -348,7 +364,12 @@ impl Pm {
         }
     }
 
-    fn end(&self, f: unsafe extern "C" fn(*mut sys::pm_t, *const c_char, c_int) -> c_int, msg: &str, status: u8) -> Exit {
+    fn end(
+        &self,
+        f: unsafe extern "C" fn(*mut sys::pm_t, *const c_char, c_int) -> c_int,
+        msg: &str,
+        status: u8,
+    ) -> Exit {
         let m = CString::new(msg.replace('\0', "\\0")).unwrap();
         // SAFETY: live handle; with "no_exit" (always set by this crate) it returns.
         let rc = unsafe { f(self.pm, m.as_ptr(), c_int::from(status)) };
@@ -417,7 +438,8 @@ impl Pm {
     pub fn remove_pid_file(&self, path: Option<&Path>) -> Result<()> {
         let p = path.map(|p| c_string("pid file", p.as_os_str().as_bytes())).transpose()?;
         // SAFETY: live handle, C string or NULL.
-        self.check(unsafe { sys::pm_remove_pid_file(self.pm, p.as_ref().map_or(ptr::null(), |p| p.as_ptr())) }).map(drop)
+        self.check(unsafe { sys::pm_remove_pid_file(self.pm, p.as_ref().map_or(ptr::null(), |p| p.as_ptr())) })
+            .map(drop)
     }
 
     /// In the manager's init hook: waits for one worker to exit and returns its pid
@@ -494,7 +516,7 @@ impl Manager {
 
     /// A builder of a new manager.
     pub fn builder() -> Builder {
-        Builder { manager: Manager::new(), }
+        Builder { manager: Manager::new() }
     }
 
     /// A handle that stops or reloads this pool from another thread or a signal handler.
@@ -528,14 +550,14 @@ impl Manager {
         unsafe { sys::pm_set_hook(self.pm.raw(), index as sys::pm_hook_t, Some(TRAMPOLINES[index]), user) };
     }
 
-    fn set_log(&mut self, f: Box<dyn FnMut(&str)>) {
+    fn set_log(&mut self, f: LogFn) {
         *self.hooks.log.borrow_mut() = Some(f);
         let user = &*self.hooks as *const Hooks as *mut c_void;
         // SAFETY: as set_hook.
         unsafe { sys::pm_set_notify_hook(self.pm.raw(), Some(log_trampoline), user) };
     }
 
-    fn set_end(&mut self, f: Box<dyn FnMut(&Pm, End)>) {
+    fn set_end(&mut self, f: EndFn) {
         *self.hooks.end.borrow_mut() = Some(f);
         let user = &*self.hooks as *const Hooks as *mut c_void;
         // SAFETY: as set_hook.
@@ -784,11 +806,14 @@ impl Builder {
 
     /// `worker_exit`: how a stopping worker's process ends.
     pub fn worker_exit(self, how: WorkerExit) -> Self {
-        self.set("worker_exit", match how {
-            WorkerExit::Exit => "exit",
-            WorkerExit::FlushedExit => "_exit",
-            WorkerExit::UnflushedExit => "_exit_unflushed",
-        })
+        self.set(
+            "worker_exit",
+            match how {
+                WorkerExit::Exit => "exit",
+                WorkerExit::FlushedExit => "_exit",
+                WorkerExit::UnflushedExit => "_exit_unflushed",
+            },
+        )
     }
 
     /// `stop_signal`: the signal that stops an exec'd worker (exec mode only).
@@ -806,7 +831,8 @@ impl Builder {
         S: AsRef<OsStr>,
     {
         let Ok(m) = &self.manager else { return self };
-        let args: Result<Vec<CString>> = argv.into_iter().map(|a| c_string("exec argument", a.as_ref().as_bytes())).collect();
+        let args: Result<Vec<CString>> =
+            argv.into_iter().map(|a| c_string("exec argument", a.as_ref().as_bytes())).collect();
         let args = match args {
             Ok(a) => a,
             Err(e) => return Builder { manager: Err(e) },

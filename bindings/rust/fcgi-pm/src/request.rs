@@ -26,7 +26,9 @@ impl Listener {
         let mut listening: c_int = 0;
         let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
         // SAFETY: getsockopt into a c_int.
-        let rc = unsafe { libc::getsockopt(0, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut listening as *mut c_int).cast(), &mut len) };
+        let rc = unsafe {
+            libc::getsockopt(0, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&mut listening as *mut c_int).cast(), &mut len)
+        };
         if rc != 0 || listening == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "descriptor 0 is not a listening socket"));
         }
@@ -168,7 +170,7 @@ impl<'w> Iterator for Requests<'w> {
             if unsafe { sys::pm_worker_stopping(inner.pm) } == 1 {
                 return self.end_with(None);
             }
-            let e = if rc >= sys::PM_E_LAST_ + 1 {
+            let e = if rc > sys::PM_E_LAST_ {
                 Error::from_handle(inner.pm, rc)
             } else {
                 let os = io::Error::from_raw_os_error(-rc);
@@ -327,7 +329,7 @@ impl Stream<'_> {
         if code > 0 {
             io::Error::from_raw_os_error(code)
         } else {
-            io::Error::new(io::ErrorKind::Other, format!("{call}: FastCGI error {code}"))
+            io::Error::other(format!("{call}: FastCGI error {code}"))
         }
     }
 }

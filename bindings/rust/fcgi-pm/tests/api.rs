@@ -85,13 +85,13 @@ fn bad_values_are_errors_naming_the_problem_and_change_nothing() {
         (Manager::builder().exec(&-1, ["/bin/true"]), ErrorKind::InvalidArgument, "descriptor"),
     ];
     for (builder, kind, word) in cases {
-        let err = builder.build().err().expect(word);
+        let err = builder.build().expect_err(word);
         assert_eq!(err.kind(), kind, "{word}: {err}");
         assert_eq!(err.code(), kind.code());
         assert!(err.to_string().contains(word), "{word}: {err}");
     }
     // The first error is kept; later setters change nothing.
-    let err = Manager::builder().processes(1_000_000).set("nope", "1").processes(2).build().err().unwrap();
+    let err = Manager::builder().processes(1_000_000).set("nope", "1").processes(2).build().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutOfRange);
     // A failing set on a manager changes nothing.
     let manager = Manager::builder().max_requests(9).build().unwrap();
@@ -127,7 +127,7 @@ fn every_error_code_has_a_kind_and_the_library_text() {
 #[test]
 fn manage_refuses_a_process_with_threads_and_says_what_to_do() {
     // The test harness runs this on a thread of its own: the process has several.
-    let err = Manager::builder().processes(2).build().unwrap().manage().err().expect("refused");
+    let err = Manager::builder().processes(2).build().unwrap().manage().expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::State);
     assert!(err.to_string().contains("threads") && err.to_string().contains("before starting"), "{err}");
 }

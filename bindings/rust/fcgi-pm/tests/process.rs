@@ -13,6 +13,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 type Outcome = Result<(), String>;
+type Scenario = (&'static str, fn() -> Outcome);
 
 macro_rules! ensure {
     ($cond:expr, $($msg:tt)*) => {
@@ -45,7 +46,7 @@ fn signal(pid: u32, sig: i32) {
 
 fn alive(pid: u32) -> bool {
     // A zombie is not alive: the process has ended.
-    fs::read_to_string(format!("/proc/{pid}/stat")).map_or(false, |s| !s.contains(") Z "))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
 }
 
 fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
@@ -75,7 +76,12 @@ struct Proc {
 impl Proc {
     fn spawn(cmd: &mut Command, dir: &Path) -> Proc {
         let log = dir.join("stderr.log");
-        let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(fs::File::create(&log).unwrap()).spawn().expect("spawn");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn");
         Proc { child, log }
     }
 
@@ -200,7 +206,11 @@ impl Nginx {
         );
         fs::write(dir.join("nginx.conf"), conf).unwrap();
         let st = Command::new("nginx").arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).status();
-        ensure!(st.map_or(false, |s| s.success()), "nginx did not start: {}", fs::read_to_string(dir.join("nginx-error.log")).unwrap_or_default());
+        ensure!(
+            st.is_ok_and(|s| s.success()),
+            "nginx did not start: {}",
+            fs::read_to_string(dir.join("nginx-error.log")).unwrap_or_default()
+        );
         Ok(Nginx { dir: dir.to_path_buf(), port })
     }
 
@@ -211,7 +221,8 @@ impl Nginx {
         write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").map_err(|e| e.to_string())?;
         let mut text = String::new();
         s.read_to_string(&mut text).map_err(|e| e.to_string())?;
-        let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad response {text:?}"))?;
+        let status =
+            text.split(' ').nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("bad response {text:?}"))?;
         Ok((status, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
     }
 
@@ -273,7 +284,11 @@ fn hup_under_load_loses_no_request() -> Outcome {
         fs::create_dir_all(&ndir).unwrap();
         let nginx = Nginx::start(&ndir, &sock, keep_conn)?;
         let before = pool.started().len();
-        let wrk = Command::new("wrk").args(["-t", "2", "-c", "16", "-d", "4s"]).arg(nginx.url()).stdout(Stdio::piped()).spawn();
+        let wrk = Command::new("wrk")
+            .args(["-t", "2", "-c", "16", "-d", "4s"])
+            .arg(nginx.url())
+            .stdout(Stdio::piped())
+            .spawn();
         let wrk = wrk.map_err(|e| format!("wrk: {e}"))?;
         sleep(Duration::from_millis(1000));
         signal(pool.pid(), libc::SIGHUP);
@@ -281,9 +296,16 @@ fn hup_under_load_loses_no_request() -> Outcome {
         signal(pool.pid(), libc::SIGHUP);
         let out = wrk.wait_with_output().unwrap();
         let report = String::from_utf8_lossy(&out.stdout);
-        let requests: u64 = report.lines().find(|l| l.contains(" requests in ")).and_then(|l| l.split_whitespace().next()?.parse().ok()).unwrap_or(0);
+        let requests: u64 = report
+            .lines()
+            .find(|l| l.contains(" requests in "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
         ensure!(requests > 100, "wrk did not load the pool:\n{report}");
-        ensure!(!report.contains("Non-2xx") && !report.contains("Socket errors"), "failed requests (keep_conn {keep_conn}):\n{report}");
+        ensure!(
+            !report.contains("Non-2xx") && !report.contains("Socket errors"),
+            "failed requests (keep_conn {keep_conn}):\n{report}"
+        );
         let replaced = pool.started().len() - before;
         ensure!(replaced >= 6, "two HUPs replaced {replaced} workers, not 6:\n{}", pool.log());
         println!("  keep_conn {keep_conn}: {requests} requests, 0 failed, {replaced} workers replaced");
@@ -427,7 +449,10 @@ fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
         let code = pool.wait_exit(Duration::from_secs(10))?;
         let log = pool.log();
         ensure!(code == 101, "{hook}: exited {code}, not 101 (Rust's panic):\n{log}");
-        ensure!(log.contains(&format!("boom in {hook}")) && log.contains("panicked at"), "{hook}: no panic message:\n{log}");
+        ensure!(
+            log.contains(&format!("boom in {hook}")) && log.contains("panicked at"),
+            "{hook}: no panic message:\n{log}"
+        );
         ensure!(log.contains(&format!("panic in the {hook} hook")), "{hook}: the library was not told:\n{log}");
         ensure!(!log.contains("manage returned"), "{hook}: the panic did not resume in Rust:\n{log}");
         pool.no_orphans()?;
@@ -438,15 +463,24 @@ fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
 fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
     for hook in ["server_init", "pre_dispatch"] {
         let (mut pool, sock) = spawn_panicking(hook);
-        ensure!(wait_until(Duration::from_secs(10), || sock.exists() && !pool.started().is_empty()), "{hook}: no worker:\n{}", pool.log());
+        ensure!(
+            wait_until(Duration::from_secs(10), || sock.exists() && !pool.started().is_empty()),
+            "{hook}: no worker:\n{}",
+            pool.log()
+        );
         if hook == "pre_dispatch" {
             pool.ready(1)?;
             ensure!(fcgi_get(&sock, "").is_err(), "{hook}: the panicking request was answered");
         }
-        let ok = wait_until(Duration::from_secs(10), || pool.log().contains("exited with status 25856") && pool.started().len() >= 2);
+        let ok = wait_until(Duration::from_secs(10), || {
+            pool.log().contains("exited with status 25856") && pool.started().len() >= 2
+        });
         ensure!(ok, "{hook}: the worker did not exit 101 (the wait status 25856, as the original logs it) and get replaced:\n{}", pool.log());
         let log = pool.log();
-        ensure!(log.contains(&format!("boom in {hook}")) && log.contains(&format!("panic in the {hook} hook")), "{hook}:\n{log}");
+        ensure!(
+            log.contains(&format!("boom in {hook}")) && log.contains(&format!("panic in the {hook} hook")),
+            "{hook}:\n{log}"
+        );
         signal(pool.pid(), libc::SIGTERM);
         let code = pool.wait_exit(Duration::from_secs(10))?;
         ensure!(code == 0, "{hook}: the manager exited {code}:\n{}", pool.log());
@@ -459,7 +493,7 @@ fn main() -> std::process::ExitCode {
     if let Ok(hook) = std::env::var("FCGI_PM_RUST_HOOK") {
         return panicking_pool(&hook);
     }
-    let scenarios: &[(&str, fn() -> Outcome)] = &[
+    let scenarios: &[Scenario] = &[
         ("serves through cgi-fcgi and nginx", serves_through_cgi_fcgi_and_nginx),
         ("respawns a killed worker", respawns_a_killed_worker),
         ("HUP under load loses no request", hup_under_load_loses_no_request),
@@ -468,13 +502,16 @@ fn main() -> std::process::ExitCode {
         ("max_requests replaces the worker", max_requests_replaces_the_worker),
         ("workers end with their manager", workers_end_with_their_manager),
         ("runs under the fcgi-pm program", runs_under_the_fcgi_pm_program),
-        ("a panic in a manager hook stops the pool and resumes in Rust", a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust),
+        (
+            "a panic in a manager hook stops the pool and resumes in Rust",
+            a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust,
+        ),
         ("a panic in a worker hook ends that worker", a_panic_in_a_worker_hook_ends_that_worker),
     ];
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut failed = 0;
     for (name, run) in scenarios {
-        if filter.as_deref().map_or(false, |f| !name.contains(f)) {
+        if filter.as_deref().is_some_and(|f| !name.contains(f)) {
             continue;
         }
         let start = Instant::now();
