@@ -14,6 +14,8 @@
 #     dispatch fcgi-procmanager-xs MEDIAN STDDEV SYSCALLS_PER_PAIR   (with PERL5LIB
 #     dispatch fcgi-engine-xs MEDIAN STDDEV SYSCALLS_PER_PAIR         holding the binding)
 #     dispatch perl-empty-loop MEDIAN STDDEV -
+#     dispatch fcgi-pm-rust MEDIAN STDDEV SYSCALLS_PER_PAIR   (with RUST_DISPATCH_BENCH:
+#              the Rust crate's benches/dispatch.rs, the pair through its safe API)
 #
 # The Perl times include the loop itself; perl-empty-loop is that loop alone, timed
 # in the FCGI::ProcManager worker. System calls: each worker runs K1 and then K2 pairs
@@ -38,9 +40,9 @@ done
 pl=$(dirname "$0")/dispatch.pl
 
 if [ $quick = 1 ]; then
-  gb_reps=3 gb_min_time=0.01 perl_n=2000 perl_reps=3 k1=100 k2=200
+  gb_reps=3 gb_min_time=0.01 perl_n=2000 perl_reps=3 rust_n=100000 k1=100 k2=200
 else
-  gb_reps=15 gb_min_time=0.2 perl_n=20000 perl_reps=15 k1=1000 k2=2000
+  gb_reps=15 gb_min_time=0.2 perl_n=20000 perl_reps=15 rust_n=5000000 k1=1000 k2=2000
 fi
 
 work=$(mktemp -d /tmp/dispatch-bench-XXXXXX)
@@ -145,7 +147,19 @@ if perl -MFCGI::ProcManager::XS -e 1 2>/dev/null; then
 $(perl_system engine-xs fcgi-engine-xs)"
 fi
 
+out_rust=
+if [ -n "${RUST_DISPATCH_BENCH:-}" ]; then
+  echo "== fcgi-pm from Rust: $gb_reps x $rust_n pairs (std::time::Instant)" >&2
+  run fcgi-pm-rust "$RUST_DISPATCH_BENCH" --time=$rust_n,$gb_reps
+  cat "$work/out" >&2
+  pair=$(sed -n 's/^pair //p' "$work/out")
+  [ -n "$pair" ] || { echo "dispatch.sh: fcgi-pm-rust: no figures" >&2; exit 1; }
+  echo "== fcgi-pm from Rust: system calls per pair" >&2
+  out_rust="dispatch fcgi-pm-rust $pair $(per_pair fcgi-pm-rust "$RUST_DISPATCH_BENCH")"
+fi
+
 echo "$out_pm"
+[ -z "$out_rust" ] || echo "$out_rust"
 echo "$out_procmanager"
 echo "$out_engine"
 [ -z "$out_xs" ] || echo "$out_xs"

@@ -15,6 +15,8 @@ machine() {
   echo "- FCGI::ProcManager $(perl -MFCGI::ProcManager -e 'print $FCGI::ProcManager::VERSION'),"\
        "FCGI::Engine $(perl -MFCGI::Engine -e 'print $FCGI::Engine::VERSION'),"\
        "spawn-fcgi $(spawn-fcgi -v | head -n 1 | awk '{print $2}'), multiwatch $(multiwatch -v 2>&1 | head -n 1 | awk '{print $2}')"
+  rustc=$(command -v rustc || echo "$HOME/.cargo/bin/rustc")
+  echo "- $("$rustc" --version 2>/dev/null || echo "rustc: none"); Go $(command -v go >/dev/null && go version | awk '{print $3}' || echo none)"
 }
 
 # Where the stop time of a pool goes: from children that die by TERM's default action
@@ -89,6 +91,42 @@ perl_rows() {
   echo
 }
 
+# The Rust crate beside the C library: the dispatch pair through the safe API, and
+# the crate's hello example behind nginx against examples/hello.
+rust_rows() {
+  grep -q '^dispatch - fcgi-pm-rust ' "$raw" || return 0
+  echo "## Rust: the crate beside the C library"
+  echo
+  echo "One request's dispatch pair in a real worker: in C pm_pre_dispatch +"
+  echo "pm_post_dispatch (Google Benchmark), in Rust \`worker.dispatch()\` then"
+  echo "\`finish()\` through the safe API (benches/dispatch.rs, std::time::Instant over"
+  echo "the whole loop), and the system calls per pair under strace; then hello behind"
+  echo "nginx, 2 workers, wrk -t1 -c16, median of the rounds: examples/hello (C) against"
+  echo "the crate's examples/hello. Ratio: C's figure ÷ Rust's (time), Rust's ÷ C's"
+  echo "(throughput). Targets (issue 15): a pair ≤ 60 ns and 0 system calls; throughput"
+  echo "≥ 0.97× C's."
+  echo
+  echo "| measure | C | Rust | ratio | target met |"
+  echo "|---|---|---|---|---|"
+  awk '
+    function median(list,   n, v, i, j, x) {
+      n = split(list, v, " ")
+      for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      return n == 0 ? "" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    $1 == "dispatch" { ns[$3] = $4; sc[$3] = $6 }
+    $3 == "throughput" && ($1 == "fcgi-pm" || $1 == "rust-hello") { tput[$1] = tput[$1] " " $4 }
+    END {
+      printf "| dispatch pair | %.1f ns, %s syscalls | %.1f ns, %s syscalls | %.2f× | %s |\n", ns["fcgi-pm"], sc["fcgi-pm"],
+        ns["fcgi-pm-rust"], sc["fcgi-pm-rust"], ns["fcgi-pm"] / ns["fcgi-pm-rust"],
+        (ns["fcgi-pm-rust"] <= 60 && sc["fcgi-pm-rust"] + 0 == 0) ? "yes" : "**no**"
+      a = median(tput["fcgi-pm"]); b = median(tput["rust-hello"])
+      if (a != "" && b != "")
+        printf "| hello behind nginx, 2 workers | %.0f/s | %.0f/s | %.2f× | %s |\n", a, b, b / a, (b / a >= 0.97) ? "yes" : "**no**"
+    }' "$raw"
+  echo
+}
+
 {
   echo "# fcgi-pm beside its peers"
   echo
@@ -109,6 +147,7 @@ perl_rows() {
   stop_taken_apart
   echo
   perl_rows
+  rust_rows
   echo "## Raw figures"
   echo
   echo "system n measure median min max samples (life cycle); dispatch: ns median, spread, syscalls per pair;"

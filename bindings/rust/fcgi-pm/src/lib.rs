@@ -63,7 +63,9 @@ mod manager;
 mod request;
 
 pub use error::{strerror, Error, ErrorKind, Result};
-pub use manager::{Builder, End, Exit, Manager, Pm, Process, Role, StopHandle, StopSignal, Worker, WorkerExit};
+pub use manager::{
+    Builder, Dispatch, End, Exit, Manager, Pm, Process, Role, StopHandle, StopSignal, Worker, WorkerExit,
+};
 pub use request::{Listener, Request, Requests, Stream};
 
 /// The version of the library in use ("MAJOR.MINOR.PATCH").

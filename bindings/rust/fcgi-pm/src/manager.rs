@@ -639,6 +639,55 @@ impl Worker {
         Requests::new(&self.manager.pm, listener.as_raw_fd())
     }
 
+    /// Starts a request this worker accepted by its own means (`pm_pre_dispatch`);
+    /// `Err` with the exit to make when a pre-dispatch hook asked to end.
+    pub fn dispatch(&mut self) -> Result<Dispatch<'_>, Exit> {
+        // SAFETY: live handle.
+        let rc = unsafe { sys::pm_pre_dispatch(self.raw()) };
+        self.manager.hooks.resume_panic();
+        if sys::PM_IS_EXIT(rc) {
+            return Err(Exit(sys::PM_EXIT_STATUS(rc) as u8));
+        }
+        Ok(Dispatch { worker: self, finished: false })
+    }
+
+    /// Runs `f` with TERM and HUP blocked in this thread, so that the threads `f`
+    /// starts (an async runtime's, a pool's) inherit a mask that leaves those signals
+    /// to this one, where the request loop waits, and a stop always ends an idle
+    /// worker's wait at once. (Linux gives a signal sent to the process to its main
+    /// thread first, unless one is pending there already: without this, a stop
+    /// mostly but not always lands where it should.) Start a worker's threads this way.
+    ///
+    /// ```no_run
+    /// # fn serve(mut worker: fcgi_pm::Worker) {
+    /// let pool = worker.with_stop_signals_blocked(|| {
+    ///     (0..4).map(|_| std::thread::spawn(|| { /* ... */ })).collect::<Vec<_>>()
+    /// });
+    /// # drop(pool); }
+    /// ```
+    pub fn with_stop_signals_blocked<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Restore(libc::sigset_t);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                // SAFETY: the mask saved below.
+                unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, ptr::null_mut()) };
+            }
+        }
+        // SAFETY: sigset_t is plain data, filled by the calls.
+        let restore = unsafe {
+            let mut stops: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut stops);
+            libc::sigaddset(&mut stops, libc::SIGTERM);
+            libc::sigaddset(&mut stops, libc::SIGHUP);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &stops, &mut old);
+            Restore(old)
+        };
+        let result = f();
+        drop(restore);
+        result
+    }
+
     /// The error that ended a request loop early (an accept failing), if any.
     pub fn error(&self) -> Option<Error> {
         self.manager.hooks.loop_error.borrow().clone()
@@ -652,6 +701,62 @@ impl Worker {
             (Some(status), _) => ExitCode::from(status),
             (None, Some(_)) => ExitCode::FAILURE,
             (None, None) => ExitCode::SUCCESS,
+        }
+    }
+}
+
+/// One request served by other means than [`Worker::requests`] (a FastCGI
+/// implementation of the program's own): `pm_pre_dispatch` when made,
+/// `pm_post_dispatch` when finished or dropped. Between the two the worker is busy: a
+/// TERM or HUP waits for the end of the request, and then ends the worker
+/// ([`Pm::exit_status`] is set, [`Dispatch::finish`] says so). Only
+/// [`Worker::requests`] also makes an idle worker stop at once.
+///
+/// ```no_run
+/// # fn serve(mut worker: fcgi_pm::Worker) {
+/// loop {
+///     // ... accept the next request ...
+///     let Ok(request) = worker.dispatch() else { break };
+///     // ... answer it ...
+///     if request.finish().is_some() {
+///         break; // max_requests, TERM, HUP, the manager gone: this worker ends
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+#[must_use = "dropping it finishes the request at once"]
+pub struct Dispatch<'w> {
+    worker: &'w Worker,
+    finished: bool,
+}
+
+impl Dispatch<'_> {
+    /// Finishes the request: `None` to go on, or the exit this worker must now make.
+    pub fn finish(mut self) -> Option<Exit> {
+        self.end()
+    }
+
+    fn end(&mut self) -> Option<Exit> {
+        self.finished = true;
+        // SAFETY: live handle; the pre_dispatch of this request was made.
+        let rc = unsafe { sys::pm_post_dispatch(self.worker.raw()) };
+        self.worker.manager.hooks.resume_panic();
+        sys::PM_IS_EXIT(rc).then(|| Exit(sys::PM_EXIT_STATUS(rc) as u8))
+    }
+}
+
+impl Drop for Dispatch<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // During a panic's unwinding the hooks' own panic is not resumed on top.
+            if std::thread::panicking() {
+                self.finished = true;
+                // SAFETY: as in end.
+                unsafe { sys::pm_post_dispatch(self.worker.raw()) };
+            } else {
+                self.end();
+            }
         }
     }
 }

@@ -131,6 +131,14 @@ impl Proc {
         destructors_ran_once(&log, &expect)
     }
 
+    /// TERM: exit status 0 and no worker left.
+    fn stop_plain(&mut self) -> Outcome {
+        signal(self.pid(), libc::SIGTERM);
+        let status = self.wait_exit(Duration::from_secs(15))?;
+        ensure!(status == 0, "the manager exited {status}:\n{}", self.log());
+        self.no_orphans()
+    }
+
     fn no_orphans(&self) -> Outcome {
         let started = self.started();
         let ok = wait_until(Duration::from_secs(5), || started.iter().all(|p| !alive(*p)));
@@ -406,11 +414,49 @@ fn runs_under_the_fcgi_pm_program() -> Outcome {
     destructors_ran_once(&log, &pids_in(&log, "server (pid ", ") exited with status 0"))
 }
 
+fn an_async_runtime_in_each_worker() -> Outcome {
+    let tokio = target_dir().join("examples/tokio");
+    let dir = scratch("tokio");
+    // Started before manage: refused, with the reason and the remedy.
+    let out = Command::new(&tokio).arg("--runtime-first").arg(dir.join("early.sock")).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1) && err.contains("threads; call it before starting any"), "{err}");
+    // Started in each worker: it serves, and HUP and TERM end idle workers at once.
+    let sock = dir.join("app.sock");
+    let mut pool = Proc::spawn(Command::new(&tokio).args(["-n", "2"]).arg(&sock), &dir);
+    pool.ready(2)?;
+    let out = Command::new("cgi-fcgi")
+        .args(["-bind", "-connect"])
+        .arg(&sock)
+        .env_clear()
+        .env("REQUEST_METHOD", "GET")
+        .env("REQUEST_URI", "/async")
+        .env("SCRIPT_FILENAME", "/t")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(text.contains("/async took one and two"), "{text:?}");
+    let start = Instant::now();
+    signal(pool.pid(), libc::SIGHUP);
+    ensure!(wait_until(Duration::from_secs(5), || pool.started().len() == 4), "HUP:\n{}", pool.log());
+    pool.ready(4)?;
+    let took = start.elapsed();
+    ensure!(took < Duration::from_secs(2), "replacing 2 idle workers with runtimes took {took:?}");
+    let start = Instant::now();
+    signal(pool.pid(), libc::SIGTERM);
+    ensure!(pool.wait_exit(Duration::from_secs(10))? == 0, "{}", pool.log());
+    ensure!(start.elapsed() < Duration::from_secs(2), "TERM took {:?}", start.elapsed());
+    pool.no_orphans()
+}
+
 // ---- this program as a manager whose hooks panic ----
 
 /// Runs in a child of this test (FCGI_PM_RUST_HOOK set): a pool of one on the socket
 /// FCGI_PM_RUST_SOCK whose hook named by FCGI_PM_RUST_HOOK panics.
 fn panicking_pool(hook: &str) -> std::process::ExitCode {
+    if hook == "none-dispatch" {
+        return dispatching_pool();
+    }
     let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
     let boom = format!("boom in {hook}");
     let b = fcgi_pm::Manager::builder().processes(1).backoff_min(Duration::from_millis(200));
@@ -433,6 +479,35 @@ fn panicking_pool(hook: &str) -> std::process::ExitCode {
         write!(req, "Content-Type: text/plain\r\n\r\nHello from pid {}, request\n", std::process::id()).unwrap();
     }
     worker.exit_code()
+}
+
+/// A worker that serves by its own means: Worker::dispatch around each "request",
+/// until the library says to end (max_requests 3).
+fn dispatching_pool() -> std::process::ExitCode {
+    let b = fcgi_pm::Manager::builder().processes(1).max_requests(3).min_uptime(Duration::ZERO);
+    let mut worker = match b.build().unwrap().manage().unwrap() {
+        fcgi_pm::Process::Worker(w) => w,
+        fcgi_pm::Process::Exit(e) => return e.into(),
+        fcgi_pm::Process::Single(_) => unreachable!(),
+    };
+    let mut served = 0;
+    loop {
+        let request = worker.dispatch().expect("no hook asks to exit");
+        served += 1;
+        if let Some(exit) = request.finish() {
+            eprintln!("dispatched {served}, then {exit:?}, exit status {:?}", worker.exit_status());
+            sleep(Duration::from_millis(200)); // paces the respawns
+            return exit.into();
+        }
+    }
+}
+
+fn a_worker_dispatching_by_its_own_means_ends_at_max_requests() -> Outcome {
+    let (mut pool, _) = spawn_panicking("none-dispatch");
+    let ok = wait_until(Duration::from_secs(10), || pool.log().contains("safe exit after max_requests (3)"));
+    ensure!(ok, "{}", pool.log());
+    ensure!(pool.log().contains("dispatched 3, then Exit(0), exit status Some(0)"), "{}", pool.log());
+    pool.stop_plain()
 }
 
 fn spawn_panicking(hook: &str) -> (Proc, PathBuf) {
@@ -502,6 +577,11 @@ fn main() -> std::process::ExitCode {
         ("max_requests replaces the worker", max_requests_replaces_the_worker),
         ("workers end with their manager", workers_end_with_their_manager),
         ("runs under the fcgi-pm program", runs_under_the_fcgi_pm_program),
+        ("an async runtime in each worker", an_async_runtime_in_each_worker),
+        (
+            "a worker dispatching by its own means ends at max_requests",
+            a_worker_dispatching_by_its_own_means_ends_at_max_requests,
+        ),
         (
             "a panic in a manager hook stops the pool and resumes in Rust",
             a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust,
