@@ -192,34 +192,37 @@ fn pid_of(body: &str) -> u32 {
     body["Hello from pid ".len()..].split(',').next().unwrap().parse().unwrap()
 }
 
-/// A private nginx in front of a unix socket; `keep_conn`: FastCGI connections kept alive.
+/// The project's nginx in front of a unix socket (examples/deploy/nginx-front.sh);
+/// `keep_conn`: FastCGI connections kept alive (an upstream keepalive cache).
 struct Nginx {
     dir: PathBuf,
     port: u16,
 }
 
+fn nginx_front() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../examples/deploy/nginx-front.sh")
+}
+
 impl Nginx {
     fn start(dir: &Path, sock: &Path, keep_conn: bool) -> Result<Nginx, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (keepalive, keep) = if keep_conn { ("keepalive 8;", "fastcgi_keep_conn on;") } else { ("", "") };
-        let user = if unsafe { libc::geteuid() } == 0 { "user root root;" } else { "" };
-        let d = dir.display();
-        let conf = format!(
-            "{user}\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log warn;\nworker_processes 1;\ndaemon on;\n\
-             events {{ worker_connections 256; }}\nhttp {{\n access_log off;\n client_body_temp_path {d}/body;\n\
-             fastcgi_temp_path {d}/fastcgi;\n proxy_temp_path {d}/proxy;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n\
-             upstream app {{ server unix:{s}; {keepalive} }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n\
-             include /etc/nginx/fastcgi_params;\n   fastcgi_pass app;\n   {keep}\n  }}\n }}\n}}\n",
-            s = sock.display()
-        );
-        fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let st = Command::new("nginx").arg("-p").arg(dir).arg("-c").arg(dir.join("nginx.conf")).status();
-        ensure!(
-            st.is_ok_and(|s| s.success()),
-            "nginx did not start: {}",
-            fs::read_to_string(dir.join("nginx-error.log")).unwrap_or_default()
-        );
-        Ok(Nginx { dir: dir.to_path_buf(), port })
+        let mut cmd = Command::new("sh");
+        cmd.arg(nginx_front()).arg("start").arg(dir).arg(sock);
+        if keep_conn {
+            // The script's server block, its upstream kept alive (same placeholders).
+            let conf = dir.join("keep-conn.conf");
+            fs::write(
+                &conf,
+                "upstream app { server unix:/run/fcgi-pm-hello.sock; keepalive 8; }\n\
+                 server {\n listen 127.0.0.1:8080;\n location / {\n  include fastcgi_params;\n\
+                 fastcgi_pass app;\n  fastcgi_keep_conn on;\n }\n}\n",
+            )
+            .unwrap();
+            cmd.arg(conf);
+        }
+        let out = cmd.output().map_err(|e| format!("nginx-front.sh: {e}"))?;
+        let port = String::from_utf8_lossy(&out.stdout).trim().parse();
+        ensure!(out.status.success() && port.is_ok(), "nginx did not start: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(Nginx { dir: dir.to_path_buf(), port: port.unwrap() })
     }
 
     /// GET path: (status, body).
@@ -241,11 +244,8 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        if let Ok(pid) = fs::read_to_string(self.dir.join("nginx.pid")) {
-            if let Ok(pid) = pid.trim().parse::<u32>() {
-                signal(pid, libc::SIGQUIT);
-                wait_until(Duration::from_secs(5), || !alive(pid));
-            }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = Command::new("sh").arg(nginx_front()).arg("stop").arg(&self.dir).status();
         }
     }
 }
