@@ -21,7 +21,8 @@ use crate::manager::{Hooks, Pm};
 pub struct Listener(OwnedFd);
 
 impl Listener {
-    /// Descriptor 0, if it is a listening socket (else an error saying what it is not).
+    /// The listening socket on descriptor 0 (else an error saying it is not one),
+    /// as a descriptor of its own: descriptor 0 itself stays open.
     pub fn stdin() -> io::Result<Listener> {
         let mut listening: c_int = 0;
         let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
@@ -32,8 +33,12 @@ impl Listener {
         if rc != 0 || listening == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "descriptor 0 is not a listening socket"));
         }
-        // SAFETY: descriptor 0 is open (getsockopt succeeded) and is now owned here.
-        Ok(Listener(unsafe { OwnedFd::from_raw_fd(0) }))
+        // SAFETY: fcntl makes a new descriptor, which is then owned here alone.
+        let fd = unsafe { libc::fcntl(0, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Listener(unsafe { OwnedFd::from_raw_fd(fd) }))
     }
 }
 

@@ -457,6 +457,9 @@ fn panicking_pool(hook: &str) -> std::process::ExitCode {
     if hook == "none-dispatch" {
         return dispatching_pool();
     }
+    if hook == "none-echo" {
+        return echoing_pool();
+    }
     let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
     let boom = format!("boom in {hook}");
     let b = fcgi_pm::Manager::builder().processes(1).backoff_min(Duration::from_millis(200));
@@ -500,6 +503,69 @@ fn dispatching_pool() -> std::process::ExitCode {
             return exit.into();
         }
     }
+}
+
+/// A worker that answers with what it read: the body's length and sum, a param; says
+/// so on the request's stderr; max_size 1 KiB, checked after every request.
+fn echoing_pool() -> std::process::ExitCode {
+    let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
+    let b = fcgi_pm::Manager::builder().processes(1).max_size_kib(1).sizecheck_num_requests(1);
+    let mut worker = match b.build().unwrap().manage().unwrap() {
+        fcgi_pm::Process::Worker(w) => w,
+        fcgi_pm::Process::Exit(e) => return e.into(),
+        fcgi_pm::Process::Single(_) => unreachable!(),
+    };
+    for mut req in worker.requests(&listener) {
+        let mut body = Vec::new();
+        req.stdin().read_to_end(&mut body).unwrap();
+        let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+        let method = req.param("REQUEST_METHOD").unwrap_or("?").to_owned();
+        let mut names: Vec<String> = req.params().map(|(n, _)| n.to_owned()).collect();
+        names.sort();
+        let names = names.join(",");
+        writeln!(req.stderr(), "echo: read {} bytes", body.len()).unwrap();
+        write!(req, "Content-Type: text/plain\r\n\r\n{method} {} bytes, sum {sum}, params {names}\n", body.len())
+            .unwrap();
+    }
+    worker.exit_code()
+}
+
+fn a_request_s_stdin_params_and_stderr_and_max_size() -> Outcome {
+    let (mut pool, sock) = spawn_panicking("none-echo");
+    pool.ready(1)?;
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
+    let mut child = Command::new("cgi-fcgi")
+        .args(["-bind", "-connect"])
+        .arg(&sock)
+        .env_clear()
+        .env("REQUEST_METHOD", "POST")
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("SCRIPT_FILENAME", "/echo")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        text.contains(&format!(
+            "POST 100000 bytes, sum {sum}, params CONTENT_LENGTH,FCGI_ROLE,REQUEST_METHOD,SCRIPT_FILENAME"
+        )),
+        "{text:?}"
+    );
+    ensure!(String::from_utf8_lossy(&out.stderr).contains("echo: read 100000 bytes"), "{out:?}");
+    // (libfcgi adds FCGI_ROLE.) max_size: a worker bigger than 1 KiB ends after its
+    // request, and is replaced.
+    let first = pool.started()[0];
+    let ok = wait_until(Duration::from_secs(5), || {
+        pool.log().contains(&format!("server (pid {first}): safe exit due to memory limits exceeded after 1 requests"))
+    });
+    ensure!(ok, "{}", pool.log());
+    pool.ready(2)?;
+    pool.stop_plain()
 }
 
 fn a_worker_dispatching_by_its_own_means_ends_at_max_requests() -> Outcome {
@@ -582,6 +648,7 @@ fn main() -> std::process::ExitCode {
             "a worker dispatching by its own means ends at max_requests",
             a_worker_dispatching_by_its_own_means_ends_at_max_requests,
         ),
+        ("a request's stdin, params and stderr; max_size", a_request_s_stdin_params_and_stderr_and_max_size),
         (
             "a panic in a manager hook stops the pool and resumes in Rust",
             a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust,
