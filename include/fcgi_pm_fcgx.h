@@ -35,12 +35,15 @@
 extern "C" {
 #endif
 
-/* As FCGX_Accept_r: >= 0 with the next request in req, < 0 when the loop must end
- * (the worker is stopping, or an error). */
-static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
+/* As pm_fcgx_accept, telling whose failure a negative return is: *fcgx_rc is
+ * FCGX_Accept_r's own return value when libfcgi failed (a negative errno, or one of
+ * libfcgi's FCGX_* codes), else 0 (the library's: a PM_E* code, pm_errmsg tells it).
+ * The two ranges overlap; a binding that maps errors needs to know. */
+static inline int pm_fcgx_accept_r(pm_t *pm, FCGX_Request *req, int *fcgx_rc)
 {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
+    *fcgx_rc = 0;
     FCGX_Finish_r(req); /* as FCGX_Accept_r does first: ends the previous request */
     if (req->ipcFd >= 0) { /* kept alive: its next request, unless the worker must stop */
         int rc = pm_wait_connection(pm, req->ipcFd);
@@ -60,9 +63,19 @@ static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
         req->keepConnection = 1; /* FCGX_Accept_r's own FCGX_Finish_r keeps it open */
     }
     int rc = FCGX_Accept_r(req);
-    if (rc < 0)
+    if (rc < 0) {
+        *fcgx_rc = rc;
         pm_worker_stopping(pm); /* a stop ended libfcgi's accept: "worker_exit" applies */
+    }
     return rc;
+}
+
+/* As FCGX_Accept_r: >= 0 with the next request in req, < 0 when the loop must end
+ * (the worker is stopping, or an error). */
+static inline int pm_fcgx_accept(pm_t *pm, FCGX_Request *req)
+{
+    int fcgx_rc;
+    return pm_fcgx_accept_r(pm, req, &fcgx_rc);
 }
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 //! Finds libfcgi-pm and libfcgi with pkg-config (PKG_CONFIG_PATH may name an
 //! uninstalled build: its fcgi-pm-uninstalled.pc is preferred), and compiles
-//! `pm_fcgx_accept` of `fcgi_pm_fcgx.h` with the C compiler ($CC, else cc).
+//! `pm_fcgx_accept_r` of `fcgi_pm_fcgx.h` with the C compiler ($CC, else cc; its
+//! words after the first are arguments, as in "ccache cc").
 use std::env;
 use std::path::PathBuf;
 use std::process::Command;
@@ -29,7 +30,9 @@ fn main() {
     let object = out.join("fcgx_accept.o");
     let archive = out.join("libfcgi_pm_sys_fcgx.a");
     let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
-    let mut compile = Command::new(&cc);
+    let mut words = cc.split_whitespace();
+    let mut compile = Command::new(words.next().unwrap_or("cc"));
+    compile.args(words);
     compile.args(["-c", "-O2", "-fPIC", "-Wall", "-Werror", "-o"]).arg(&object).arg("src/fcgx_accept.c");
     for dir in &includes {
         compile.arg("-I").arg(dir);
@@ -49,6 +52,9 @@ fn main() {
     println!("cargo:rustc-env=FCGI_PM_SYS_INCLUDE={}", joined.to_string_lossy());
     println!("cargo:rerun-if-changed=src/fcgx_accept.c");
     println!("cargo:rerun-if-env-changed=CC");
+    for dir in &fcgi.include_paths {
+        println!("cargo:rerun-if-changed={}", dir.join("fcgiapp.h").display());
+    }
     for dir in &pm.include_paths {
         println!("cargo:rerun-if-changed={}", dir.join("fcgi_pm.h").display());
         println!("cargo:rerun-if-changed={}", dir.join("fcgi_pm_fcgx.h").display());

@@ -6,8 +6,8 @@
 //! installed headers and fails when the two drift apart (a name missing on either
 //! side, a different value, type or struct layout).
 //!
-//! The library is found with pkg-config (`fcgi-pm`, `fcgi`); `fcgi_pm_fcgx_accept` is
-//! the header-only `pm_fcgx_accept` of `fcgi_pm_fcgx.h`, compiled by the build script.
+//! The library is found with pkg-config (`fcgi-pm`, `fcgi`); `fcgi_pm_fcgx_accept_r` is
+//! the header-only `pm_fcgx_accept_r` of `fcgi_pm_fcgx.h`, compiled by the build script.
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
@@ -177,7 +177,7 @@ extern "C" {
 }
 
 extern "C" {
-    /// `pm_fcgx_accept` of `fcgi_pm_fcgx.h` (a static inline function there), compiled
-    /// into this crate by its build script.
-    pub fn fcgi_pm_fcgx_accept(pm: *mut pm_t, req: *mut FCGX_Request) -> c_int;
+    /// `pm_fcgx_accept_r` of `fcgi_pm_fcgx.h` (a static inline function there),
+    /// compiled into this crate by its build script.
+    pub fn fcgi_pm_fcgx_accept_r(pm: *mut pm_t, req: *mut FCGX_Request, fcgx_rc: *mut c_int) -> c_int;
 }

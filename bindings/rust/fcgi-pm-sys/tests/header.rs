@@ -298,10 +298,10 @@ fn every_name_of_the_header_is_declared_and_nothing_else() {
     let missing: Vec<_> = typedefs.difference(&rust_types).collect();
     assert!(missing.is_empty(), "typedefs of fcgi_pm.h not in src/lib.rs: {missing:?}");
     // The header-only accept is declared under its compiled name.
-    assert!(d.fns.iter().any(|f| f.name == "fcgi_pm_fcgx_accept"));
+    assert!(d.fns.iter().any(|f| f.name == "fcgi_pm_fcgx_accept_r"));
     assert!(std::fs::read_to_string(header("fcgi_pm_fcgx.h"))
         .unwrap()
-        .contains("pm_fcgx_accept(pm_t *pm, FCGX_Request *req)"));
+        .contains("pm_fcgx_accept_r(pm_t *pm, FCGX_Request *req, int *fcgx_rc)"));
 }
 
 /// Offsets of FCGX_Request's fields as Rust lays them out.
@@ -340,7 +340,7 @@ fn declarations_compile_against_the_headers() {
             .unwrap();
     };
     for f in &d.fns {
-        let c_name = if f.name == "fcgi_pm_fcgx_accept" { "pm_fcgx_accept" } else { &f.name };
+        let c_name = if f.name == "fcgi_pm_fcgx_accept_r" { "pm_fcgx_accept_r" } else { &f.name };
         let ty = fn_pointer(&f.params, f.ret.as_deref(), f.variadic);
         check(format!("__builtin_types_compatible_p(__typeof__(&{c_name}), {ty})"), &format!("{} is {ty}", f.name));
     }

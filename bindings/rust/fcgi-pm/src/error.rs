@@ -102,6 +102,11 @@ impl Error {
         Error { kind, message: message.into(), errno: 0 }
     }
 
+    /// A failed system call's error, with its errno.
+    pub(crate) fn os(message: impl Into<String>, errno: i32) -> Error {
+        Error { kind: ErrorKind::System, message: message.into(), errno }
+    }
+
     /// The error the last call on `pm` returned, with the library's message.
     pub(crate) fn from_handle(pm: *mut sys::pm_t, code: i32) -> Error {
         // SAFETY: pm is a live handle; the message is copied before any other call.

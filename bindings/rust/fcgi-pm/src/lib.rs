@@ -43,13 +43,16 @@
 //! # fn build_runtime() -> std::io::Result<()> { Ok(()) }
 //! let process = fcgi_pm::Manager::builder().processes(4).build()?.manage()?;
 //! if let fcgi_pm::Process::Worker(worker) = process {
-//!     // Only now: one runtime per worker, e.g.
-//!     // tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()?
-//!     let _runtime = build_runtime()?;
+//!     // Only now, one runtime per worker, its threads leaving TERM and HUP to the
+//!     // request loop, e.g. with tokio:
+//!     // tokio::runtime::Builder::new_multi_thread().worker_threads(2).build()
+//!     let _runtime = worker.with_stop_signals_blocked(build_runtime)?;
 //!     # drop(worker);
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! `examples/tokio.rs` is a whole program doing so.
 //!
 //! # Under the `fcgi-pm` program
 //!
@@ -79,7 +82,8 @@ pub fn version() -> String {
 pub struct ParameterInfo {
     /// Its name, for [`Builder::set`].
     pub name: String,
-    /// "integer", "seconds", "boolean", "text" or "choice".
+    /// "integer", "seconds", "boolean", "text" or "choice" ("unknown" for a type
+    /// newer than this crate).
     pub kind: &'static str,
     /// Its bounds as text ("0..100000000", "manager|server").
     pub bounds: String,
@@ -101,7 +105,8 @@ pub fn parameters() -> Vec<ParameterInfo> {
             fcgi_pm_sys::PM_PARAM_SECONDS => "seconds",
             fcgi_pm_sys::PM_PARAM_BOOLEAN => "boolean",
             fcgi_pm_sys::PM_PARAM_TEXT => "text",
-            _ => "choice",
+            fcgi_pm_sys::PM_PARAM_CHOICE => "choice",
+            _ => "unknown",
         };
         // SAFETY: static C strings.
         let (name, bounds) = unsafe { (error::cstr(name), error::cstr(bounds)) };

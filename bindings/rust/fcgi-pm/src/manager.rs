@@ -4,12 +4,13 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CString, OsStr};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::ptr;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,19 +19,13 @@ use fcgi_pm_sys as sys;
 use crate::error::{cstr, Error, ErrorKind, Result};
 use crate::request::Requests;
 
-/// The C handle, freed when the last owner (the [`Manager`] or a [`StopHandle`]) goes.
-struct Handle(*mut sys::pm_t);
-
-// SAFETY: across threads only pm_request_stop and pm_request_reload are called,
-// which the library allows from any thread or signal handler (StopHandle).
-unsafe impl Send for Handle {}
-unsafe impl Sync for Handle {}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // SAFETY: the handle is live, and no hook of Rust's is installed any more.
-        unsafe { sys::pm_destroy(self.0) }
-    }
+/// What a [`StopHandle`] shares with its [`Manager`]: the C handle while it lives
+/// (null once the Manager has dropped it), and how many stop or reload calls are
+/// using it right now, which the Manager waits out before freeing it. Atomics only:
+/// a signal handler may call in.
+struct Shared {
+    pm: AtomicPtr<sys::pm_t>,
+    users: AtomicUsize,
 }
 
 type HookFn = Box<dyn FnMut(&Pm)>;
@@ -130,6 +125,7 @@ unsafe extern "C" fn hook_trampoline<const I: usize>(pm: *mut sys::pm_t, user: *
 }
 
 unsafe extern "C" fn log_trampoline(pm: *mut sys::pm_t, line: *const c_char, user: *mut c_void) {
+    use std::io::Write as _;
     let hooks = &*(user as *const Hooks);
     let text = cstr(line);
     let in_manager = cstr(sys::pm_role(pm)) == "manager";
@@ -144,7 +140,7 @@ unsafe extern "C" fn log_trampoline(pm: *mut sys::pm_t, line: *const c_char, use
         }
     });
     if !delivered {
-        eprintln!("{text}");
+        let _ = writeln!(std::io::stderr(), "{text}"); // never a panic here: stderr may be gone
     }
 }
 
@@ -252,7 +248,7 @@ impl StopSignal {
 /// let _: std::process::ExitCode = exit.into();
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Exit(u8);
+pub struct Exit(pub(crate) u8);
 
 impl Exit {
     /// The status, 0-255.
@@ -316,6 +312,11 @@ impl Pm {
         self.pm
     }
 
+    /// Another view of the same handle, for a request loop to lend out.
+    pub(crate) fn alias(&self) -> Pm {
+        Pm { pm: self.pm, hooks: self.hooks, _not_send: PhantomData }
+    }
+
     pub(crate) fn hooks(&self) -> &Hooks {
         // SAFETY: the hooks live as long as the Manager that owns this handle.
         unsafe { &*self.hooks }
@@ -333,7 +334,17 @@ impl Pm {
     /// setters of [`Builder`] do. Settable while the manager runs (from a hook) are
     /// those `pm_parameter_info` says.
     pub fn set_parameter(&self, name: &str, value: &str) -> Result<()> {
-        let (n, v) = (c_string("parameter name", name.as_bytes())?, c_string(name, value.as_bytes())?);
+        if name == "no_exit" {
+            return Err(Error::new(
+                ErrorKind::State,
+                "no_exit: the Rust crate keeps it at 1 (every exit goes through Rust, destructors run)",
+            ));
+        }
+        self.set_raw(name, value.as_bytes())
+    }
+
+    pub(crate) fn set_raw(&self, name: &str, value: &[u8]) -> Result<()> {
+        let (n, v) = (c_string("parameter name", name.as_bytes())?, c_string(name, value)?);
         // SAFETY: live handle, C strings.
         self.check(unsafe { sys::pm_parameter(self.pm, n.as_ptr(), v.as_ptr()) }).map(drop)
     }
@@ -458,21 +469,37 @@ impl Pm {
 }
 
 /// A handle to stop or reload the pool from another thread or a signal handler
-/// (`pm_request_stop` / `pm_request_reload` are async-signal-safe).
+/// (`pm_request_stop` / `pm_request_reload` are async-signal-safe; so is this).
+/// Once its [`Manager`] (or [`Worker`]) is gone, it does nothing.
+///
+/// In a worker, a stop asked from another thread takes effect at the end of the
+/// current request or at the next accept: it does not wake an accept already
+/// waiting in the request loop's thread (a signal handler on that thread does).
 #[derive(Clone)]
-pub struct StopHandle(Arc<Handle>);
+pub struct StopHandle(Arc<Shared>);
 
 impl StopHandle {
+    fn with(&self, f: unsafe extern "C" fn(*mut sys::pm_t) -> c_int) {
+        self.0.users.fetch_add(1, Ordering::SeqCst);
+        let pm = self.0.pm.load(Ordering::SeqCst);
+        if !pm.is_null() {
+            // SAFETY: the Manager frees the handle only once users is back at 0.
+            unsafe { f(pm) };
+        }
+        self.0.users.fetch_sub(1, Ordering::SeqCst);
+    }
+
     /// As TERM: the manager stops its pool; a worker stops after its request.
     pub fn stop(&self) {
-        // SAFETY: the handle is alive while self is.
-        unsafe { sys::pm_request_stop((self.0).0, 0) };
+        unsafe extern "C" fn stop(pm: *mut sys::pm_t) -> c_int {
+            sys::pm_request_stop(pm, 0)
+        }
+        self.with(stop);
     }
 
     /// As HUP: the manager replaces its workers. Ignored in a worker.
     pub fn reload(&self) {
-        // SAFETY: as above.
-        unsafe { sys::pm_request_reload((self.0).0) };
+        self.with(sys::pm_request_reload);
     }
 }
 
@@ -494,8 +521,9 @@ impl StopHandle {
 /// # Ok::<(), fcgi_pm::Error>(())
 /// ```
 pub struct Manager {
-    handle: Arc<Handle>,
-    hooks: Box<Hooks>,
+    shared: Arc<Shared>,
+    /// Boxed (Box::into_raw), at a fixed address the C hooks hold; freed in drop.
+    hooks: NonNull<Hooks>,
     pm: Pm,
 }
 
@@ -507,10 +535,11 @@ impl Manager {
         if raw.is_null() {
             return Err(Error::new(ErrorKind::OutOfMemory, "pm_create: out of memory"));
         }
-        let hooks = Box::new(Hooks::new());
-        let pm = Pm { pm: raw, hooks: &*hooks, _not_send: PhantomData };
-        let manager = Manager { handle: Arc::new(Handle(raw)), hooks, pm };
-        manager.set_parameter("no_exit", "1")?;
+        let hooks = NonNull::from(Box::leak(Box::new(Hooks::new())));
+        let pm = Pm { pm: raw, hooks: hooks.as_ptr(), _not_send: PhantomData };
+        let shared = Arc::new(Shared { pm: AtomicPtr::new(raw), users: AtomicUsize::new(0) });
+        let manager = Manager { shared, hooks, pm };
+        manager.set_raw("no_exit", b"1")?;
         Ok(manager)
     }
 
@@ -521,7 +550,7 @@ impl Manager {
 
     /// A handle that stops or reloads this pool from another thread or a signal handler.
     pub fn stop_handle(&self) -> StopHandle {
-        StopHandle(self.handle.clone())
+        StopHandle(self.shared.clone())
     }
 
     /// Becomes the manager and forks the workers (`pm_manage`): returns
@@ -534,7 +563,7 @@ impl Manager {
     pub fn manage(self) -> Result<Process> {
         // SAFETY: live handle; hooks point into self.hooks, which the process keeps.
         let rc = unsafe { sys::pm_manage(self.pm.raw()) };
-        self.hooks.resume_panic();
+        self.pm.hooks().resume_panic();
         match rc {
             sys::PM_WORKER => Ok(Process::Worker(Worker { manager: self })),
             sys::PM_SINGLE_PROCESS => Ok(Process::Single(Worker { manager: self })),
@@ -544,22 +573,22 @@ impl Manager {
     }
 
     fn set_hook(&mut self, index: usize, f: HookFn) {
-        *self.hooks.hooks[index].borrow_mut() = Some(f);
-        let user = &*self.hooks as *const Hooks as *mut c_void;
+        *self.pm.hooks().hooks[index].borrow_mut() = Some(f);
+        let user = self.hooks.as_ptr().cast::<c_void>();
         // SAFETY: the trampoline reads user as the Hooks, boxed in self.
         unsafe { sys::pm_set_hook(self.pm.raw(), index as sys::pm_hook_t, Some(TRAMPOLINES[index]), user) };
     }
 
     fn set_log(&mut self, f: LogFn) {
-        *self.hooks.log.borrow_mut() = Some(f);
-        let user = &*self.hooks as *const Hooks as *mut c_void;
+        *self.pm.hooks().log.borrow_mut() = Some(f);
+        let user = self.hooks.as_ptr().cast::<c_void>();
         // SAFETY: as set_hook.
         unsafe { sys::pm_set_notify_hook(self.pm.raw(), Some(log_trampoline), user) };
     }
 
     fn set_end(&mut self, f: EndFn) {
-        *self.hooks.end.borrow_mut() = Some(f);
-        let user = &*self.hooks as *const Hooks as *mut c_void;
+        *self.pm.hooks().end.borrow_mut() = Some(f);
+        let user = self.hooks.as_ptr().cast::<c_void>();
         // SAFETY: as set_hook.
         unsafe { sys::pm_set_end_hook(self.pm.raw(), Some(end_trampoline), user) };
     }
@@ -614,15 +643,15 @@ impl Deref for Manager {
 
 impl Drop for Manager {
     fn drop(&mut self) {
-        // The closures go with self; a StopHandle may keep the C handle a while.
-        let pm = self.pm.raw();
-        // SAFETY: live handle; removing hooks always succeeds.
+        // StopHandles see the handle gone; one in the middle of a call is waited out.
+        let pm = self.shared.pm.swap(ptr::null_mut(), Ordering::SeqCst);
+        while self.shared.users.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
+        // SAFETY: the live handle, used by nothing else now; then the hooks it held.
         unsafe {
-            for i in 0..HOOKS {
-                sys::pm_set_hook(pm, i as sys::pm_hook_t, None, ptr::null_mut());
-            }
-            sys::pm_set_notify_hook(pm, None, ptr::null_mut());
-            sys::pm_set_end_hook(pm, None, ptr::null_mut());
+            sys::pm_destroy(pm);
+            drop(Box::from_raw(self.hooks.as_ptr()));
         }
     }
 }
@@ -635,8 +664,13 @@ pub struct Worker {
 impl Worker {
     /// The request loop on `listener` (a listening socket: a `TcpListener`, a
     /// `UnixListener`, [`crate::Listener::stdin`]). Ends when the worker must stop.
-    pub fn requests<L: AsRawFd + ?Sized>(&mut self, listener: &L) -> Requests<'_> {
-        Requests::new(&self.manager.pm, listener.as_raw_fd())
+    pub fn requests<'a, L: AsFd + ?Sized>(&'a mut self, listener: &'a L) -> Requests<'a> {
+        Requests::new(&self.manager.pm, listener.as_fd().as_raw_fd())
+    }
+
+    /// A handle to stop this worker from another thread or a signal handler.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.manager.stop_handle()
     }
 
     /// Starts a request this worker accepted by its own means (`pm_pre_dispatch`);
@@ -644,7 +678,7 @@ impl Worker {
     pub fn dispatch(&mut self) -> Result<Dispatch<'_>, Exit> {
         // SAFETY: live handle.
         let rc = unsafe { sys::pm_pre_dispatch(self.raw()) };
-        self.manager.hooks.resume_panic();
+        self.manager.pm.hooks().resume_panic();
         if sys::PM_IS_EXIT(rc) {
             return Err(Exit(sys::PM_EXIT_STATUS(rc) as u8));
         }
@@ -690,13 +724,13 @@ impl Worker {
 
     /// The error that ended a request loop early (an accept failing), if any.
     pub fn error(&self) -> Option<Error> {
-        self.manager.hooks.loop_error.borrow().clone()
+        self.manager.pm.hooks().loop_error.borrow().clone()
     }
 
     /// What `main` returns once the request loop has ended: the status the library
     /// asked for (0 after max_requests, TERM, HUP...), 1 if the loop failed.
     pub fn exit_code(&self) -> ExitCode {
-        self.manager.hooks.resume_panic();
+        self.manager.pm.hooks().resume_panic();
         match (self.exit_status(), self.error()) {
             (Some(status), _) => ExitCode::from(status),
             (None, Some(_)) => ExitCode::FAILURE,
@@ -741,7 +775,7 @@ impl Dispatch<'_> {
         self.finished = true;
         // SAFETY: live handle; the pre_dispatch of this request was made.
         let rc = unsafe { sys::pm_post_dispatch(self.worker.raw()) };
-        self.worker.manager.hooks.resume_panic();
+        self.worker.manager.pm.hooks().resume_panic();
         sys::PM_IS_EXIT(rc).then(|| Exit(sys::PM_EXIT_STATUS(rc) as u8))
     }
 }
@@ -887,11 +921,13 @@ impl Builder {
     }
 
     /// `pid_fname`: the pid file the manager writes and holds locked.
-    pub fn pid_file(self, path: impl AsRef<Path>) -> Self {
-        match path.as_ref().to_str() {
-            Some(p) => self.set("pid_fname", p),
-            None => self.fail("pid_file: the path is not UTF-8"),
+    pub fn pid_file(mut self, path: impl AsRef<Path>) -> Self {
+        if let Ok(m) = &self.manager {
+            if let Err(e) = m.set_raw("pid_fname", path.as_ref().as_os_str().as_bytes()) {
+                self.manager = Err(e);
+            }
         }
+        self
     }
 
     /// `pm_title`: the manager's process title.
@@ -931,7 +967,7 @@ impl Builder {
     /// returning from `manage`.
     pub fn exec<L, I, S>(self, listener: &L, argv: I) -> Self
     where
-        L: AsRawFd + ?Sized,
+        L: AsFd + ?Sized,
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
@@ -945,19 +981,12 @@ impl Builder {
         let mut ptrs: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         ptrs.push(ptr::null_mut());
         // SAFETY: a NULL-terminated array of C strings, copied by the library.
-        let rc = unsafe { sys::pm_set_exec(m.raw(), listener.as_raw_fd(), ptrs.as_ptr(), ptr::null()) };
+        let rc = unsafe { sys::pm_set_exec(m.raw(), listener.as_fd().as_raw_fd(), ptrs.as_ptr(), ptr::null()) };
         if rc < 0 {
             let e = Error::from_handle(m.raw(), rc);
             return Builder { manager: Err(e) };
         }
         self
-    }
-
-    fn fail(self, msg: &str) -> Self {
-        match self.manager {
-            Ok(_) => Builder { manager: Err(Error::new(ErrorKind::InvalidArgument, msg)) },
-            Err(_) => self,
-        }
     }
 
     hook_setters! {

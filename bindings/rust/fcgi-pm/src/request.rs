@@ -2,16 +2,17 @@
 use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_char, c_int, CStr};
 use std::io::{self, Read, Write};
+use std::iter::FusedIterator;
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::sync::Once;
 
 use fcgi_pm_sys as sys;
 
-use crate::error::{Error, ErrorKind};
-use crate::manager::{Hooks, Pm};
+use crate::error::Error;
+use crate::manager::{Exit, Hooks, Pm};
 
 /// A listening socket to serve: any `AsRawFd` listener works with
 /// [`crate::Worker::requests`]; this one is for the FastCGI convention of the
@@ -48,6 +49,12 @@ impl AsRawFd for Listener {
     }
 }
 
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
 impl From<std::net::TcpListener> for Listener {
     fn from(l: std::net::TcpListener) -> Listener {
         Listener(l.into())
@@ -72,6 +79,7 @@ enum State {
 struct Inner {
     pm: *mut sys::pm_t,
     hooks: *const Hooks,
+    handle: Pm,
     req: UnsafeCell<sys::FCGX_Request>,
     state: Cell<State>,
 }
@@ -86,17 +94,28 @@ impl Inner {
         self.req.get()
     }
 
-    /// Ends the current request: libfcgi's finish, then the library's post-dispatch.
-    fn finish(&self) {
+    /// Ends the current request: libfcgi's finish, then the library's post-dispatch;
+    /// the exit to make if the worker must now end. While a panic unwinds (the
+    /// handler's), the connection is dropped instead, so that the web server sees a
+    /// failed request rather than a short answer that looks complete.
+    fn finish(&self) -> Option<Exit> {
         if self.state.get() != State::Busy {
-            return;
+            return None;
         }
         // SAFETY: the request was accepted; post_dispatch on the live handle.
         let rc = unsafe {
-            sys::FCGX_Finish_r(self.req());
+            let req = &mut *self.req();
+            if std::thread::panicking() && req.ipcFd >= 0 {
+                libc::close(req.ipcFd);
+                req.ipcFd = -1;
+                req.keepConnection = 0;
+            }
+            sys::FCGX_Finish_r(req);
             sys::pm_post_dispatch(self.pm)
         };
-        self.state.set(if sys::PM_IS_EXIT(rc) { State::Ended } else { State::Idle });
+        let exit = sys::PM_IS_EXIT(rc).then(|| Exit(sys::PM_EXIT_STATUS(rc) as u8));
+        self.state.set(if exit.is_some() { State::Ended } else { State::Idle });
+        exit
     }
 }
 
@@ -140,6 +159,7 @@ impl<'w> Requests<'w> {
         let inner = Inner {
             pm: pm.raw(),
             hooks: pm.hooks(),
+            handle: pm.alias(),
             // SAFETY: initialised just above.
             req: UnsafeCell::new(unsafe { req.assume_init() }),
             state: Cell::new(State::Idle),
@@ -157,29 +177,41 @@ impl<'w> Requests<'w> {
     }
 }
 
+impl Requests<'_> {
+    /// The worker's handle, to log or ask for a stop from inside the loop.
+    pub fn pm(&self) -> &Pm {
+        &self.inner.handle
+    }
+}
+
+impl FusedIterator for Requests<'_> {}
+
 impl<'w> Iterator for Requests<'w> {
     type Item = Request<'w>;
 
     fn next(&mut self) -> Option<Request<'w>> {
         let inner = &*self.inner;
+        // A hook's panic (post_dispatch's, say) continues here, before the loop ends.
+        inner.hooks().resume_panic();
         match inner.state.get() {
             State::Ended => return None,
             State::Busy => panic!("fcgi_pm: the previous request is still alive: drop it before accepting the next"),
             State::Idle => {}
         }
-        inner.hooks().resume_panic();
+        let mut fcgx_rc: c_int = 0;
         // SAFETY: the live handle and the request initialised for this loop.
-        let rc = unsafe { sys::fcgi_pm_fcgx_accept(inner.pm, inner.req()) };
+        let rc = unsafe { sys::fcgi_pm_fcgx_accept_r(inner.pm, inner.req(), &mut fcgx_rc) };
         if rc < 0 {
             // SAFETY: live handle.
             if unsafe { sys::pm_worker_stopping(inner.pm) } == 1 {
                 return self.end_with(None);
             }
-            let e = if rc > sys::PM_E_LAST_ {
+            let e = if fcgx_rc == 0 {
                 Error::from_handle(inner.pm, rc)
             } else {
-                let os = io::Error::from_raw_os_error(-rc);
-                Error::new(ErrorKind::System, format!("FCGX_Accept_r: {os}"))
+                // libfcgi's: a negative errno (or one of its own codes, below -2)
+                let os = io::Error::from_raw_os_error(-fcgx_rc);
+                Error::os(format!("FCGX_Accept_r: {os} ({fcgx_rc})"), -fcgx_rc)
             };
             return self.end_with(Some(e));
         }
@@ -274,8 +306,16 @@ impl Request<'_> {
         unsafe { sys::FCGX_SetExitStatus(status, self.raw().out) }
     }
 
-    /// Finishes the request now (as dropping it does).
-    pub fn finish(self) {}
+    /// Finishes the request now (as dropping it does): `None` to go on, or the exit
+    /// this worker must now make (the loop then ends).
+    pub fn finish(self) -> Option<Exit> {
+        self.inner.finish()
+    }
+
+    /// The worker's handle, to log or ask for a stop while serving.
+    pub fn pm(&self) -> &Pm {
+        &self.inner.handle
+    }
 }
 
 impl std::fmt::Debug for Request<'_> {
@@ -298,7 +338,7 @@ impl std::fmt::Debug for Stream<'_> {
 
 impl Drop for Request<'_> {
     fn drop(&mut self) {
-        self.inner.finish();
+        let _ = self.inner.finish();
     }
 }
 

@@ -81,8 +81,8 @@ fn bad_values_are_errors_naming_the_problem_and_change_nothing() {
         (Manager::builder().pid_file("/tmp/a\0b"), ErrorKind::InvalidArgument, "NUL"),
         (Manager::builder().set("no_such", "1"), ErrorKind::UnknownParameter, "no_such"),
         (Manager::builder().set("no_signals", "maybe"), ErrorKind::BadValue, "no_signals"),
-        (Manager::builder().exec(&0, Vec::<&str>::new()), ErrorKind::InvalidArgument, "argv"),
-        (Manager::builder().exec(&-1, ["/bin/true"]), ErrorKind::InvalidArgument, "descriptor"),
+        (Manager::builder().exec(&std::io::stdin(), Vec::<&str>::new()), ErrorKind::InvalidArgument, "argv"),
+        (Manager::builder().exec(&std::io::stdin(), ["/bin/tr\0ue"]), ErrorKind::InvalidArgument, "NUL"),
     ];
     for (builder, kind, word) in cases {
         let err = builder.build().expect_err(word);
@@ -90,6 +90,13 @@ fn bad_values_are_errors_naming_the_problem_and_change_nothing() {
         assert_eq!(err.code(), kind.code());
         assert!(err.to_string().contains(word), "{word}: {err}");
     }
+    // no_exit stays 1: exits go through Rust.
+    let err = Manager::builder().set("no_exit", "0").build().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::State);
+    assert!(err.to_string().contains("no_exit"), "{err}");
+    let manager = Manager::new().unwrap();
+    assert!(manager.set_parameter("no_exit", "0").is_err());
+    assert_eq!(manager.parameter("no_exit").as_deref(), Some("1"));
     // The first error is kept; later setters change nothing.
     let err = Manager::builder().processes(1_000_000).set("nope", "1").processes(2).build().unwrap_err();
     assert_eq!(err.kind(), ErrorKind::OutOfRange);
@@ -140,11 +147,21 @@ fn a_worker_only_api_is_refused_outside_a_worker() {
     assert_eq!(manager.received_signal(libc::SIGTERM), 0);
     // Stop and reload requests before manage are kept for it; from another thread too.
     let stop = manager.stop_handle();
+    let other = stop.clone();
     std::thread::spawn(move || {
-        stop.reload();
-        stop.stop();
+        other.reload();
+        other.stop();
     })
     .join()
     .unwrap();
+    // Once the manager is gone its handles do nothing (and free nothing twice).
+    drop(manager);
+    stop.stop();
+    stop.reload();
+    // A pid file's path need not be UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(b"/tmp/fcgi-pm-\xff.pid"));
+    let manager = Manager::builder().pid_file(path).build().unwrap();
+    assert!(manager.parameter("pid_fname").is_some());
     assert!(fcgi_pm::version().starts_with("0."));
 }

@@ -460,6 +460,9 @@ fn panicking_pool(hook: &str) -> std::process::ExitCode {
     if hook == "none-echo" {
         return echoing_pool();
     }
+    if hook == "none-eagain" {
+        return failing_accept();
+    }
     let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
     let boom = format!("boom in {hook}");
     let b = fcgi_pm::Manager::builder().processes(1).backoff_min(Duration::from_millis(200));
@@ -467,6 +470,7 @@ fn panicking_pool(hook: &str) -> std::process::ExitCode {
         "manager_init" => b.on_manager_init(move |_| panic!("{boom}")),
         "server_init" => b.on_server_init(move |_| panic!("{boom}")),
         "pre_dispatch" => b.on_pre_dispatch(move |_| panic!("{boom}")),
+        "post_dispatch" => b.on_post_dispatch(move |_| panic!("{boom}")),
         "log" => b.on_log(move |line| if line.contains("started") { panic!("{boom}") } else { eprintln!("{line}") }),
         other => panic!("no hook {other}"),
     };
@@ -481,6 +485,7 @@ fn panicking_pool(hook: &str) -> std::process::ExitCode {
     for mut req in worker.requests(&listener) {
         write!(req, "Content-Type: text/plain\r\n\r\nHello from pid {}, request\n", std::process::id()).unwrap();
     }
+    eprintln!("the request loop ended"); // not after a hook's panic: it resumes in the loop
     worker.exit_code()
 }
 
@@ -516,6 +521,10 @@ fn echoing_pool() -> std::process::ExitCode {
         fcgi_pm::Process::Single(_) => unreachable!(),
     };
     for mut req in worker.requests(&listener) {
+        if req.param("QUERY_STRING") == Some("panic") {
+            write!(req, "Content-Type: text/plain\r\n\r\nthe first half").unwrap();
+            panic!("the handler panicked");
+        }
         let mut body = Vec::new();
         req.stdin().read_to_end(&mut body).unwrap();
         let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
@@ -565,7 +574,39 @@ fn a_request_s_stdin_params_and_stderr_and_max_size() -> Outcome {
     });
     ensure!(ok, "{}", pool.log());
     pool.ready(2)?;
+    // A handler's panic: the web server sees the request fail, not a short answer.
+    let nginx = Nginx::start(&pool.log.parent().unwrap().join("nginx"), &sock, false)?;
+    let (status, body) = nginx.get("/?panic")?;
+    ensure!(status == 502, "a panicking handler's request got {status} {body:?}");
+    let ok = wait_until(Duration::from_secs(5), || pool.log().contains("exited with status 25856"));
+    ensure!(ok, "the worker did not exit 101:\n{}", pool.log());
+    ensure!(nginx.get("/")?.0 == 200, "no answer after the panic");
+    drop(nginx);
     pool.stop_plain()
+}
+
+/// A single process whose accept fails in libfcgi (a non-blocking TCP listener:
+/// EAGAIN), after an unrelated failure of the library's: the loop's error is libfcgi's.
+fn failing_accept() -> std::process::ExitCode {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let manager = fcgi_pm::Manager::builder().processes(0).build().unwrap();
+    assert!(manager.set_parameter("nope", "1").is_err());
+    let fcgi_pm::Process::Single(mut worker) = manager.manage().unwrap() else { unreachable!() };
+    assert_eq!(worker.requests(&listener).count(), 0);
+    let e = worker.error().expect("the loop ended on an error");
+    eprintln!("loop error: {:?} errno {:?}: {e}", e.kind(), e.raw_os_error());
+    worker.exit_code()
+}
+
+fn an_accept_failing_in_libfcgi_ends_the_loop_with_its_error() -> Outcome {
+    let (mut pool, _) = spawn_panicking("none-eagain");
+    let code = pool.wait_exit(Duration::from_secs(10))?;
+    let log = pool.log();
+    ensure!(code == 1, "exit {code}:\n{log}");
+    let want = format!("loop error: System errno Some({}): FCGX_Accept_r: ", libc::EAGAIN);
+    ensure!(log.contains(&want) && !log.contains("nope"), "{log}");
+    Ok(())
 }
 
 fn a_worker_dispatching_by_its_own_means_ends_at_max_requests() -> Outcome {
@@ -602,7 +643,7 @@ fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
 }
 
 fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
-    for hook in ["server_init", "pre_dispatch"] {
+    for hook in ["server_init", "pre_dispatch", "post_dispatch"] {
         let (mut pool, sock) = spawn_panicking(hook);
         ensure!(
             wait_until(Duration::from_secs(10), || sock.exists() && !pool.started().is_empty()),
@@ -613,6 +654,10 @@ fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
             pool.ready(1)?;
             ensure!(fcgi_get(&sock, "").is_err(), "{hook}: the panicking request was answered");
         }
+        if hook == "post_dispatch" {
+            pool.ready(1)?; // the request was answered before its post-dispatch hook
+            ensure!(fcgi_get(&sock, "").is_ok(), "{hook}: the request before the panic got no answer");
+        }
         let ok = wait_until(Duration::from_secs(10), || {
             pool.log().contains("exited with status 25856") && pool.started().len() >= 2
         });
@@ -622,6 +667,7 @@ fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
             log.contains(&format!("boom in {hook}")) && log.contains(&format!("panic in the {hook} hook")),
             "{hook}:\n{log}"
         );
+        ensure!(!log.contains("the request loop ended"), "{hook}: the panic did not resume in the loop:\n{log}");
         signal(pool.pid(), libc::SIGTERM);
         let code = pool.wait_exit(Duration::from_secs(10))?;
         ensure!(code == 0, "{hook}: the manager exited {code}:\n{}", pool.log());
@@ -649,6 +695,10 @@ fn main() -> std::process::ExitCode {
             a_worker_dispatching_by_its_own_means_ends_at_max_requests,
         ),
         ("a request's stdin, params and stderr; max_size", a_request_s_stdin_params_and_stderr_and_max_size),
+        (
+            "an accept failing in libfcgi ends the loop with its error",
+            an_accept_failing_in_libfcgi_ends_the_loop_with_its_error,
+        ),
         (
             "a panic in a manager hook stops the pool and resumes in Rust",
             a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust,
