@@ -51,6 +51,16 @@ stop_taken_apart() {
     }' "$raw"
 }
 
+# What the binding sections' awk programs share: the median of a list of figures,
+# and the dispatch rows by system (ns, syscalls).
+dispatch_awk='
+    function median(list,   n, v, i, j, x) {
+      n = split(list, v, " ")
+      for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+      return n == 0 ? "" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    $1 == "dispatch" { ns[$3] = $4; sc[$3] = $6 }'
+
 # The Perl binding beside the originals: the request path of each class, and a PSGI
 # hello under plackup -s FCGI behind nginx with each manager.
 perl_rows() {
@@ -68,13 +78,7 @@ perl_rows() {
   echo
   echo "| measure | original | XS (libfcgi-pm) | ratio | target met |"
   echo "|---|---|---|---|---|"
-  awk '
-    function median(list,   n, v, i, j, x) {
-      n = split(list, v, " ")
-      for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
-      return n == 0 ? "" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
-    $1 == "dispatch" { ns[$3] = $4; sc[$3] = $6 }
+  awk "$dispatch_awk"'
     $3 == "throughput" && ($1 == "plack-procmanager" || $1 == "plack-xs") { tput[$1] = tput[$1] " " $4 }
     END {
       pair("FCGI::ProcManager → FCGI::ProcManager::XS", "fcgi-procmanager", "fcgi-procmanager-xs")
@@ -108,13 +112,7 @@ rust_rows() {
   echo
   echo "| measure | C | Rust | ratio | target met |"
   echo "|---|---|---|---|---|"
-  awk '
-    function median(list,   n, v, i, j, x) {
-      n = split(list, v, " ")
-      for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
-      return n == 0 ? "" : n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
-    $1 == "dispatch" { ns[$3] = $4; sc[$3] = $6 }
+  awk "$dispatch_awk"'
     $3 == "throughput" && ($1 == "fcgi-pm" || $1 == "rust-hello") { tput[$1] = tput[$1] " " $4 }
     END {
       printf "| dispatch pair | %.1f ns, %s syscalls | %.1f ns, %s syscalls | %.2f× | %s |\n", ns["fcgi-pm"], sc["fcgi-pm"],
