@@ -41,6 +41,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// The kind of a `PM_E*` code.
+    ///
+    /// ```
+    /// use fcgi_pm::ErrorKind;
+    /// assert_eq!(ErrorKind::from_code(-9), ErrorKind::Locked);
+    /// assert_eq!(ErrorKind::Locked.code(), -9);
+    /// assert_eq!(fcgi_pm::strerror(-9), "pid file is held by another manager");
+    /// ```
     pub fn from_code(code: i32) -> ErrorKind {
         match code {
             sys::PM_EINVAL => ErrorKind::InvalidArgument,

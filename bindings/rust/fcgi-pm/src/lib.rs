@@ -92,6 +92,13 @@ pub struct ParameterInfo {
 }
 
 /// Every parameter of the library, in its fixed order.
+///
+/// ```
+/// let die = fcgi_pm::parameters().into_iter().find(|p| p.name == "die_timeout").unwrap();
+/// assert_eq!(die.kind, "seconds");
+/// assert!(die.settable_when_running);
+/// assert!(fcgi_pm::version().starts_with("0."));
+/// ```
 pub fn parameters() -> Vec<ParameterInfo> {
     let mut out = Vec::new();
     for index in 0.. {

@@ -276,6 +276,15 @@ impl std::process::Termination for Exit {
 }
 
 /// What [`Manager::manage`] made of this process.
+///
+/// ```
+/// // processes(0): no pool, this process serves by itself.
+/// match fcgi_pm::Manager::builder().processes(0).build()?.manage()? {
+///     fcgi_pm::Process::Single(worker) => assert_eq!(worker.role(), fcgi_pm::Role::Manager),
+///     other => panic!("{other:?}"),
+/// }
+/// # Ok::<(), fcgi_pm::Error>(())
+/// ```
 pub enum Process {
     /// A worker of the pool: serve requests, then return [`Worker::exit_code`] from `main`.
     Worker(Worker),
@@ -291,6 +300,18 @@ pub enum Process {
 ///
 /// Reached through [`Manager`] and [`Worker`] (both dereference to it) and given to
 /// every hook.
+///
+/// ```
+/// let lines = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+/// let sink = lines.clone();
+/// let manager = fcgi_pm::Manager::builder()
+///     .on_log(move |line| sink.borrow_mut().push(line.to_owned()))
+///     .build()?;
+/// manager.notify("warming the cache");
+/// assert_eq!(manager.role(), fcgi_pm::Role::Manager);
+/// assert!(lines.borrow()[0].ends_with("): warming the cache"));
+/// # Ok::<(), fcgi_pm::Error>(())
+/// ```
 pub struct Pm {
     pm: *mut sys::pm_t,
     hooks: *const Hooks,
@@ -475,6 +496,15 @@ impl Pm {
 /// In a worker, a stop asked from another thread takes effect at the end of the
 /// current request or at the next accept: it does not wake an accept already
 /// waiting in the request loop's thread (a signal handler on that thread does).
+///
+/// ```
+/// let manager = fcgi_pm::Manager::builder().processes(2).build()?;
+/// let stop = manager.stop_handle();
+/// // e.g. from an admin thread started after manage (before it, manage refuses):
+/// std::thread::spawn(move || stop.stop()).join().unwrap();
+/// // A stop asked before manage is acted on as soon as it runs.
+/// # Ok::<(), fcgi_pm::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct StopHandle(Arc<Shared>);
 

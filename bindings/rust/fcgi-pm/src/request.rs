@@ -18,6 +18,15 @@ use crate::manager::{Exit, Hooks, Pm};
 /// [`crate::Worker::requests`]; this one is for the FastCGI convention of the
 /// socket on descriptor 0 (what the `fcgi-pm` program and web servers that spawn
 /// FastCGI programs hand over).
+///
+/// ```
+/// // Here descriptor 0 is no socket: a clear error, nothing changed.
+/// let err = fcgi_pm::Listener::stdin().unwrap_err();
+/// assert_eq!(err.to_string(), "descriptor 0 is not a listening socket");
+/// let listener: fcgi_pm::Listener = std::net::TcpListener::bind("127.0.0.1:0")?.into();
+/// # let _ = listener;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Listener(OwnedFd);
 

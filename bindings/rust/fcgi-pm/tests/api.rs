@@ -165,3 +165,17 @@ fn a_worker_only_api_is_refused_outside_a_worker() {
     assert!(manager.parameter("pid_fname").is_some());
     assert!(fcgi_pm::version().starts_with("0."));
 }
+
+#[test]
+fn dropping_a_manager_frees_its_handle_and_the_pid_file_it_holds() {
+    let path = std::env::temp_dir().join(format!("fcgi-pm-rust-api-{}.pid", std::process::id()));
+    let first = Manager::new().unwrap();
+    first.write_pid_file(Some(&path)).unwrap();
+    let second = Manager::new().unwrap();
+    let err = second.write_pid_file(Some(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+    drop(first); // pm_destroy: the lock goes with the handle
+    second.write_pid_file(Some(&path)).unwrap();
+    second.remove_pid_file(Some(&path)).unwrap();
+    assert!(!path.exists());
+}
