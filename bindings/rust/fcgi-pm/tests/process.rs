@@ -386,7 +386,15 @@ fn workers_end_with_their_manager() -> Outcome {
 }
 
 fn runs_under_the_fcgi_pm_program() -> Outcome {
-    let cli = std::env::var("FCGI_PM_CLI").map_err(|_| "FCGI_PM_CLI is not set".to_string())?;
+    // CTest names it; else the in-tree build's, else the one in PATH.
+    let in_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../build/src/fcgi-pm");
+    let cli = std::env::var_os("FCGI_PM_CLI").map(PathBuf::from).unwrap_or_else(|| {
+        if in_tree.exists() {
+            in_tree
+        } else {
+            PathBuf::from("fcgi-pm")
+        }
+    });
     let dir = scratch("exec");
     let sock = dir.join("app.sock");
     let mut pool = Proc::spawn(Command::new(cli).arg("-s").arg(&sock).args(["-F", "2", "--"]).arg(hello()), &dir);
