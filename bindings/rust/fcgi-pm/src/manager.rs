@@ -892,9 +892,14 @@ macro_rules! hook_setters {
 impl Builder {
     /// Sets a parameter by its library name, the value as text (for one this crate
     /// has no setter for yet).
-    pub fn set(mut self, name: &str, value: &str) -> Self {
+    pub fn set(self, name: &str, value: &str) -> Self {
+        self.apply(|m| m.set_parameter(name, value))
+    }
+
+    /// Applies `f` unless a setter failed before; its error is then the builder's.
+    fn apply(mut self, f: impl FnOnce(&Manager) -> Result<()>) -> Self {
         if let Ok(m) = &self.manager {
-            if let Err(e) = m.set_parameter(name, value) {
+            if let Err(e) = f(m) {
                 self.manager = Err(e);
             }
         }
@@ -951,13 +956,8 @@ impl Builder {
     }
 
     /// `pid_fname`: the pid file the manager writes and holds locked.
-    pub fn pid_file(mut self, path: impl AsRef<Path>) -> Self {
-        if let Ok(m) = &self.manager {
-            if let Err(e) = m.set_raw("pid_fname", path.as_ref().as_os_str().as_bytes()) {
-                self.manager = Err(e);
-            }
-        }
-        self
+    pub fn pid_file(self, path: impl AsRef<Path>) -> Self {
+        self.apply(|m| m.set_raw("pid_fname", path.as_ref().as_os_str().as_bytes()))
     }
 
     /// `pm_title`: the manager's process title.
@@ -1001,22 +1001,15 @@ impl Builder {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let Ok(m) = &self.manager else { return self };
-        let args: Result<Vec<CString>> =
-            argv.into_iter().map(|a| c_string("exec argument", a.as_ref().as_bytes())).collect();
-        let args = match args {
-            Ok(a) => a,
-            Err(e) => return Builder { manager: Err(e) },
-        };
-        let mut ptrs: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
-        ptrs.push(ptr::null_mut());
-        // SAFETY: a NULL-terminated array of C strings, copied by the library.
-        let rc = unsafe { sys::pm_set_exec(m.raw(), listener.as_fd().as_raw_fd(), ptrs.as_ptr(), ptr::null()) };
-        if rc < 0 {
-            let e = Error::from_handle(m.raw(), rc);
-            return Builder { manager: Err(e) };
-        }
-        self
+        self.apply(|m| {
+            let args: Vec<CString> =
+                argv.into_iter().map(|a| c_string("exec argument", a.as_ref().as_bytes())).collect::<Result<_>>()?;
+            let mut ptrs: Vec<*mut c_char> = args.iter().map(|a| a.as_ptr() as *mut c_char).collect();
+            ptrs.push(ptr::null_mut());
+            // SAFETY: a NULL-terminated array of C strings, copied by the library.
+            let rc = unsafe { sys::pm_set_exec(m.raw(), listener.as_fd().as_raw_fd(), ptrs.as_ptr(), ptr::null()) };
+            m.check(rc).map(drop)
+        })
     }
 
     hook_setters! {

@@ -86,8 +86,7 @@ enum State {
 }
 
 struct Inner {
-    pm: *mut sys::pm_t,
-    hooks: *const Hooks,
+    /// The worker's handle (alive as long as the Worker the loop borrows, 'w).
     handle: Pm,
     req: UnsafeCell<sys::FCGX_Request>,
     state: Cell<State>,
@@ -95,8 +94,11 @@ struct Inner {
 
 impl Inner {
     fn hooks(&self) -> &Hooks {
-        // SAFETY: the Worker that owns the hooks outlives every Requests ('w).
-        unsafe { &*self.hooks }
+        self.handle.hooks()
+    }
+
+    fn pm(&self) -> *mut sys::pm_t {
+        self.handle.raw()
     }
 
     fn req(&self) -> *mut sys::FCGX_Request {
@@ -120,7 +122,7 @@ impl Inner {
                 req.keepConnection = 0;
             }
             sys::FCGX_Finish_r(req);
-            sys::pm_post_dispatch(self.pm)
+            sys::pm_post_dispatch(self.pm())
         };
         let exit = sys::PM_IS_EXIT(rc).then(|| Exit(sys::PM_EXIT_STATUS(rc) as u8));
         self.state.set(if exit.is_some() { State::Ended } else { State::Idle });
@@ -166,8 +168,6 @@ impl<'w> Requests<'w> {
         // SAFETY: FCGX_InitRequest fills the whole struct.
         unsafe { sys::FCGX_InitRequest(req.as_mut_ptr(), listen_fd, 0) };
         let inner = Inner {
-            pm: pm.raw(),
-            hooks: pm.hooks(),
             handle: pm.alias(),
             // SAFETY: initialised just above.
             req: UnsafeCell::new(unsafe { req.assume_init() }),
@@ -209,14 +209,14 @@ impl<'w> Iterator for Requests<'w> {
         }
         let mut fcgx_rc: c_int = 0;
         // SAFETY: the live handle and the request initialised for this loop.
-        let rc = unsafe { sys::fcgi_pm_fcgx_accept_r(inner.pm, inner.req(), &mut fcgx_rc) };
+        let rc = unsafe { sys::fcgi_pm_fcgx_accept_r(inner.pm(), inner.req(), &mut fcgx_rc) };
         if rc < 0 {
             // SAFETY: live handle.
-            if unsafe { sys::pm_worker_stopping(inner.pm) } == 1 {
+            if unsafe { sys::pm_worker_stopping(inner.pm()) } == 1 {
                 return self.end_with(None);
             }
             let e = if fcgx_rc == 0 {
-                Error::from_handle(inner.pm, rc)
+                Error::from_handle(inner.pm(), rc)
             } else {
                 // libfcgi's: a negative errno (or one of its own codes, below -2)
                 let os = io::Error::from_raw_os_error(-fcgx_rc);
@@ -225,7 +225,7 @@ impl<'w> Iterator for Requests<'w> {
             return self.end_with(Some(e));
         }
         // SAFETY: live handle.
-        let rc = unsafe { sys::pm_pre_dispatch(inner.pm) };
+        let rc = unsafe { sys::pm_pre_dispatch(inner.pm()) };
         if sys::PM_IS_EXIT(rc) {
             // SAFETY: the request accepted above is ended unanswered: a hook asked to exit.
             unsafe { sys::FCGX_Finish_r(inner.req()) };

@@ -457,20 +457,10 @@ fn an_async_runtime_in_each_worker() -> Outcome {
     pool.no_orphans()
 }
 
-// ---- this program as a manager whose hooks panic ----
+// ---- this program as a manager of its own (a child of the test, FCGI_PM_RUST_MODE set) ----
 
-/// Runs in a child of this test (FCGI_PM_RUST_HOOK set): a pool of one on the socket
-/// FCGI_PM_RUST_SOCK whose hook named by FCGI_PM_RUST_HOOK panics.
+/// A pool of one on the socket FCGI_PM_RUST_SOCK whose hook named `hook` panics.
 fn panicking_pool(hook: &str) -> std::process::ExitCode {
-    if hook == "none-dispatch" {
-        return dispatching_pool();
-    }
-    if hook == "none-echo" {
-        return echoing_pool();
-    }
-    if hook == "none-eagain" {
-        return failing_accept();
-    }
     let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
     let boom = format!("boom in {hook}");
     let b = fcgi_pm::Manager::builder().processes(1).backoff_min(Duration::from_millis(200));
@@ -548,7 +538,7 @@ fn echoing_pool() -> std::process::ExitCode {
 }
 
 fn a_request_s_stdin_params_and_stderr_and_max_size() -> Outcome {
-    let (mut pool, sock) = spawn_panicking("none-echo");
+    let (mut pool, sock) = spawn_self("echo");
     pool.ready(1)?;
     let body: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     let sum: u64 = body.iter().map(|&b| u64::from(b)).sum();
@@ -608,7 +598,7 @@ fn failing_accept() -> std::process::ExitCode {
 }
 
 fn an_accept_failing_in_libfcgi_ends_the_loop_with_its_error() -> Outcome {
-    let (mut pool, _) = spawn_panicking("none-eagain");
+    let (mut pool, _) = spawn_self("eagain");
     let code = pool.wait_exit(Duration::from_secs(10))?;
     let log = pool.log();
     ensure!(code == 1, "exit {code}:\n{log}");
@@ -618,24 +608,25 @@ fn an_accept_failing_in_libfcgi_ends_the_loop_with_its_error() -> Outcome {
 }
 
 fn a_worker_dispatching_by_its_own_means_ends_at_max_requests() -> Outcome {
-    let (mut pool, _) = spawn_panicking("none-dispatch");
+    let (mut pool, _) = spawn_self("dispatch");
     let ok = wait_until(Duration::from_secs(10), || pool.log().contains("safe exit after max_requests (3)"));
     ensure!(ok, "{}", pool.log());
     ensure!(pool.log().contains("dispatched 3, then Exit(0), exit status Some(0)"), "{}", pool.log());
     pool.stop_plain()
 }
 
-fn spawn_panicking(hook: &str) -> (Proc, PathBuf) {
-    let dir = scratch(&format!("panic-{hook}"));
+/// This program again, as the manager that `mode` names (see main), on a socket of its own.
+fn spawn_self(mode: &str) -> (Proc, PathBuf) {
+    let dir = scratch(&format!("self-{mode}"));
     let sock = dir.join("app.sock");
     let me = std::env::current_exe().unwrap();
-    let pool = Proc::spawn(Command::new(me).env("FCGI_PM_RUST_HOOK", hook).env("FCGI_PM_RUST_SOCK", &sock), &dir);
+    let pool = Proc::spawn(Command::new(me).env("FCGI_PM_RUST_MODE", mode).env("FCGI_PM_RUST_SOCK", &sock), &dir);
     (pool, sock)
 }
 
 fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
     for hook in ["manager_init", "log"] {
-        let (mut pool, _) = spawn_panicking(hook);
+        let (mut pool, _) = spawn_self(hook);
         let code = pool.wait_exit(Duration::from_secs(10))?;
         let log = pool.log();
         ensure!(code == 101, "{hook}: exited {code}, not 101 (Rust's panic):\n{log}");
@@ -652,7 +643,7 @@ fn a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust() -> Outcome {
 
 fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
     for hook in ["server_init", "pre_dispatch", "post_dispatch"] {
-        let (mut pool, sock) = spawn_panicking(hook);
+        let (mut pool, sock) = spawn_self(hook);
         ensure!(
             wait_until(Duration::from_secs(10), || sock.exists() && !pool.started().is_empty()),
             "{hook}: no worker:\n{}",
@@ -685,8 +676,12 @@ fn a_panic_in_a_worker_hook_ends_that_worker() -> Outcome {
 }
 
 fn main() -> std::process::ExitCode {
-    if let Ok(hook) = std::env::var("FCGI_PM_RUST_HOOK") {
-        return panicking_pool(&hook);
+    match std::env::var("FCGI_PM_RUST_MODE").as_deref() {
+        Ok("dispatch") => return dispatching_pool(),
+        Ok("echo") => return echoing_pool(),
+        Ok("eagain") => return failing_accept(),
+        Ok(hook) => return panicking_pool(hook),
+        Err(_) => {}
     }
     let scenarios: &[Scenario] = &[
         ("serves through cgi-fcgi and nginx", serves_through_cgi_fcgi_and_nginx),
