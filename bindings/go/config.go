@@ -1,0 +1,218 @@
+package fcgipm
+
+/*
+#include <stdlib.h>
+#include <fcgi_pm.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unsafe"
+)
+
+// Config is a pool: where it listens, the library's parameters, and the hooks.
+//
+// The zero value of every field means the library's default (README, "Parameters"),
+// so that Config{Processes: 4, Address: "/run/app.sock"} is a complete pool. A
+// negative duration means zero seconds (for DieTimeout: wait for ever). A duration
+// must be a whole number of milliseconds, the library's resolution.
+type Config struct {
+	// Address is the listening socket: "unix:/path" or an absolute path (a unix
+	// socket; a stale socket file left by a dead server is replaced), "tcp:host:port"
+	// or "host:port". Empty: the socket the program was given, as FastCGI servers
+	// are, on descriptor 0 (spawn-fcgi, the fcgi-pm program), or by systemd's socket
+	// activation (LISTEN_FDS=1, on descriptor 3). In a worker it is not read: the
+	// worker serves the socket its manager opened.
+	Address string
+
+	// Processes is the number of workers (n_processes). 0, the default: no pool,
+	// Serve serves in this process.
+	Processes int
+
+	// How the manager stops and restarts workers.
+	DieTimeout   time.Duration // die_timeout: TERM's grace before KILL; default 60s
+	StartDelay   time.Duration // start_delay: between forks; default 0
+	MinUptime    time.Duration // min_uptime: a worker ending sooner is a crash; default 1s
+	BackoffMin   time.Duration // backoff_min: the first crash's respawn delay; default 100ms
+	BackoffMax   time.Duration // backoff_max: the longest; default 30s
+	CrashBudget  int           // crash_budget: crashes in CrashWindow before the manager gives up; 0: never
+	CrashWindow  time.Duration // crash_window: default 10s
+	StartTimeout time.Duration // start_timeout: a pool not ready so long after its start gives up; 0: none
+
+	// When a worker ends after its request (the library's post-dispatch checks).
+	MaxRequests          int64 // max_requests: requests a worker serves; 0: no limit
+	SizecheckNumRequests int64 // sizecheck_num_requests: check the sizes below every so many requests
+	MaxSizeKiB           int64 // max_size: virtual size limit
+	MinShareSizeKiB      int64 // min_share_size: shared size floor
+	MaxUnsharedSizeKiB   int64 // max_unshared_size: unshared size limit
+
+	// Names and files.
+	PIDFile     string // pid_fname: the manager's pid file (locked while it runs)
+	Title       string // pm_title: the manager's process title; default "<program>-fcgi-pm"
+	ProcessName string // process_name: each worker's title; default "<program>-fcgi"
+
+	// KeepListening leaves the listening socket open on TERM (stop_listening 0), so
+	// that connections wait for the next manager instead of being refused.
+	KeepListening bool
+
+	// MaxProcs is GOMAXPROCS in each worker. 0: GOMAXPROCS from the environment if
+	// set, else 1 in a pool (one worker per core serves more on few cores than
+	// fewer workers with more threads: README, "Using it from Go"), and Go's own
+	// default in a single process.
+	MaxProcs int
+
+	// Hooks. Each runs in a worker (the manager runs no Go code: see the package
+	// documentation); any may be nil.
+	//
+	// WorkerInit runs once in each worker before it serves (the library's
+	// SERVER_INIT, in Go): a non-nil error ends the worker (status 1) and is logged.
+	WorkerInit func(w *Worker) error
+	// PreDispatch and PostDispatch run around each request's handler.
+	PreDispatch  func(w *Worker, r *http.Request)
+	PostDispatch func(w *Worker, r *http.Request)
+	// Log receives each of the worker's log lines ("FastCGI: server (pid N): ..."),
+	// without the newline, instead of stderr. It may be called from any goroutine.
+	Log func(line string)
+}
+
+// param is one library parameter as text.
+type param struct{ name, value string }
+
+// excludedParameters are the library's parameters that Config leaves out, and why.
+var excludedParameters = map[string]string{
+	"no_exit":     "always 1: the Go side ends its workers itself, after their requests",
+	"no_signals":  "the manager runs before Go, in C: its signals can only be the library's",
+	"worker_exit": "how the library exits a worker: with no_exit 1 it does not",
+	"stop_signal": "for workers exec'd by the library: the package forks its workers",
+	"role":        "the library's to set (manager, server)",
+}
+
+func seconds(name string, d time.Duration) (string, error) {
+	if d < 0 {
+		return "0", nil
+	}
+	if d%time.Millisecond != 0 {
+		return "", &Error{Code: int(C.PM_EBADVALUE),
+			Message: fmt.Sprintf("%s: %v is finer than the library's milliseconds", name, d)}
+	}
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000), nil
+}
+
+// parameters lists the fields that differ from their zero value, as the library's
+// parameters, in the library's order.
+func (c *Config) parameters() ([]param, error) {
+	var out []param
+	integer := func(name string, v int64) {
+		if v != 0 {
+			out = append(out, param{name, strconv.FormatInt(v, 10)})
+		}
+	}
+	text := func(name, v string) {
+		if v != "" {
+			out = append(out, param{name, v})
+		}
+	}
+	var err error
+	duration := func(name string, d time.Duration) {
+		if d == 0 || err != nil {
+			return
+		}
+		var s string
+		if s, err = seconds(name, d); err == nil {
+			out = append(out, param{name, s})
+		}
+	}
+	integer("n_processes", int64(c.Processes))
+	duration("die_timeout", c.DieTimeout)
+	duration("start_delay", c.StartDelay)
+	text("pid_fname", c.PIDFile)
+	text("pm_title", c.Title)
+	text("process_name", c.ProcessName)
+	integer("max_requests", c.MaxRequests)
+	integer("max_size", c.MaxSizeKiB)
+	integer("sizecheck_num_requests", c.SizecheckNumRequests)
+	duration("min_uptime", c.MinUptime)
+	duration("backoff_min", c.BackoffMin)
+	duration("backoff_max", c.BackoffMax)
+	integer("crash_budget", int64(c.CrashBudget))
+	duration("crash_window", c.CrashWindow)
+	duration("start_timeout", c.StartTimeout)
+	if c.KeepListening {
+		out = append(out, param{"stop_listening", "0"})
+	}
+	integer("min_share_size", c.MinShareSizeKiB)
+	integer("max_unshared_size", c.MaxUnsharedSizeKiB)
+	if err != nil {
+		return nil, err
+	}
+	if c.MaxProcs < 0 {
+		return nil, &Error{Code: int(C.PM_ERANGE), Message: fmt.Sprintf("MaxProcs: %d: 0 or more", c.MaxProcs)}
+	}
+	return out, nil
+}
+
+// setParameters sets ps on pm; the first refusal, with the library's message.
+func setParameters(pm *C.pm_t, ps []param) error {
+	for _, p := range ps {
+		if strings.IndexByte(p.value, 0) >= 0 {
+			return &Error{Code: int(C.PM_EINVAL), Message: p.name + ": the value contains a NUL byte"}
+		}
+		name, value := C.CString(p.name), C.CString(p.value)
+		rc := C.pm_parameter(pm, name, value)
+		C.free(unsafe.Pointer(name))
+		C.free(unsafe.Pointer(value))
+		if rc < 0 {
+			return lastError(pm, rc)
+		}
+	}
+	return nil
+}
+
+// Validate checks c as the library would, on a scratch handle, and the address's
+// form: the error Serve would return for it, or nil. Nothing is opened.
+func (c *Config) Validate() error {
+	ps, err := c.parameters()
+	if err != nil {
+		return err
+	}
+	pm := C.pm_create()
+	if pm == nil {
+		return ErrNoMemory
+	}
+	defer C.pm_destroy(pm)
+	if err := setParameters(pm, ps); err != nil {
+		return err
+	}
+	if c.Address != "" {
+		if _, _, err := parseAddress(c.Address); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// encodeParameters writes ps for the constructor: "name=value" lines, with '%',
+// newlines and other control bytes of a value as %XX.
+func encodeParameters(ps []param) string {
+	var b []byte
+	for _, p := range ps {
+		b = append(b, p.name...)
+		b = append(b, '=')
+		for i := 0; i < len(p.value); i++ {
+			ch := p.value[i]
+			if ch == '%' || ch < 0x20 || ch == 0x7f {
+				b = append(b, fmt.Sprintf("%%%02X", ch)...)
+			} else {
+				b = append(b, ch)
+			}
+		}
+		b = append(b, '\n')
+	}
+	return string(b)
+}

@@ -1,0 +1,3 @@
+module github.com/fcgi-pm/fcgi-pm/bindings/go
+
+go 1.19
