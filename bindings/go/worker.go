@@ -36,6 +36,7 @@ type Worker struct {
 	mu       sync.Mutex // the handle's calls (one at a time), and what follows
 	conns    map[*conn]struct{}
 	stopping bool
+	accepted bool // the accept loop is over: no connection can come in untracked
 	exited   bool // the library said to exit: its later post-dispatch lines would repeat it
 	status   int
 	message  string
@@ -168,6 +169,10 @@ func serveWorker(cfg *Config, h http.Handler, pm *C.pm_t, fd int, adopted bool) 
 		}
 	}
 	w.accept(h)
+	w.mu.Lock()
+	w.accepted = true
+	w.checkDrained()
+	w.mu.Unlock()
 	<-w.drained
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -213,13 +218,13 @@ func (w *Worker) accept(h http.Handler) {
 		}
 		delay = 5 * time.Millisecond
 		c := &conn{Conn: nc, w: w, done: make(chan struct{}), since: time.Now()}
-		if !w.track(c) {
-			nc.Close()
-			return
-		}
+		stopping := w.track(c)
 		// One net/http/fcgi server per connection, so that the handler knows its
 		// connection: Serve takes c from the listener, then waits for its close.
 		go fcgi.Serve(&connListener{c: c}, &handler{w: w, c: c, h: h})
+		if stopping {
+			return
+		}
 	}
 }
 
@@ -229,14 +234,16 @@ func (w *Worker) isStopping() bool {
 	return w.stopping
 }
 
+// track counts c in; a connection accepted as the stop began is served all the same
+// (its request is on its way). Reports whether the worker is stopping.
 func (w *Worker) track(c *conn) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopping {
-		return false
-	}
 	w.conns[c] = struct{}{}
-	return true
+	if w.stopping {
+		c.recheckLater()
+	}
+	return w.stopping
 }
 
 // beginStop: no more connections, the context cancelled, and each connection closed
@@ -270,9 +277,10 @@ func (w *Worker) beginStop(status int, msg string) {
 	}
 }
 
-// checkDrained, with mu held: the stop is complete when no connection is left.
+// checkDrained, with mu held: the stop is complete when no connection is left, nor
+// can come.
 func (w *Worker) checkDrained() {
-	if w.stopping && len(w.conns) == 0 {
+	if w.stopping && w.accepted && len(w.conns) == 0 {
 		select {
 		case <-w.drained:
 		default:
