@@ -216,3 +216,24 @@ func encodeParameters(ps []param) string {
 	}
 	return string(b)
 }
+
+// parameterNames lists the library's parameters, in its order (pm_parameter_info).
+func parameterNames() []string {
+	var names []string
+	for i := 0; ; i++ {
+		var name *C.char
+		if C.pm_parameter_info(C.int(i), &name, nil, nil, nil) != 0 {
+			return names
+		}
+		names = append(names, C.GoString(name))
+	}
+}
+
+// getParameter is pm's value of name, "" if unknown.
+func getParameter(pm *C.pm_t, name string) string {
+	n := C.CString(name)
+	defer C.free(unsafe.Pointer(n))
+	return C.GoString(C.pm_get_parameter(pm, n))
+}
+
+func destroyHandle(pm *C.pm_t) { C.pm_destroy(pm) }
