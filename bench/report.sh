@@ -125,6 +125,47 @@ rust_rows() {
   echo
 }
 
+# The Go package beside the C library and beside net/http/fcgi alone: hello behind
+# nginx, the life cycle with Go workers, the reload storm.
+go_rows() {
+  grep -q '^go-hello 2 throughput ' "$raw" || return 0
+  echo "## Go: the fcgipm package beside C and beside net/http/fcgi alone"
+  echo
+  echo "Hello behind nginx, 2 workers, wrk -t1 -c16, median of the rounds: C's"
+  echo "examples/hello; the package's examples/hello (the manager forks the workers,"
+  echo "each serves through net/http/fcgi with GOMAXPROCS 1); and the same handler on"
+  echo "net/http/fcgi alone (apps/go_plain.go, GOMAXPROCS 1) under \`spawn-fcgi -F 2\`,"
+  echo "which supervises nothing. Then the life cycle (lifecycle.c, medians of the"
+  echo "rounds, ms) of examples/hello in C and in Go, and the requests that failed"
+  echo "while each was reloaded every 20 ms under load. Target (issue 16): the"
+  echo "package's throughput ≥ 0.98× net/http/fcgi's under spawn-fcgi."
+  echo
+  echo "| measure | C (libfcgi-pm) | Go (fcgipm) | net/http/fcgi, spawn-fcgi | Go ÷ C | Go ÷ spawn-fcgi | target met |"
+  echo "|---|---|---|---|---|---|---|"
+  awk "$dispatch_awk"'
+    $3 == "throughput" && ($1 == "fcgi-pm" || $1 == "go-hello" || $1 == "go-spawn-fcgi") { tput[$1] = tput[$1] " " $4 }
+    $3 == "storm" && ($1 == "fcgi-pm" || $1 == "go-hello") { storm[$1] = $6 " of " $5 }
+    $3 ~ /^(startup|reload|stop)$/ && ($1 == "fcgi-pm" || $1 == "go-hello") && $4 != "-" {
+      life[$1, $2, $3] = $4; if (!($2 in seen_n)) { seen_n[$2] = 1; sizes[++nsizes] = $2 } }
+    END {
+      c = median(tput["fcgi-pm"]); g = median(tput["go-hello"]); p = median(tput["go-spawn-fcgi"])
+      if (c != "" && g != "" && p != "")
+        printf "| hello behind nginx, 2 workers (req/s) | %.0f | %.0f | %.0f | %.2f× | %.2f× | %s |\n", c, g, p, g / c, g / p,
+          (g / p >= 0.98) ? "yes" : "**no**"
+      for (i = 1; i <= nsizes; i++) {
+        n = sizes[i]
+        split("startup reload stop", ms, " ")
+        for (j = 1; j <= 3; j++)
+          if (("fcgi-pm", n, ms[j]) in life && ("go-hello", n, ms[j]) in life)
+            printf "| %s, n=%s (ms) | %s | %s | – | %.2f× | – | – |\n", ms[j], n, life["fcgi-pm", n, ms[j]],
+              life["go-hello", n, ms[j]], life["go-hello", n, ms[j]] / life["fcgi-pm", n, ms[j]]
+      }
+      if ("go-hello" in storm)
+        printf "| failed while reloaded every 20 ms | %s | %s | – | – | – | – |\n", storm["fcgi-pm"], storm["go-hello"]
+    }' "$raw"
+  echo
+}
+
 {
   echo "# fcgi-pm beside its peers"
   echo
@@ -146,6 +187,7 @@ rust_rows() {
   echo
   perl_rows
   rust_rows
+  go_rows
   echo "## Raw figures"
   echo
   echo "system n measure median min max samples (life cycle); dispatch: ns median, spread, syscalls per pair;"

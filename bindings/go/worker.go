@@ -217,11 +217,12 @@ func (w *Worker) accept(h http.Handler) {
 			return
 		}
 		delay = 5 * time.Millisecond
-		c := &conn{Conn: nc, w: w, done: make(chan struct{}), since: time.Now()}
+		c := &conn{Conn: nc, w: w, since: time.Now()}
 		stopping := w.track(c)
 		// One net/http/fcgi server per connection, so that the handler knows its
-		// connection: Serve takes c from the listener, then waits for its close.
-		go fcgi.Serve(&connListener{c: c}, &handler{w: w, c: c, h: h})
+		// connection: Serve takes c from the listener and starts serving it, and
+		// returns at the listener's next Accept.
+		fcgi.Serve(&connListener{c: c}, &handler{w: w, c: c, h: h})
 		if stopping {
 			return
 		}
@@ -294,7 +295,6 @@ func (w *Worker) checkDrained() {
 type conn struct {
 	net.Conn
 	w      *Worker
-	done   chan struct{}
 	once   sync.Once
 	since  time.Time
 	begun  int // with w.mu
@@ -345,7 +345,6 @@ func (c *conn) Close() error {
 	var err error
 	c.once.Do(func() {
 		err = c.Conn.Close()
-		close(c.done)
 		c.w.mu.Lock()
 		c.closed = true
 		delete(c.w.conns, c)
@@ -355,8 +354,7 @@ func (c *conn) Close() error {
 	return err
 }
 
-// connListener gives net/http/fcgi's Serve one connection, then ends it when the
-// connection is closed.
+// connListener gives net/http/fcgi's Serve one connection, and then ends Serve.
 type connListener struct {
 	c     *conn
 	taken bool
@@ -367,7 +365,6 @@ func (l *connListener) Accept() (net.Conn, error) {
 		l.taken = true
 		return l.c, nil
 	}
-	<-l.c.done
 	return nil, net.ErrClosed
 }
 
