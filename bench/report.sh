@@ -143,7 +143,7 @@ go_rows() {
   echo "| measure | C (libfcgi-pm) | Go (fcgipm) | net/http/fcgi, spawn-fcgi | Go ÷ C | Go ÷ spawn-fcgi | target met |"
   echo "|---|---|---|---|---|---|---|"
   awk "$dispatch_awk"'
-    $3 == "throughput" && ($1 == "fcgi-pm" || $1 == "go-hello" || $1 == "go-spawn-fcgi") { tput[$1] = tput[$1] " " $4 }
+    $3 == "throughput" && ($1 == "fcgi-pm" || $1 ~ /^go-/) { tput[$1] = tput[$1] " " $4 }
     $3 == "storm" && ($1 == "fcgi-pm" || $1 == "go-hello") { storm[$1] = $6 " of " $5 }
     $3 ~ /^(startup|reload|stop)$/ && ($1 == "fcgi-pm" || $1 == "go-hello") && $4 != "-" {
       life[$1, $2, $3] = $4; if (!($2 in seen_n)) { seen_n[$2] = 1; sizes[++nsizes] = $2 } }
@@ -152,6 +152,10 @@ go_rows() {
       if (c != "" && g != "" && p != "")
         printf "| hello behind nginx, 2 workers (req/s) | %.0f | %.0f | %.0f | %.2f× | %.2f× | %s |\n", c, g, p, g / c, g / p,
           (g / p >= 0.98) ? "yes" : "**no**"
+      m = median(tput["go-hello-maxprocs2"])
+      if (m != "" && g != "")
+        printf "| the same, GOMAXPROCS 2 in each Go worker (req/s) | – | %.0f | – | – | – | %s |\n", m,
+          (g >= m) ? "GOMAXPROCS 1 serves more" : "**GOMAXPROCS 2 serves more**"
       for (i = 1; i <= nsizes; i++) {
         n = sizes[i]
         split("startup reload stop", ms, " ")

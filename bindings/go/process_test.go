@@ -49,6 +49,9 @@ func testApp() {
 	if t := os.Getenv("APP_TITLE"); t != "" {
 		cfg.Title = t
 	}
+	if os.Getenv("APP_LOG") != "" {
+		cfg.Log = func(line string) { fmt.Fprintln(os.Stderr, "go-log: "+line) }
+	}
 	var pre, post, usr1 atomic.Int64
 	cancelled := make(chan struct{})
 	cfg.WorkerInit = func(w *fcgipm.Worker) error {
@@ -86,6 +89,17 @@ func testApp() {
 		_, ok := fcgipm.FromContext(r.Context())
 		fmt.Fprintf(rw, "pre %d post %d worker %v gomaxprocs %s\n", pre.Load(), post.Load(), ok,
 			os.Getenv("GOMAXPROCS"))
+	})
+	mux.HandleFunc("/stop", func(rw http.ResponseWriter, r *http.Request) {
+		w, _ := fcgipm.FromContext(r.Context())
+		w.Stop()
+		fmt.Fprintf(rw, "stopping %d\n", os.Getpid())
+	})
+	mux.HandleFunc("/param", func(rw http.ResponseWriter, r *http.Request) {
+		w, _ := fcgipm.FromContext(r.Context())
+		err := w.SetParameter("max_requests", r.URL.Query().Get("max_requests"))
+		v, _ := w.Parameter("max_requests")
+		fmt.Fprintf(rw, "max_requests %s %v\n", v, err)
 	})
 	mux.HandleFunc("/exit", func(rw http.ResponseWriter, r *http.Request) {
 		w, _ := fcgipm.FromContext(r.Context())
@@ -610,13 +624,15 @@ func TestMaxRequestsEndsAWorker(t *testing.T) {
 // Worker.Exit ends the worker with its status; Go's own signal handling works in a
 // worker (os/signal for USR1).
 func TestPanicExitAndGoSignals(t *testing.T) {
-	p := startPool(t, 1, "APP_N=1")
+	p := startPool(t, 1, "APP_N=1", "APP_LOG=1")
 	worker := p.started()[0]
 	if status, _, err := fcgiGet(p.sock, "/panic"); err != nil || status != 500 {
 		t.Fatalf("panic: %d %v", status, err)
 	}
-	if !strings.Contains(p.log.String(), "panic serving /panic: on purpose") {
-		t.Errorf("the panic is not logged:\n%s", p.log.String())
+	// The worker's lines go through Config.Log; the manager's do not (it runs no Go).
+	if !strings.Contains(p.log.String(), fmt.Sprintf("go-log: FastCGI: server (pid %d): panic serving /panic: on purpose", worker)) ||
+		strings.Contains(p.log.String(), "go-log: FastCGI: manager") {
+		t.Errorf("the panic is not logged through Config.Log:\n%s", p.log.String())
 	}
 	syscall.Kill(worker, syscall.SIGUSR1)
 	ok := waitUntil(5*time.Second, func() bool {
@@ -808,5 +824,91 @@ func TestStoppedPoolRefusesConnections(t *testing.T) {
 	if c, err := net.Dial("unix", p.sock); err == nil {
 		c.Close()
 		t.Fatal("the socket still accepts after the stop")
+	}
+}
+
+// Worker.Stop ends the worker after its request ("safe exit on request", status 0),
+// and the manager replaces it; SetParameter changes a running worker's parameter,
+// and refuses a bad value with the library's error.
+func TestWorkerStopAndParameters(t *testing.T) {
+	p := startPool(t, 1, "APP_N=1")
+	worker := p.started()[0]
+	if _, body, err := fcgiGet(p.sock, "/param?max_requests=7"); err != nil || body != "max_requests 7 <nil>\n" {
+		t.Fatalf("/param: %q %v", body, err)
+	}
+	if _, body, _ := fcgiGet(p.sock, "/param?max_requests=-1"); !strings.Contains(body, "max_requests 7 fcgipm: max_requests") {
+		t.Fatalf("a bad value: %q", body)
+	}
+	if _, body, err := fcgiGet(p.sock, "/stop"); err != nil || !strings.HasPrefix(body, "stopping") {
+		t.Fatalf("/stop: %q %v", body, err)
+	}
+	p.waitLog(1, "the exit", fmt.Sprintf(`server \(pid %d\) exited with status 0`, worker))
+	if !strings.Contains(p.log.String(), fmt.Sprintf("server (pid %d): safe exit on request", worker)) {
+		t.Errorf("no library line for the stop:\n%s", p.log.String())
+	}
+	p.waitLog(2, "the replacement", `server \(pid \d+\): initialized`)
+	p.stop()
+}
+
+// Processes 0: no manager, the process serves itself (the library's single
+// process), and stops on TERM after its request.
+func TestSingleProcessServesItself(t *testing.T) {
+	dir := scratch(t)
+	sock := filepath.Join(dir, "single.sock")
+	cmd := command("APP_N=0", "APP_ADDRESS="+sock)
+	log := &syncBuffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var body string
+	if !waitUntil(10*time.Second, func() bool { _, body, _ = fcgiGet(sock, "/"); return body != "" }) {
+		t.Fatalf("no answer:\n%s", log.String())
+	}
+	if pidOf(body) != cmd.Process.Pid || len(children(cmd.Process.Pid)) != 0 {
+		t.Fatalf("served by %d, the process is %d (children %v)", pidOf(body), cmd.Process.Pid, children(cmd.Process.Pid))
+	}
+	res := make(chan string, 1)
+	go func() { _, b, _ := fcgiGet(sock, "/?sleep=800"); res <- b }()
+	time.Sleep(200 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	if b := <-res; !strings.HasPrefix(b, "Hello from pid") {
+		t.Errorf("the request in flight: %q", b)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, log.String())
+	}
+}
+
+// systemd's socket activation: the socket on descriptor 3 (LISTEN_FDS, LISTEN_PID
+// naming the pid that execs into the program), the manager keeping that pid.
+func TestSocketActivation(t *testing.T) {
+	dir := scratch(t)
+	sock := filepath.Join(dir, "activated.sock")
+	pidFile := filepath.Join(dir, "app.pid")
+	cmd := exec.Command("systemd-socket-activate", "-l", sock, "-E", "FCGIPM_TEST_APP=1", "-E", "APP_N=2",
+		"-E", "APP_ADDRESS=", "-E", "APP_PID_FILE="+pidFile, "-E", "LD_LIBRARY_PATH", os.Args[0])
+	log := &syncBuffer{}
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("systemd-socket-activate: %v", err)
+	}
+	defer cmd.Process.Kill()
+	if !waitUntil(10*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatalf("no socket:\n%s", log.String())
+	}
+	for i := 0; i < 4; i++ {
+		if status, body, err := fcgiGet(sock, "/"); err != nil || status != 200 || !strings.HasPrefix(body, "Hello") {
+			t.Fatalf("%d %q %v\n%s", status, body, err, log.String())
+		}
+	}
+	b, _ := os.ReadFile(pidFile)
+	if strings.TrimSpace(string(b)) != strconv.Itoa(cmd.Process.Pid) || len(children(cmd.Process.Pid)) != 2 {
+		t.Fatalf("pid file %q, started %d, children %v\n%s", b, cmd.Process.Pid, children(cmd.Process.Pid), log.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v\n%s", err, log.String())
 	}
 }
