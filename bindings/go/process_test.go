@@ -766,7 +766,7 @@ func TestWorkerInitErrorEndsTheWorker(t *testing.T) {
 func TestRunsUnderTheFcgiPmProgram(t *testing.T) {
 	cli := os.Getenv("FCGI_PM_CLI")
 	if cli == "" {
-		cli = filepath.Join(repoRoot(), "..", "build", "src", "fcgi-pm")
+		cli = filepath.Join(repoRoot(), "build", "src", "fcgi-pm") // the test command's build tree
 	}
 	dir := scratch(t)
 	sock := filepath.Join(dir, "cli.sock")
