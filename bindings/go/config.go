@@ -151,6 +151,9 @@ func (c *Config) parameters() ([]param, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Processes < 0 {
+		return nil, &Error{Code: int(C.PM_ERANGE), Message: fmt.Sprintf("Processes: %d: 0 (this process serves) or more", c.Processes)}
+	}
 	if c.MaxProcs < 0 {
 		return nil, &Error{Code: int(C.PM_ERANGE), Message: fmt.Sprintf("MaxProcs: %d: 0 or more", c.MaxProcs)}
 	}
@@ -176,7 +179,7 @@ func setParameters(pm *C.pm_t, ps []param) error {
 
 // Validate checks c as the library would, on a scratch handle, and the address's
 // form: the error Serve would return for it, or nil. Nothing is opened.
-func (c *Config) Validate() error {
+func (c Config) Validate() error {
 	ps, err := c.parameters()
 	if err != nil {
 		return err

@@ -53,6 +53,7 @@ type Error struct {
 	Errno   syscall.Errno
 }
 
+// Error is "fcgipm: " and the library's message (or its code's text).
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("fcgipm: %s", C.GoString(C.pm_strerror(C.int(e.Code))))
@@ -82,6 +83,7 @@ type ExitError struct {
 	Message string
 }
 
+// Error names the status, and the reason when known.
 func (e *ExitError) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("fcgipm: exit status %d", e.Status)

@@ -8,6 +8,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -101,6 +102,7 @@ func listenFD(address string) (int, error) {
 	// Kept for the exec: neither closed (a unix listener would remove its file) nor
 	// close-on-exec. l's own descriptor is close-on-exec.
 	keep = append(keep, l, f)
+	keptFile = f
 	fd := int(f.Fd())
 	if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_SETFD, 0); e != 0 {
 		return -1, &Error{Code: int(C.PM_ESYS), Message: fmt.Sprintf("fcntl: %v", e), Errno: e}
@@ -108,5 +110,18 @@ func listenFD(address string) (int, error) {
 	return fd, nil
 }
 
-// keep holds what must outlive Serve's exec (a finalizer would close it).
-var keep []interface{}
+// keep holds what must outlive Serve's exec (a finalizer would close it); keptFile
+// is the descriptor handed on, which a single process serves itself.
+var (
+	keep     []io.Closer
+	keptFile *os.File
+)
+
+// closeKept closes what listenFD opened, once it is not needed (a failed exec, a
+// single process that has stopped).
+func closeKept() {
+	for _, k := range keep {
+		k.Close()
+	}
+	keep, keptFile = nil, nil
+}

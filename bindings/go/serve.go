@@ -45,12 +45,18 @@ func Serve(cfg Config, h http.Handler) error {
 		if serving.Swap(true) {
 			return &Error{Code: int(C.PM_ESTATE), Message: "Serve: called twice"}
 		}
+		if network, path, err := parseAddress(cfg.Address); err == nil && network == "unix" {
+			removeStaleSocket(path) // made for the pool that did not start
+		}
 		return &Error{Code: int(start.code), Message: C.GoString(&start.message[0]), Errno: syscall.Errno(start.sys_errno)}
 	case C.FCGIPM_WORKER, C.FCGIPM_ADOPTED:
 		if serving.Swap(true) {
 			return &Error{Code: int(C.PM_ESTATE), Message: "Serve: called twice in a worker"}
 		}
 		return serveWorker(&cfg, h, start.pm, int(start.listen_fd), start.state == C.FCGIPM_ADOPTED)
+	}
+	if os.Getenv(C.FCGIPM_MANAGE_VARIABLE) != "" { // the constructor did not run
+		return &Error{Code: int(C.PM_EINTERNAL), Message: "Serve: the pool's start was not taken up before Go started"}
 	}
 	ps, err := cfg.parameters()
 	if err == nil {
@@ -74,12 +80,14 @@ func Serve(cfg Config, h http.Handler) error {
 		C.FCGIPM_LISTEN_VARIABLE+"="+strconv.Itoa(fd))
 	err = syscall.Exec("/proc/self/exe", os.Args, env)
 	serving.Store(false)
+	closeKept()
 	return &Error{Code: int(C.PM_ESYS), Message: fmt.Sprintf("exec: /proc/self/exe: %v", err), Errno: err.(syscall.Errno)}
 }
 
 // serveSingle serves in this process: Processes 0, the library's single process.
 func serveSingle(cfg *Config, h http.Handler, ps []param) error {
 	fd, err := listenFD(cfg.Address)
+	defer closeKept() // the socket's file too, for a unix socket
 	if err == nil {
 		var pm *C.pm_t
 		if pm, err = newHandle(ps); err == nil {

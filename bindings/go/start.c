@@ -31,6 +31,16 @@ static void failed(pm_t *pm, int code, const char *what) {
     snprintf(fcgipm_started.message, sizeof fcgipm_started.message, "%s", msg);
 }
 
+/* pm_manage writes the process title over argv's memory: Go's os.Args is read from
+ * the same array later, so each argument is given a copy of its own first. */
+static void keep_arguments(int argc, char **argv) {
+    for (int i = 0; argv && i < argc; ++i) {
+        char *copy = argv[i] ? strdup(argv[i]) : NULL;
+        if (copy)
+            argv[i] = copy;
+    }
+}
+
 /* TERM and HUP back at their default actions, as Go's runtime expects to find them:
  * the Go side takes them with os/signal and tells the library (pm_request_stop). */
 static void signals_for_go(void) {
@@ -125,6 +135,7 @@ static void start_pool(char *spec, const char *listen_value) {
     else if (fcgipm_started.state != FCGIPM_FAILED)
         failed(pm, rc, "fcgipm: pm_manage failed");
     pm_destroy(pm);
+    close((int)fd);  /* no pool: the socket refuses connections (Serve removes its file) */
 }
 
 /* FCGI_PM_MANAGER_PID naming the parent: a worker of a manager in exec mode. */
@@ -134,20 +145,31 @@ static void adopt(const char *manager) {
     if (!*manager || *end || pid != (long)getppid())
         return;  /* stale: pm_manage takes it out of the environment if it runs */
     pm_t *pm = pm_create();
-    if (!pm)
+    if (!pm) {
+        failed(NULL, PM_ENOMEM, "fcgipm: out of memory");
         return;
-    if (pm_parameter(pm, "no_exit", "1") == 0 && pm_manage(pm) == PM_WORKER) {
+    }
+    int rc = pm_parameter(pm, "no_exit", "1");
+    if (rc == 0)
+        rc = pm_manage(pm);
+    if (rc == PM_WORKER) {
         fcgipm_started.state = FCGIPM_ADOPTED;
         fcgipm_started.pm = pm;
         fcgipm_started.listen_fd = 0;
         signals_for_go();
         return;
     }
+    /* Not a pool of its own either: Serve reports it. */
+    failed(rc < 0 ? pm : NULL, rc < 0 ? rc : PM_EINTERNAL, "fcgipm: the manager's worker was not adopted");
     pm_destroy(pm);
 }
 
-__attribute__((constructor)) static void fcgipm_start_before_go(void) {
+/* glibc passes a constructor of the executable main's arguments. */
+__attribute__((constructor)) static void fcgipm_start_before_go(int argc, char **argv, char **envp) {
+    (void)envp;
     const char *spec = getenv(FCGIPM_MANAGE_VARIABLE);
+    if (spec || getenv("FCGI_PM_MANAGER_PID"))
+        keep_arguments(argc, argv);
     if (spec) {
         const char *listen_value = getenv(FCGIPM_LISTEN_VARIABLE);
         char *spec_copy = strdup(spec), *listen_copy = listen_value ? strdup(listen_value) : NULL;

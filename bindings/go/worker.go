@@ -17,7 +17,9 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -41,6 +43,23 @@ type Worker struct {
 	status   int
 	message  string
 	drained  chan struct{}
+	lines    []string // the library's log lines made under mu, for Config.Log after it
+}
+
+// locked runs f with mu held (the library's calls, one at a time), then gives
+// Config.Log the lines the library logged meanwhile, mu released: Log may call back
+// into the worker.
+func (w *Worker) locked(f func()) {
+	w.mu.Lock()
+	f()
+	lines := w.lines
+	w.lines = nil
+	w.mu.Unlock()
+	if w.cfg.Log != nil {
+		for _, l := range lines {
+			w.cfg.Log(l)
+		}
+	}
 }
 
 type workerKey struct{}
@@ -74,13 +93,12 @@ func (w *Worker) Exit(status int, msg string) {
 	C.pm_request_stop(w.pm, 0)
 }
 
-// Notify logs one line as the library does ("FastCGI: server (pid N): ...").
+// Notify logs one line as the library does ("FastCGI: server (pid N): ..."),
+// printf-style.
 func (w *Worker) Notify(format string, args ...interface{}) {
 	line := C.CString(fmt.Sprintf(format, args...))
 	defer C.free(unsafe.Pointer(line))
-	w.mu.Lock()
-	C.fcgipm_notify(w.pm, line)
-	w.mu.Unlock()
+	w.locked(func() { C.fcgipm_notify(w.pm, line) })
 }
 
 // Parameter is the library's parameter name as text ("max_requests": "1000").
@@ -98,22 +116,23 @@ func (w *Worker) Parameter(name string) (string, bool) {
 
 // SetParameter sets one of the parameters that may change in a running worker
 // (max_requests, say): an *Error otherwise.
-func (w *Worker) SetParameter(name, value string) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return setParameters(w.pm, []param{{name, value}})
+func (w *Worker) SetParameter(name, value string) (err error) {
+	w.locked(func() { err = setParameters(w.pm, []param{{name, value}}) })
+	return err
 }
 
 // The parameters an adopted worker takes from its Config: the ones a worker acts on.
 var workerParameters = map[string]bool{"max_requests": true, "sizecheck_num_requests": true,
 	"max_size": true, "min_share_size": true, "max_unshared_size": true, "process_name": true}
 
-var logTo func(string)
+// current is the worker of this process, whose library calls log through it.
+var current *Worker
 
 //export fcgipmGoLog
 func fcgipmGoLog(line *C.char) {
-	if f := logTo; f != nil {
-		f(C.GoString(line))
+	// Called from a library call, made with current.mu held (locked).
+	if w := current; w != nil {
+		w.lines = append(w.lines, C.GoString(line))
 	}
 }
 
@@ -131,19 +150,23 @@ func maxProcs(cfg *Config, pool bool) int {
 func serveWorker(cfg *Config, h http.Handler, pm *C.pm_t, fd int, adopted bool) error {
 	w := &Worker{pm: pm, cfg: cfg, conns: map[*conn]struct{}{}, drained: make(chan struct{})}
 	w.ctx, w.cancel = context.WithCancel(context.Background())
+	defer w.cancel()
+	current = w
 	if cfg.Log != nil {
-		logTo = cfg.Log
 		C.fcgipm_log_to_go(pm, 1)
 	}
 	if adopted {
-		ps, _ := cfg.parameters()
+		ps, err := cfg.parameters()
 		var own []param
 		for _, p := range ps {
 			if workerParameters[p.name] {
 				own = append(own, p)
 			}
 		}
-		if err := setParameters(pm, own); err != nil {
+		if err == nil {
+			w.locked(func() { err = setParameters(pm, own) })
+		}
+		if err != nil {
 			w.Notify("%v", err)
 			return err
 		}
@@ -154,7 +177,18 @@ func serveWorker(cfg *Config, h http.Handler, pm *C.pm_t, fd int, adopted bool) 
 	// From here a stop signal is the worker's to act on (before, it ended the worker).
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP)
-	w.file = os.NewFile(uintptr(fd), "fcgipm-listener")
+	defer signal.Stop(sigs)
+	if C.pm_worker_stopping(pm) == 1 {
+		return nil // stopped before Go took the signals: the library saw it
+	}
+	// Not for the program's own children (kept open across the exec that made the
+	// pool, and so across the program's).
+	syscall.CloseOnExec(fd)
+	if keptFile != nil && int(keptFile.Fd()) == fd {
+		w.file = keptFile // a single process's own socket
+	} else {
+		w.file = os.NewFile(uintptr(fd), "fcgipm-listener")
+	}
 	ln, err := net.FileListener(w.file)
 	if err != nil {
 		w.Notify("descriptor %d: %v", fd, err)
@@ -174,6 +208,7 @@ func serveWorker(cfg *Config, h http.Handler, pm *C.pm_t, fd int, adopted bool) 
 	w.checkDrained()
 	w.mu.Unlock()
 	<-w.drained
+	w.file.Close() // a single process's socket refuses connections from now on
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.status != 0 {
@@ -185,9 +220,14 @@ func serveWorker(cfg *Config, h http.Handler, pm *C.pm_t, fd int, adopted bool) 
 // watch turns TERM and HUP into the library's stop (the log, the stop flags) and
 // the worker's own.
 func (w *Worker) watch(sigs chan os.Signal) {
-	for s := range sigs {
-		C.pm_request_stop(w.pm, C.int(s.(syscall.Signal)))
-		w.beginStop(0, "")
+	for {
+		select {
+		case s := <-sigs:
+			C.pm_request_stop(w.pm, C.int(s.(syscall.Signal)))
+			w.beginStop(0, "")
+		case <-w.drained:
+			return
+		}
 	}
 }
 
@@ -247,8 +287,8 @@ func (w *Worker) track(c *conn) bool {
 	return w.stopping
 }
 
-// beginStop: no more connections, the context cancelled, and each connection closed
-// once no request of its is open. status, if not 0, is what the worker exits with.
+// beginStop: no more connections, the context cancelled, and each connection ended
+// once no request is open on it. status, if not 0, is what the worker exits with.
 func (w *Worker) beginStop(status int, msg string) {
 	w.mu.Lock()
 	if status != 0 && w.status == 0 {
@@ -259,11 +299,8 @@ func (w *Worker) beginStop(status int, msg string) {
 		return
 	}
 	w.stopping = true
-	var idle []*conn
 	for c := range w.conns {
-		if c.idle() {
-			idle = append(idle, c)
-		} else if c.begun == 0 {
+		if c.begun == c.ended {
 			c.recheckLater()
 		}
 	}
@@ -272,9 +309,6 @@ func (w *Worker) beginStop(status int, msg string) {
 	w.cancel()
 	if w.ln != nil {
 		w.ln.Close()
-	}
-	for _, c := range idle {
-		c.Close()
 	}
 }
 
@@ -297,34 +331,80 @@ type conn struct {
 	w      *Worker
 	once   sync.Once
 	since  time.Time
-	begun  int // with w.mu
-	ended  int // with w.mu
-	closed bool
+	begun  int         // with w.mu
+	ended  int         // with w.mu
+	read   atomic.Bool // bytes have come (a request is on its way)
+	shut   bool        // with w.mu: the worker's side is ended, no request is taken
+	closed bool        // with w.mu
 }
 
-// freshGrace is how long a stopping worker waits for the first request of a
-// connection it has just accepted (a web server sends it at once).
-const freshGrace = 100 * time.Millisecond
+// How long a stopping worker waits before it ends a connection with no request open:
+// lingerGrace on one kept alive between requests, for a request nginx may be sending
+// on it already (served, then the connection ends with its reply: nginx then never
+// sends on a connection being ended, which would fail a POST that it may not resend);
+// freshGrace on one just accepted, for its first bytes. endGrace is how long the web
+// server has to close a connection the worker has ended.
+const (
+	lingerGrace = 100 * time.Millisecond
+	freshGrace  = time.Second
+	endGrace    = 5 * time.Second
+)
 
 // idle, with w.mu held: no request open, and one served or none coming.
 func (c *conn) idle() bool {
-	return c.begun == c.ended && (c.begun > 0 || time.Since(c.since) >= freshGrace)
+	return c.begun == c.ended && (c.begun > 0 || (!c.read.Load() && time.Since(c.since) >= freshGrace))
 }
 
+// recheckLater ends c after its grace if it is still idle then (a request that came
+// meanwhile ends it with its reply).
 func (c *conn) recheckLater() {
-	time.AfterFunc(freshGrace-time.Since(c.since), func() {
+	wait := lingerGrace
+	if c.begun == 0 {
+		wait = freshGrace - time.Since(c.since)
+	}
+	time.AfterFunc(wait, func() {
 		c.w.mu.Lock()
-		shut := c.idle()
+		idle := c.idle()
 		c.w.mu.Unlock()
-		if shut {
-			c.Close()
+		if idle {
+			c.end()
 		}
 	})
 }
 
+// end finishes the worker's side of a connection without a request open on it: its
+// write side is shut (a close over bytes not yet read, such as the rest of a request
+// body, which net/http/fcgi reads after the reply, would reset it and could cost the
+// web server the reply). Shut right after a request's last record, the end reaches
+// nginx with the reply, and nginx does not keep the connection for another request;
+// net/http/fcgi closes it when nginx has. A connection still open after endGrace is
+// closed.
+func (c *conn) end() {
+	c.w.mu.Lock()
+	already := c.shut || c.closed
+	c.shut = true
+	c.w.mu.Unlock()
+	if already {
+		return
+	}
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+		time.AfterFunc(endGrace, func() { c.Close() })
+		return
+	}
+	c.Close()
+}
+
+func (c *conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 && !c.read.Load() {
+		c.read.Store(true)
+	}
+	return n, err
+}
+
 // Write counts the end of a request: net/http/fcgi writes each record in one Write,
-// and FCGI_END_REQUEST (type 3) is a request's last. A stopping worker then closes
-// the connection, if nothing else is open on it.
+// and FCGI_END_REQUEST (type 3) is a request's last. A stopping worker then ends the
+// connection, if nothing else is open on it.
 func (c *conn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	if len(b) >= 8 && b[0] == 1 && b[1] == 3 {
@@ -332,10 +412,10 @@ func (c *conn) Write(b []byte) (int, error) {
 		if c.ended < c.begun {
 			c.ended++
 		}
-		shut := c.w.stopping && c.begun == c.ended
+		idle := c.w.stopping && c.begun == c.ended
 		c.w.mu.Unlock()
-		if shut {
-			c.Close()
+		if idle {
+			c.end()
 		}
 	}
 	return n, err
@@ -379,58 +459,105 @@ type handler struct {
 	h http.Handler
 }
 
+// response notes whether anything was sent, for a panic's answer.
+type response struct {
+	http.ResponseWriter
+	sent bool
+}
+
+func (r *response) WriteHeader(status int) { r.sent = true; r.ResponseWriter.WriteHeader(status) }
+func (r *response) Write(b []byte) (int, error) {
+	r.sent = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Flush passes http.Flusher on (net/http/fcgi's response is one).
+func (r *response) Flush() {
+	r.sent = true
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 func (hd *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w, c := hd.w, hd.c
 	var stopping C.int
-	w.mu.Lock()
-	if c.closed { // closed by the stop under this request: the web server retries it
-		w.mu.Unlock()
+	skip, stop := false, false
+	w.locked(func() {
+		if c.shut || c.closed { // ended by the stop under this request: no reply can go
+
+			skip = true
+			return
+		}
+		c.begun++
+		if rc := C.fcgipm_pre_dispatch(w.pm, &stopping); rc >= C.PM_EXIT {
+			w.exitWith(int(rc - C.PM_EXIT))
+		}
+		stop = stopping != 0 || w.exited
+	})
+	if skip {
 		return
 	}
-	c.begun++
-	C.fcgipm_pre_dispatch(w.pm, &stopping)
-	w.mu.Unlock()
-	if stopping != 0 {
+	if stop {
 		w.beginStop(0, "")
 	}
-	defer hd.finish()
 	r = r.WithContext(context.WithValue(r.Context(), workerKey{}, w))
+	out := &response{ResponseWriter: rw}
+	defer hd.finish()
+	if w.cfg.PostDispatch != nil {
+		defer w.cfg.PostDispatch(w, r)
+	}
 	defer func() {
 		if v := recover(); v != nil {
-			if v == http.ErrAbortHandler { // as net/http: the response is cut off
-				c.Close()
-				return
+			if v != http.ErrAbortHandler {
+				w.Notify("panic serving %s: %v", r.URL.RequestURI(), v)
+				w.stack(debug.Stack())
 			}
-			w.Notify("panic serving %s: %v", r.URL.RequestURI(), v)
-			os.Stderr.Write(debug.Stack())
-			rw.WriteHeader(http.StatusInternalServerError) // if nothing was sent yet
+			if out.sent || v == http.ErrAbortHandler {
+				c.Close() // a reply cut short must not pass for a whole one (as net/http)
+			} else {
+				rw.WriteHeader(http.StatusInternalServerError)
+			}
 		}
 	}()
 	if w.cfg.PreDispatch != nil {
 		w.cfg.PreDispatch(w, r)
 	}
-	hd.h.ServeHTTP(rw, r)
-	if w.cfg.PostDispatch != nil {
-		w.cfg.PostDispatch(w, r)
+	hd.h.ServeHTTP(out, r)
+}
+
+// exitWith, with mu held: the library asked the worker to exit with status.
+func (w *Worker) exitWith(status int) {
+	w.exited = true
+	if status != 0 && w.status == 0 {
+		w.status = status
 	}
 }
 
 func (hd *handler) finish() {
 	w := hd.w
 	var stopping C.int
-	w.mu.Lock()
-	if !w.exited {
-		rc := C.fcgipm_post_dispatch(w.pm, &stopping)
-		if rc >= C.PM_EXIT {
-			w.exited = true
-			if st := int(rc - C.PM_EXIT); st != 0 && w.status == 0 {
-				w.status = st
+	stop := false
+	w.locked(func() {
+		if !w.exited {
+			if rc := C.fcgipm_post_dispatch(w.pm, &stopping); rc >= C.PM_EXIT {
+				w.exitWith(int(rc - C.PM_EXIT))
 			}
 		}
-	}
-	stop := stopping != 0 || w.exited
-	w.mu.Unlock()
+		stop = stopping != 0 || w.exited
+	})
 	if stop {
 		w.beginStop(0, "")
+	}
+}
+
+// stack writes a panic's stack where the worker's log goes.
+func (w *Worker) stack(trace []byte) {
+	if w.cfg.Log == nil {
+		os.Stderr.Write(trace)
+		return
+	}
+	for _, line := range strings.Split(strings.TrimRight(string(trace), "\n"), "\n") {
+		w.cfg.Log(line)
 	}
 }
