@@ -31,7 +31,7 @@ type Config struct {
 	Address string
 
 	// Processes is the number of workers (n_processes). 0, the default: no pool,
-	// Serve serves in this process.
+	// Serve serves in this process (no manager: no pid file, no title of its own).
 	Processes int
 
 	// How the manager stops and restarts workers.
@@ -69,8 +69,10 @@ type Config struct {
 	// Hooks. Each runs in a worker (the manager runs no Go code: see the package
 	// documentation); any may be nil.
 	//
-	// WorkerInit runs once in each worker before it serves (the library's
-	// SERVER_INIT, in Go): a non-nil error ends the worker (status 1) and is logged.
+	// WorkerInit runs once in each worker before it serves, in Go, after the
+	// library's own start of the worker (its "initialized" line; the manager counts
+	// it ready, for systemd's READY=1 and start_timeout, from there): a non-nil error
+	// ends the worker (status 1) and is logged.
 	WorkerInit func(w *Worker) error
 	// PreDispatch and PostDispatch run around each request's handler.
 	PreDispatch  func(w *Worker, r *http.Request)

@@ -52,12 +52,17 @@
 // nothing yet), and passed on to the library with pm_request_stop. The program may
 // use os/signal for any other signal. A stop (TERM, HUP, the manager's death,
 // max_requests or the memory limits after a request, Worker.Stop) closes the
-// listener at once, cancels Worker.Context, and closes each FastCGI connection as
-// soon as no request is open on it: its handler has returned and net/http/fcgi has
-// written the request's last record. A connection kept alive by the web server
-// (fastcgi_keep_conn) is closed between requests; a request it sends just then
-// finds the connection closed before any byte of a reply, which nginx retries on a
-// new connection. When the last connection is closed, Serve returns.
+// listener at once, cancels Worker.Context, and ends each FastCGI connection once no
+// request is open on it (its handler has returned and net/http/fcgi has written the
+// request's last record) by shutting its write side: never a close over bytes not
+// yet read, such as a request body the handler left, which would reset the
+// connection and could cost nginx the reply. A connection the web server keeps alive
+// (fastcgi_keep_conn) is ended with the reply of a request that comes on it within
+// 100 ms, else then; nginx closes it, and net/http/fcgi with it. When the last
+// connection is closed, Serve returns. A request nginx sends on a kept-alive
+// connection just as the worker ends it fails on that connection: nginx sends a GET
+// again on a new one, not a POST (it does not resend a request it may have sent).
+// C workers that end a kept-alive connection race the same way.
 //
 // Each request is one pm_pre_dispatch / pm_post_dispatch pair (the library's
 // counting, max_requests and memory checks, its log lines), made one at a time under

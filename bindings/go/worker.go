@@ -83,7 +83,7 @@ func (w *Worker) Stop() {
 }
 
 // Exit stops the worker as Stop does, logs msg, and makes Serve return an
-// *ExitError with status (0-255; 0: Serve returns nil).
+// *ExitError with status (0-255; 0: Serve returns nil; outside that range, 1).
 func (w *Worker) Exit(status int, msg string) {
 	if status < 0 || status > 255 {
 		status = 1
