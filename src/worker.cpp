@@ -457,8 +457,10 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     arm_parent_death(manager_pid);
     call_hook(PM_HOOK_SERVER_INIT);
     arm_parent_death(manager_pid);  // again: a hook that changed uid or gid cleared it
-    notify("initialized");
+    // Ready in the slot before the line says so: a worker killed once its line is out
+    // was up, never a crash at start (the manager reads the slot).
     report_ready();
+    notify("initialized");
 }
 
 // Tells the manager this worker can serve: its slot, and a wake-up when the manager
