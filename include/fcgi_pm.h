@@ -316,6 +316,111 @@ const char *pm_errmsg(pm_t *pm);
 /* The errno behind the last failure on pm when it was PM_ESYS, else 0. */
 int pm_errno(pm_t *pm);
 
+/* What the next request is, for the live status (the scoreboard): its method, URI
+ * and client address, copied and cut to fit (15, 191 and 47 bytes); NULL for one not
+ * known. Call it between accepting a request and pm_pre_dispatch (pm_fcgx_accept
+ * does, from the request's params); a request without it shows none. No system
+ * call; a no-op outside a worker or with "scoreboard" 0. 0, or PM_EINVAL. */
+int pm_set_request(pm_t *pm, const char *method, const char *uri, const char *remote);
+/* The same from FastCGI's params (FCGX_Request's envp: "NAME=value" strings, NULL
+ * ended): REQUEST_METHOD, REQUEST_URI and REMOTE_ADDR. */
+int pm_set_request_params(pm_t *pm, char *const *envp);
+
+/* Live status: a reader's view of a running pool, from the scoreboard the manager
+ * shares with its workers (a memfd: /proc/PID/fd, so the manager's user and root
+ * only; or handed out on the manager's "status_socket", to "status_group" too).
+ *
+ *     pm_status_t *st = pm_status_new();
+ *     if (pm_status_open(st, "/run/app.pid") < 0 || pm_status_read(st, PM_STATUS_PROC) < 0)
+ *         fprintf(stderr, "%s\n", pm_status_errmsg(st));
+ *     const pm_pool_status_t *pool = pm_status_pool(st);
+ *     for (int i = 0; i < pool->workers; i++) ... pm_status_worker(st, i)->pid ...
+ *     pm_status_close(st);
+ *
+ * Each read is a consistent snapshot: the pool's figures and the set of workers at
+ * one moment of the manager's, each worker's own view whole (never torn). Nothing in
+ * the scoreboard is trusted: counts, states and strings are bounded as read. Fields
+ * may be added at the end of these structs in later versions (PM_VERSION_NUMBER). */
+typedef struct pm_status pm_status_t;
+
+typedef enum {
+    PM_WORKER_STARTING = 0, /* forked, pm_manage not yet returned in it (or not yet exec'd) */
+    PM_WORKER_IDLE = 1,
+    PM_WORKER_BUSY = 2,
+    PM_WORKER_STOPPING = 3, /* told to stop (HUP, TERM): finishing its request, or leaving */
+    PM_WORKER_RUNNING = 4   /* an exec'd program that does not report (not on this library) */
+} pm_worker_state_t;
+
+typedef struct {
+    int pid;
+    int slot;                     /* its place in the pool, from 0 */
+    int state;                    /* pm_worker_state_t */
+    int busy;                     /* in a request (also while stopping) */
+    unsigned long long requests;  /* requests served */
+    long long started_us;         /* its start, microseconds since the epoch */
+    long long request_start_us;   /* start of the current (busy) or last request; 0: none yet */
+    long long request_us;         /* busy: how long the current request has run so far;
+                                     else the last request's duration; -1: none yet */
+    char method[16];              /* of the current or last request, when it was told */
+    char uri[192];
+    char remote[48];
+    long long cpu_us;             /* CPU time used (user + system); -1 unknown or not read */
+    long long rss_kb;             /* resident memory; -1 unknown or not read */
+} pm_worker_status_t;
+
+typedef struct {
+    int manager_pid;
+    char title[256];              /* the manager's title: program and socket */
+    char phase[16];               /* "starting", "running", "reloading", "stopping", "done" */
+    long long started_us;         /* the manager's start, microseconds since the epoch */
+    long long uptime_us;
+    int target;                   /* n_processes */
+    int workers;                  /* live workers: pm_status_worker's indexes */
+    int ready, idle, busy, starting, stopping;
+    int crash_backoff;            /* 1 while crashed slots are refilled one per second */
+    long long backoff_us;         /* then: until the next refill (0 if due) */
+    unsigned long long accepted;  /* requests served, plus those in progress */
+    unsigned long long requests;  /* requests served, by live workers and those gone */
+    unsigned long long spawned;   /* workers forked */
+    unsigned long long respawns;  /* of them, into a slot that had a worker before */
+    unsigned long long exits;     /* workers reaped */
+    unsigned long long crashes;   /* of them, early failures (the crash backoff's) */
+    unsigned long long reloads;   /* HUPs */
+    unsigned long long max_busy;  /* most busy workers at once (sampled each second, and now) */
+    unsigned long long pool_full; /* samples (one a second) that found every worker busy */
+    long long listen_queue;       /* connections waiting to be accepted; -1 unknown */
+    long long listen_queue_max;   /* the most seen waiting (sampled each second, and now) */
+    long long listen_backlog;     /* the most that may wait (listen(2)'s backlog) */
+} pm_pool_status_t;
+
+#define PM_STATUS_PROC 1 /* pm_status_read: also each worker's CPU and memory (/proc) */
+
+/* A new reader, NULL if out of memory. */
+pm_status_t *pm_status_new(void);
+/* Finds the manager: target is its pid ("1234"), its pid file, its FastCGI socket (a
+ * unix socket path, "unix:PATH", "tcp:HOST:PORT" or "HOST:PORT": the manager that
+ * holds the listener), or its status socket. 0; PM_ESYS (errno ESRCH: no such
+ * process, or the pid file names one that is gone; EACCES: another user's;
+ * ENOENT: no such file or socket), PM_EINVAL (not an fcgi-pm manager, or not one
+ * that shares a scoreboard), PM_EBADVALUE (a scoreboard of another layout); the
+ * message names the target. */
+int pm_status_open(pm_status_t *st, const char *target);
+/* A snapshot of the pool now (flags: PM_STATUS_PROC). 0; PM_ESYS (ESRCH: the
+ * manager is gone), PM_EBADVALUE (its scoreboard is corrupt), PM_ESTATE (not open). */
+int pm_status_read(pm_status_t *st, int flags);
+/* The last snapshot's pool (NULL before one), and its worker i (from 0, below
+ * pool->workers; NULL otherwise). Valid until the next read or close. */
+const pm_pool_status_t *pm_status_pool(pm_status_t *st);
+const pm_worker_status_t *pm_status_worker(pm_status_t *st, int i);
+/* Names a pm_worker_state_t: "starting", "idle", "busy", "stopping", "running". */
+const char *pm_worker_state_name(int state);
+/* The last failure's message on st ("" if none). */
+const char *pm_status_errmsg(pm_status_t *st);
+/* The errno behind the last PM_ESYS failure on st, else 0. */
+int pm_status_errno(pm_status_t *st);
+/* Unmaps and frees; NULL is a no-op. */
+void pm_status_close(pm_status_t *st);
+
 /* The parameters, for bindings: number index (from 0, in a fixed order) gives its
  * name, its type (PM_PARAM_*), its bounds as text ("-100000..100000"; seconds
  * "0..100000000"; text: length "0..4095"; a choice "manager|server"; boolean "0|1"),

@@ -19,6 +19,8 @@
  * has no such wait and applies FCGI_WEB_SERVER_ADDRS. A connection the web server
  * keeps alive (FCGI_KEEP_CONN, nginx's fastcgi_keep_conn) is waited on with
  * pm_wait_connection, so that an idle worker holding one still stops at once.
+ * Each request's method, URI and client address go to the live status
+ * (pm_set_request_params).
  *
  * Header only: it needs libfcgi (fcgiapp.h) but adds no dependency to libfcgi-pm.
  */
@@ -66,6 +68,8 @@ static inline int pm_fcgx_accept_r(pm_t *pm, FCGX_Request *req, int *fcgx_rc)
     if (rc < 0) {
         *fcgx_rc = rc;
         pm_worker_stopping(pm); /* a stop ended libfcgi's accept: "worker_exit" applies */
+    } else {
+        pm_set_request_params(pm, req->envp); /* method, URI, client: for the live status */
     }
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "fcgi_pm.h"
 #include "params.h"
 #include "proc_manager.h"
+#include "status.h"
 #include "title.h"
 
 struct pm_manager {
@@ -25,7 +26,39 @@ struct pm_manager {
     std::string value;  // pm_get_parameter's result
 };
 
+struct pm_status {
+    fcgipm::status_reader reader;
+    char errmsg[512] = "";
+    int sys_errno = 0;
+};
+
 namespace {
+
+// pm_status_*'s firewall: the message kept on st.
+template <class F>
+int status_guarded(pm_status_t *st, F &&f) noexcept {
+    int code = PM_OK, err = 0;
+    const char *message = "";
+    try {
+        f();
+    } catch (const fcgipm::error &e) {
+        code = e.code();
+        message = e.what();
+        err = e.code() == PM_ESYS ? e.sys_errno() : 0;
+    } catch (const std::bad_alloc &) {
+        code = PM_ENOMEM;
+        message = "out of memory";
+    } catch (const std::exception &e) {
+        code = PM_EINTERNAL;
+        message = e.what();
+    } catch (...) {
+        code = PM_EINTERNAL;
+        message = "unexpected exception";
+    }
+    std::snprintf(st->errmsg, sizeof st->errmsg, "%s", message);
+    st->sys_errno = err;
+    return code;
+}
 
 // Never throws: the message is cut to the fixed buffer.
 void record(pm_t *pm, const char *message, int sys_errno = 0) noexcept {
@@ -410,6 +443,69 @@ int pm_parameter_info(int index, const char **name, int *type, const char **boun
     if (settable_when_running)
         *settable_when_running = info.settable_when_running ? 1 : 0;
     return 0;
+}
+
+int pm_set_request(pm_t *pm, const char *method, const char *uri, const char *remote) {
+    if (!pm)
+        return PM_EINVAL;
+    pm->rep.set_request(method, uri, remote);
+    return PM_OK;
+}
+
+int pm_set_request_params(pm_t *pm, char *const *envp) {
+    if (!pm)
+        return PM_EINVAL;
+    pm->rep.set_request_params(envp);
+    return PM_OK;
+}
+
+pm_status_t *pm_status_new(void) {
+    return new (std::nothrow) pm_status;
+}
+
+int pm_status_open(pm_status_t *st, const char *target) {
+    if (!st)
+        return PM_EINVAL;
+    if (!target) {
+        std::snprintf(st->errmsg, sizeof st->errmsg, "pm_status_open: target must not be NULL");
+        return PM_EINVAL;
+    }
+    return status_guarded(st, [&] { st->reader.open(target); });
+}
+
+int pm_status_read(pm_status_t *st, int flags) {
+    if (!st)
+        return PM_EINVAL;
+    if (flags & ~PM_STATUS_PROC) {
+        std::snprintf(st->errmsg, sizeof st->errmsg, "pm_status_read: unknown flags 0x%x", flags);
+        return PM_EINVAL;
+    }
+    return status_guarded(st, [&] { st->reader.read(flags); });
+}
+
+const pm_pool_status_t *pm_status_pool(pm_status_t *st) {
+    return st ? st->reader.pool() : nullptr;
+}
+
+const pm_worker_status_t *pm_status_worker(pm_status_t *st, int i) {
+    return st ? st->reader.worker(i) : nullptr;
+}
+
+const char *pm_worker_state_name(int state) {
+    static const char *const names[] = {"starting", "idle", "busy", "stopping", "running"};
+    return state >= 0 && state < 5 ? names[state] : "?";
+}
+
+const char *pm_status_errmsg(pm_status_t *st) {
+    return st ? st->errmsg : "";
+}
+
+int pm_status_errno(pm_status_t *st) {
+    return st ? st->sys_errno : 0;
+}
+
+void pm_status_close(pm_status_t *st) {
+    delete st;
 }
 
 int pm_version_number(void) {

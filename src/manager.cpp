@@ -30,6 +30,8 @@ namespace {
 
 constexpr uint64_t signal_tag = UINT64_MAX;    // epoll tag of the signalfd
 constexpr uint64_t wake_tag = UINT64_MAX - 1;  // of the eventfd; others are slot indexes (exec pipes)
+constexpr uint64_t status_tag = UINT64_MAX - 2;  // of the status socket
+constexpr int64_t sample_interval_ms = 1000;  // the scoreboard's samples of the pool
 constexpr int64_t fork_retry_max_ms = 500;    // a failed fork is retried at least this often
 constexpr int64_t crash_fork_interval_ms = 1000;  // pool-wide pace of refills once over budget
 constexpr int64_t spared_grace_ms = 50;  // at a stop, a pause in exits after which spared workers are signalled
@@ -126,11 +128,13 @@ void proc_manager::managing_init() {
     pid_files_before_ = pid_files_.size();  // the host's own, taken before pm_manage
     saved_title_ = save_process_title();
     install_manager_signals();
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 1L));
-    reports_capacity_ = std::max(want, static_cast<size_t>(::sysconf(_SC_PAGESIZE)) / sizeof(worker_slot));
-    reports_ = static_cast<worker_slot *>(os::map_shared(reports_capacity_ * sizeof(worker_slot)));
-    if (!reports_)
-        reports_capacity_ = 0;  // crashes are then told by exit status alone
+    // Without a scoreboard, crashes are told by exit status alone.
+    if (board_.create(static_cast<size_t>(std::max(params_.n_processes, 1L)), params_.pm_title, os::now_ms())) {
+        reports_ = board_.slots();
+        reports_capacity_ = board_.capacity();
+    }
+    if (!params_.status_socket.empty())
+        open_status_socket();
     if (!params_.pid_fname.empty()) {
         try {
             write_pid_file(params_.pid_fname);
@@ -152,6 +156,8 @@ void proc_manager::managing_init() {
     // The listening sockets the workers will inherit, found once (the host's code
     // has run by now); each worker checks them by identity before it touches one.
     find_worker_listeners();
+    board_.set_listeners(os::listening_fds());
+    next_sample_ms_ = os::now_ms() + sample_interval_ms;
 }
 
 // A pm_manage that failed leaves the process as it found it.
@@ -226,6 +232,7 @@ void proc_manager::close_manager_fds(bool in_child) {
     os::close_fd(signal_fd_);
     os::close_fd(epoll_fd_);
     signal_fd_ = epoll_fd_ = -1;
+    board_.close_fds();
     if (in_child)
         return;  // exec pipes are close-on-exec, and only exec'd workers have them
     for (slot &s : slots_) {
@@ -238,7 +245,7 @@ void proc_manager::close_manager_fds(bool in_child) {
 // Everything the manager set up, undone: descriptors, shared memory, signal state.
 void proc_manager::leave_manager_role() {
     close_manager_fds(false);
-    os::unmap_shared(reports_, reports_capacity_ * sizeof(worker_slot));
+    board_.destroy();
     reports_ = nullptr;
     reports_capacity_ = 0;
     restore_host_signals();
@@ -274,8 +281,7 @@ bool proc_manager::spawn_due() {
             free_.push_back(index);  // kept in order, so workers start in slot order
             continue;
         }
-        if (index < reports_capacity_)
-            reports_[index] = worker_slot{};
+        board_.reset_slot(index);
         call_hook(PM_HOOK_PRE_FORK);
         // An exec'd worker's exec is known to have succeeded when the write end of
         // its close-on-exec pipe closes with nothing written.
@@ -297,7 +303,7 @@ bool proc_manager::spawn_due() {
         pid_t pid = ::fork();
         if (pid == 0) {
             if (!exec_argv_.empty())
-                exec_worker(self, exec_pipe[1]);
+                exec_worker(self, index, exec_pipe[1]);
             become_worker(self, index, true);
             return true;
         }
@@ -340,6 +346,10 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
         throw;
     }
     slot &s = slots_[index];
+    ++board_.counts.spawned;
+    board_.counts.respawns += s.used;
+    board_.slot_started(index, pid, !exec_argv_.empty());
+    s.used = true;
     s.pid = pid;
     s.started_ms = os::now_ms();
     s.told_to_stop = false;
@@ -355,7 +365,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
 }
 
 int64_t proc_manager::next_deadline(bool spawning) const {
-    int64_t due = INT64_MAX;
+    int64_t due = board_.mapped() ? next_sample_ms_ : INT64_MAX;
     if (phase_ == phase::starting && params_.start_timeout_ms > 0)
         due = start_ms_ + params_.start_timeout_ms;  // (a HUP while starting stays starting)
     size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
@@ -393,9 +403,14 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
     int n = os::epoll_wait_tags(epoll_fd_, tags, 4, timeout, interrupted);
     if (n < 0)
         fatal_loop_error("epoll_wait", errno);
+    sample_status(os::now_ms());
     if (interrupted)
         call_hook(PM_HOOK_MANAGER_SIGNAL);  // the host's own handler ran
     for (int k = 0; k < n; ++k) {
+        if (tags[k] == status_tag) {
+            board_.answer_status();
+            continue;
+        }
         if (tags[k] == wake_tag) {
             if (os::drain_eventfd(wake_fd_) < 0)
                 fatal_loop_error("read: eventfd", errno);
@@ -506,6 +521,7 @@ void proc_manager::note_ready(size_t index) {
         return;
     s.ready = true;
     ++ready_;
+    board_.slot_ready(index);
 }
 
 void proc_manager::watch_exec(size_t index, int read_fd) {
@@ -545,6 +561,39 @@ void proc_manager::update_service_state() {
         enter(phase_event::ready);
     if (service_.active())
         service_.status(pool_status());
+    publish_status();
+}
+
+// The pool's figures, for status readers.
+void proc_manager::publish_status() {
+    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    board_.publish({static_cast<uint32_t>(phase_), static_cast<uint32_t>(want), static_cast<uint32_t>(live_),
+                    static_cast<uint32_t>(ready_), static_cast<uint32_t>(stopping_), crash_limited_,
+                    crash_limited_ ? next_crash_fork_ms_ : 0});
+}
+
+void proc_manager::sample_status(int64_t now) {
+    if (!board_.mapped() || now < next_sample_ms_)
+        return;
+    next_sample_ms_ = now + sample_interval_ms;
+    sample_pids_.resize(slots_.size());
+    for (size_t i = 0; i < slots_.size(); ++i)
+        sample_pids_[i] = slots_[i].pid;
+    board_.sample(sample_pids_);
+    publish_status();
+}
+
+void proc_manager::open_status_socket() {
+    gid_t group = 0;
+    bool with_group = !params_.status_group.empty();
+    if (with_group && !os::group_id(params_.status_group, group))
+        throw error(PM_EBADVALUE, "status_group: no group '" + params_.status_group + "'");
+    std::string why;
+    int fd = board_.open_status_socket(params_.status_socket, group, with_group, why);
+    if (fd < 0)
+        throw error(PM_ESYS, why, errno);
+    if (os::epoll_add(epoll_fd_, fd, status_tag) < 0)
+        throw error(PM_ESYS, "status_socket: epoll: " + os::errno_text(errno), errno);
 }
 
 void proc_manager::check_start_timeout(int64_t now) {
@@ -628,6 +677,7 @@ void proc_manager::handle_requests() {
 // refilled at once (the operator may have fixed what made them fail).
 void proc_manager::reload() {
     enter(phase_event::reload);
+    ++board_.counts.reloads;
     reset_crash_backoff();
     stop_workers(board::stop_hup, false);
 }
@@ -700,6 +750,9 @@ void proc_manager::clear_slot(size_t index, int status) {
         --spared_;
     }
     free_.push_back(index);
+    board_.slot_cleared(index);
+    ++board_.counts.exits;
+    publish_status();  // served_by_gone and the slot change together for readers
     notify((short_text() << "server (pid " << pid << ") exited with status " << status).view());
 }
 
@@ -719,6 +772,7 @@ pid_t proc_manager::reap_slot(size_t index) {
     int64_t now = os::now_ms();
     if (!told && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+        ++board_.counts.crashes;
         note_early_death(now);
     } else {
         s.early_deaths = 0;
@@ -771,6 +825,7 @@ void proc_manager::stop_workers(uint32_t reason, bool shut_down, bool spare) {
         if (!s.told_to_stop)
             ++stopping_;
         s.told_to_stop = true;
+        board_.slot_told_to_stop(i);
     }
     bool all_shut = shut_down && shut_down_listeners();
     for (slot &s : slots_) {

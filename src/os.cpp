@@ -1,6 +1,7 @@
 #include "os.h"
 
 #include <algorithm>
+#include <grp.h>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
@@ -305,6 +306,22 @@ int thread_count() {
             ++n;
     ::closedir(dir);
     return n > 0 ? n : 1;
+}
+
+bool group_id(const std::string &name, gid_t &gid) {
+    struct group g, *found = nullptr;
+    char buf[4096];
+    if (::getgrnam_r(name.c_str(), &g, buf, sizeof buf, &found) == 0 && found) {
+        gid = found->gr_gid;
+        return true;
+    }
+    char *end = nullptr;
+    errno = 0;
+    unsigned long n = std::strtoul(name.c_str(), &end, 10);
+    if (name.empty() || *end || errno || n > 0x7fffffff)
+        return false;
+    gid = static_cast<gid_t>(n);
+    return true;
 }
 
 void *map_shared(size_t bytes) {

@@ -92,6 +92,9 @@ blocked_call interrupted_call(const void *context, int &fd);
 // request arriving in pieces). Async-signal-safe.
 bool answered_and_quiet(int fd, const socket_name *names, int n);
 
+// A group's id from its name or number; false if there is no such group.
+bool group_id(const std::string &name, gid_t &gid);
+
 // Threads in this process (1 if it cannot tell).
 int thread_count();
 

@@ -212,6 +212,9 @@ const std::vector<param_def> &param_table() {
         fixed_when_running(choice<int>("stop_signal", &params::stop_signal, stop_signals())),
         integer("min_share_size", &params::min_share_size, 0, INT64_MAX / 1024),
         integer("max_unshared_size", &params::max_unshared_size, 0, INT64_MAX / 1024),
+        fixed_when_running(boolean("scoreboard", &params::scoreboard)),
+        fixed_when_running(text("status_socket", &params::status_socket, 107, true)),
+        fixed_when_running(text("status_group", &params::status_group, 255, true)),
     };
     return table;
 }
@@ -284,6 +287,8 @@ int set_param(params &p, const std::string &name, const std::string &value, std:
         message = name + ": backoff_min must not exceed backoff_max";
         return PM_ERANGE;
     }
+    if (name == "process_name")
+        candidate.process_name_set = true;
     p = std::move(candidate);
     return PM_OK;
 }

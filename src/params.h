@@ -16,6 +16,7 @@ struct params {
     std::string pid_fname;           // empty: no pid file
     std::string pm_title;            // manager's title; default set from the program name
     std::string process_name;        // worker's title; likewise
+    bool process_name_set = false;   // set by the host: an exec'd program adopted as a worker takes it
     bool no_signals = false;         // never touch signal dispositions or masks
     std::string role = "manager";    // "manager" or "server"
     bool no_exit = false;            // return instead of exit (for bindings)
@@ -52,6 +53,13 @@ struct params {
     // The signal that stops an exec'd worker (TERM; another for programs that stop
     // gracefully on it).
     int stop_signal = SIGTERM;
+    // Live status: the workers write their requests into the scoreboard (0: only the
+    // stop protocol and the pool's figures are kept there).
+    bool scoreboard = true;
+    // A unix socket on which the manager hands the scoreboard to readers, and the
+    // group allowed to connect (empty: the manager's user only).
+    std::string status_socket;
+    std::string status_group;
 };
 
 constexpr size_t max_title_length = 255;

@@ -33,6 +33,7 @@ struct slot {
     bool was_accepting = false; // stop_workers: accepting, so perhaps spared
     bool spared = false;        // told to stop, not signalled: accepting on a socket shut down
     int exec_pipe = -1;         // exec mode: read end of its close-on-exec pipe, until the exec
+    bool used = false;          // has had a worker: the next is a respawn
 };
 
 class proc_manager {
@@ -80,6 +81,9 @@ public:
     int wait_connection(int fd);
     void pre_dispatch();
     void post_dispatch();  // may throw exit_request
+    // pm_set_request: what the next request is, for the scoreboard (copied, cut to fit).
+    void set_request(const char *method, const char *uri, const char *remote);
+    void set_request_params(const char *const *envp);  // from FastCGI's params
     static int received_signal(int signo);
     static void count_signal(int signo);
 
@@ -127,6 +131,9 @@ private:
     void update_crash_limit(int64_t now);
     void update_service_state();
     std::string pool_status() const;
+    void publish_status();
+    void open_status_socket();
+    void sample_status(int64_t now);
 
     // worker.cpp
     void forget_manager_state();
@@ -138,7 +145,8 @@ private:
     bool shut_down_listeners();           // in the manager, on TERM
     bool shut_on_stop(int fd) const;
     bool size_limits_exceeded() const;
-    [[noreturn]] void exec_worker(pid_t manager_pid, int exec_pipe);
+    [[noreturn]] void exec_worker(pid_t manager_pid, size_t index, int exec_pipe);
+    size_t attach_scoreboard();
     int request_worker_stop(int signo);
     void run_exec_child_hook(pm_hook_t which);
     void worker_exit(const std::string &msg);
@@ -172,8 +180,11 @@ private:
     std::vector<size_t> candidates_;  // spawn_due's: free_ as it was when it began
     pid_table slot_of_pid_;  // live workers (and unreaped ones)
     bool exits_unchecked_ = false;  // a SIGCHLD was read, not every exit behind it reaped yet
-    worker_slot *reports_ = nullptr;  // shared, one per slot up to reports_capacity_
+    scoreboard board_;               // the shared memory, and the manager's side of it
+    worker_slot *reports_ = nullptr;  // board_'s slots, up to reports_capacity_
     size_t reports_capacity_ = 0;
+    int64_t next_sample_ms_ = 0;     // the scoreboard's next sample of the pool
+    std::vector<pid_t> sample_pids_; // sample_status's (no allocation each second)
     bool in_notify_ = false;    // the notify hook is running: the loop must not re-enter
     // The host's code has run (a hook) since stdio was last flushed: only it can have
     // left output in stdio's buffers in the manager, which a fork would duplicate.
@@ -219,6 +230,9 @@ private:
     int exec_listen_fd_ = -1;
     int64_t requests_ = 0;
     worker_slot *report_ = nullptr;  // this worker's own
+    bool views_ = false;             // it writes its requests into report_ (params::scoreboard)
+    uint32_t clock_ = 0;             // the scoreboard's clock
+    bool request_named_ = false;     // pm_set_request since the last request
     bool on_board_ = false;  // stops reach it through report_ (forked, with the library's handler)
     bool holding_stops_ = false;  // TERM and HUP blocked until the exit (begin_request)
 };

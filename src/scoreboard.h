@@ -1,7 +1,20 @@
-// The pool's shared memory: one slot per worker, mapped by the manager before it
-// forks and shared by every process of the pool. A worker writes its own slot with
-// plain stores and atomics (no system call on the request path); the manager reads
-// it, and tells a worker to stop through it.
+// The pool's shared memory, the scoreboard: a header the manager writes (the pool's
+// figures) and one slot per worker, mapped by the manager before it forks and shared
+// by every process of the pool. It lives in a memfd: nothing is left behind, and a
+// status reader of the manager's user maps it read-only through /proc/PID/fd (or is
+// handed it on the status socket).
+//
+// Each slot has three parts, each with one writer:
+// - control: the stop protocol between manager and worker (below), and the
+//   worker's "initialized" and "stopped" reports;
+// - the manager's view (mseq): the worker's pid and start, and whether it was told to
+//   stop;
+// - the worker's view (wseq): busy or idle, the current or last request (its start,
+//   method, URI, remote address), the last one's duration, the requests served.
+// A view is written under a sequence counter (odd while a write is under way), so a
+// reader copies it and retries if the counter moved: never a torn view. The worker
+// writes with plain stores (no system call, no lock); the time is read from the TSC
+// where it is invariant (x86_64), else from CLOCK_MONOTONIC (vDSO).
 //
 // How a stop reaches a worker without disturbing a request: the manager sets a stop
 // flag in the slot's state word, and signals the worker only if the word said it
@@ -11,21 +24,106 @@
 // A busy worker never gets the manager's signal; it finds the flag at the end of its
 // request and exits there. Nor does one waiting in pm_accept on a listening socket
 // that the manager shuts down on TERM (phase "accepting"): the shutdown itself ends
-// its accept. The slot is the first stone of the live status scoreboard: what a
-// status reader will show comes from here.
+// its accept.
+//
+// Nothing in the mapping is trusted by its readers: a worker can write any byte of
+// it. The manager reads only integers from slots; readers bound every count, index
+// and string (scoreboard.cpp, status.cpp).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <ctime>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 namespace fcgipm {
 
-struct worker_slot {
+constexpr uint32_t board_magic = 0x53504346;  // "FCPS"
+constexpr uint32_t board_version = 1;
+constexpr size_t board_listeners = 4;       // listening sockets described in the header
+constexpr size_t board_title_size = 256;
+constexpr size_t board_method_size = 16;
+constexpr size_t board_uri_size = 192;
+constexpr size_t board_remote_size = 48;
+
+// Clock of the request times in the slots.
+constexpr uint32_t clock_monotonic_ns = 0;
+constexpr uint32_t clock_tsc = 1;
+
+struct board_listener {
+    uint32_t family;  // AF_UNIX, AF_INET, AF_INET6; 0: none
+    uint32_t reserved;
+    uint64_t inode;
+};
+
+// Written by the manager only, under seq.
+struct alignas(64) board_header {
+    uint32_t magic;
+    uint32_t version;
+    uint32_t header_size;
+    uint32_t slot_size;
+    uint32_t capacity;  // slots in the mapping
+    uint32_t seq;
+    int32_t manager_pid;
+    uint32_t clock;          // clock_monotonic_ns or clock_tsc
+    int64_t start_unix_us;   // the manager's start
+    int64_t start_mono_ns;
+    uint64_t clock_ref_ticks;  // a (ticks, CLOCK_MONOTONIC ns) pair taken at the start:
+    int64_t clock_ref_ns;      // with a reader's own pair, the rate of the ticks
+    uint32_t phase;            // manager_phase's order: starting, running, reloading, stopping, done
+    uint32_t target;           // n_processes
+    uint32_t live;             // workers forked and not yet reaped
+    uint32_t ready;            // of them, those that can serve
+    uint32_t stopping;         // of them, those told to stop
+    uint32_t crash_limited;    // the crash loop backoff is on
+    int64_t backoff_until_mono_ns;  // 0, or when the next crashed slot may be refilled
+    uint64_t served_by_gone;   // requests served by workers reaped since the start
+    uint64_t spawned;          // workers forked
+    uint64_t respawns;         // of them, into a slot that had a worker before
+    uint64_t exits;            // workers reaped
+    uint64_t crashes;          // of them, early failures (the crash backoff's)
+    uint64_t reloads;          // HUPs (and pm_request_reload)
+    uint64_t max_busy;         // sampled each second
+    uint64_t pool_full;        // samples that found every worker busy
+    uint32_t max_queue;        // longest listen queue sampled
+    uint32_t n_listeners;
+    board_listener listeners[board_listeners];
+    char title[board_title_size];  // the manager's title
+};
+
+struct alignas(64) worker_slot {
+    // control
     uint32_t state;                 // phase (low byte) and stop flags; atomics only
     volatile uint32_t initialized;  // pm_manage has returned in it
     volatile uint32_t stopped;      // it received TERM or HUP (also by signal)
     uint32_t reserved;
-    volatile uint64_t requests;     // requests served
+    volatile uint64_t requests;     // requests served, for the manager's crash check
+    // the manager's view
+    uint32_t mseq;
+    int32_t pid;                    // 0: free
+    int64_t started_unix_us;
+    uint32_t told_to_stop;
+    uint32_t flags;                 // slot_flag_exec, slot_flag_ready
+    // the worker's view
+    uint32_t wseq;
+    uint32_t busy;
+    uint64_t served;
+    uint64_t request_start;   // clock ticks (header.clock); 0: no request yet
+    uint64_t last_duration;   // ticks, of the last finished request
+    char method[board_method_size];
+    char remote[board_remote_size];
+    char uri[board_uri_size];
 };
+
+static_assert(sizeof(worker_slot) % 64 == 0, "slots are whole cache lines");
+
+constexpr uint32_t slot_flag_exec = 1;   // an exec'd program: it reports only if it is on this library
+constexpr uint32_t slot_flag_ready = 2;  // the manager counts it as able to serve
 
 namespace board {
 
@@ -82,6 +180,110 @@ inline uint32_t end_request(worker_slot &s) {
     }
 }
 
+// --- views under a sequence counter (one writer each) ---
+
+// Writer: the counter odd, then the view's stores, then even again. The fences keep
+// the stores inside (on x86_64 they cost nothing: stores are not reordered).
+inline void write_begin(uint32_t &seq) {
+    __atomic_store_n(&seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+}
+inline void write_end(uint32_t &seq) {
+    __atomic_store_n(&seq, seq + 1, __ATOMIC_RELEASE);
+}
+
+// Reader: copies n bytes of a view at from (its counter at seq) into to; false if a
+// writer kept it changing for all of tries attempts.
+bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries = 1000);
+
+// The clock of request times: TSC ticks where the TSC is invariant, else ns.
+inline uint64_t ticks(uint32_t clock) {
+#if defined(__x86_64__)
+    if (clock == clock_tsc)
+        return __rdtsc();
+#endif
+    struct timespec t;
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
+}
+
+// clock_tsc if this machine's TSC runs at a constant rate in every state (CPUID's
+// invariant TSC bit), else clock_monotonic_ns.
+uint32_t best_clock();
+
 }  // namespace board
+
+// The manager's side: creates the mapping, writes the header and the manager's view
+// of each slot, samples the pool each second, and answers the status socket.
+class scoreboard {
+public:
+    static constexpr const char *memfd_name = "fcgi-pm-scoreboard";
+
+    scoreboard() = default;
+    ~scoreboard();
+    scoreboard(const scoreboard &) = delete;
+    scoreboard &operator=(const scoreboard &) = delete;
+
+    // Maps room for n slots (at least; a whole number of pages). false if no memory
+    // could be mapped at all; without a memfd it maps anonymous memory, unseen.
+    bool create(size_t n, const std::string &title, int64_t start_ms);
+    // In a program exec'd as a worker: maps the board behind fd (read-write), if its
+    // header is one this library wrote.
+    bool attach(int fd);
+    void destroy();   // unmaps; in the manager also removes the status socket
+    void close_fds(); // in a new worker: the mapping stays, the descriptors go
+
+    bool mapped() const { return header_ != nullptr; }
+    worker_slot *slots() const { return slots_; }
+    size_t capacity() const { return capacity_; }
+    uint32_t clock() const { return header_ ? header_->clock : clock_monotonic_ns; }
+    int fd() const { return fd_; }
+
+    // The figures the manager keeps in itself, published with the rest.
+    struct pool_figures {
+        uint32_t phase, target, live, ready, stopping, crash_limited;
+        int64_t backoff_until_ms;
+    };
+    struct {
+        uint64_t served_by_gone = 0, spawned = 0, respawns = 0, exits = 0, crashes = 0, reloads = 0;
+        uint64_t max_busy = 0, pool_full = 0;
+        uint32_t max_queue = 0;
+    } counts;
+
+    // The header's layout checked against the mapping's size: a board that can be
+    // read without going past its end.
+    static bool valid_layout(const board_header &h, size_t bytes);
+
+    void set_listeners(const std::vector<int> &fds);
+    void publish(const pool_figures &f);
+    void reset_slot(size_t i);  // before a fork into it
+    void slot_started(size_t i, pid_t pid, bool exec);
+    void slot_ready(size_t i);
+    void slot_told_to_stop(size_t i);
+    void slot_cleared(size_t i);  // its worker reaped: its requests go to served_by_gone
+    // Each second: busy workers (max_busy, pool_full) and the listen queues
+    // (max_queue). live_pids_by_slot: 0 for a free slot.
+    void sample(const std::vector<pid_t> &live_pids_by_slot);
+
+    // A unix socket at path (mode 0600, or 0660 with group) on which the manager hands
+    // a read-only descriptor of the scoreboard to each connection: the way in for a
+    // group that /proc/PID/fd keeps out. Returns the socket, or -1 with error set.
+    int open_status_socket(const std::string &path, gid_t group, bool with_group, std::string &error);
+    void answer_status();  // the status socket is readable
+    int status_socket() const { return status_sock_; }
+
+private:
+    void close_status_socket(bool unlink_path);
+
+    board_header *header_ = nullptr;
+    worker_slot *slots_ = nullptr;
+    size_t bytes_ = 0;
+    size_t capacity_ = 0;
+    int fd_ = -1;
+    int read_only_fd_ = -1;
+    int status_sock_ = -1;
+    std::string status_path_;
+    std::vector<int> listeners_;
+};
 
 }  // namespace fcgipm

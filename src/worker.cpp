@@ -21,6 +21,8 @@
 // tells it from a real TERM because the parent pid has changed by then.
 #include <atomic>
 #include <cerrno>
+#include <climits>
+#include <cstring>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -44,6 +46,8 @@ namespace {
 
 constexpr int max_listeners = 64;
 constexpr const char *manager_pid_variable = "FCGI_PM_MANAGER_PID";
+// "<fd>:<slot>": the scoreboard, for a program on this library exec'd as a worker.
+constexpr const char *scoreboard_variable = "FCGI_PM_SCOREBOARD";
 
 // A listening socket the worker inherited, by descriptor and by identity: the
 // application may have closed it and reused the number since.
@@ -414,6 +418,9 @@ void proc_manager::arm_parent_death(pid_t manager_pid) {
 
 void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
+    views_ = report_ && params_.scoreboard;
+    clock_ = board_.clock();
+    request_named_ = false;
     forget_manager_state();
     requests_ = 0;
 
@@ -425,7 +432,8 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     worker_signals.timer_armed = 0;
     worker_signals.has_timer = false;  // a timer is not inherited across fork
     worker_signals.worker_pid = 0;     // set by the first pm_accept_begin
-    on_board_ = report_ && !params_.no_signals;
+    // The stop protocol is for forked workers: an exec'd one is stopped by signal.
+    on_board_ = report_ && !params_.no_signals && forked;
     holding_stops_ = false;
     if (!ready_reports_) {
         os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
@@ -451,7 +459,9 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
         install_worker_handler();
     }
     signals_saved_ = false;
-    set_process_title(params_.process_name);
+    // An exec'd program keeps its own name, unless the host named its workers.
+    if (forked || params_.process_name_set)
+        set_process_title(params_.process_name);
     // From here on signals are handled: the host's mask is back before its hook runs.
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     arm_parent_death(manager_pid);
@@ -501,8 +511,34 @@ bool proc_manager::adopt_exec_worker() {
         ::sigaction(SIGTERM, &term, nullptr);
     }
     find_listeners();
-    become_worker(pid, 0, false);
+    size_t index = attach_scoreboard();
+    become_worker(pid, index, false);
     return true;
+}
+
+// An exec'd worker's slot: the scoreboard its manager passed in the environment,
+// mapped (and its descriptor closed), or none.
+size_t proc_manager::attach_scoreboard() {
+    const char *value = ::getenv(scoreboard_variable);
+    if (!value)
+        return 0;
+    std::string text = value;
+    ::unsetenv(scoreboard_variable);
+    char *end = nullptr;
+    long fd = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end != ':' || fd < 3 || fd > INT_MAX)
+        return 0;
+    const char *index_text = end + 1;
+    unsigned long index = std::strtoul(index_text, &end, 10);
+    bool ok = *index_text && !*end && board_.attach(static_cast<int>(fd)) && index < board_.capacity();
+    ::close(static_cast<int>(fd));
+    if (!ok) {
+        board_.destroy();
+        return 0;
+    }
+    reports_ = board_.slots();
+    reports_capacity_ = board_.capacity();
+    return index;
 }
 
 void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool own_env,
@@ -531,7 +567,12 @@ void proc_manager::run_exec_child_hook(pm_hook_t which) {
 // Runs in the child right after fork, with every signal blocked; never returns.
 // A failure before the exec is written to exec_pipe (when there is one) for the
 // manager; a successful exec closes it (close-on-exec) with nothing written.
-void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
+void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
+    // The scoreboard goes along, under a number of its own (not close-on-exec).
+    int board_fd = board_.fd() >= 0 ? ::fcntl(board_.fd(), F_DUPFD, 3) : -1;
+    std::string board_entry =
+        board_fd >= 0 ? std::string(scoreboard_variable) + "=" + std::to_string(board_fd) + ":" + std::to_string(index)
+                      : std::string();
     forget_manager_state();
     run_exec_child_hook(PM_HOOK_CHILD_AFTER_FORK);
     if (exec_listen_fd_ != 0) {
@@ -553,8 +594,11 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
         _exit(0);  // the manager is already gone
     // Tells a program built on this library that it is a worker (adopt_exec_worker).
     std::string pid_entry = std::string(manager_pid_variable) + "=" + std::to_string(manager_pid);
-    if (!exec_own_env_)
+    if (!exec_own_env_) {
         ::setenv(manager_pid_variable, pid_entry.c_str() + pid_entry.find('=') + 1, 1);
+        if (!board_entry.empty())
+            ::setenv(scoreboard_variable, board_entry.c_str() + board_entry.find('=') + 1, 1);
+    }
     std::vector<char *> argv, envp;
     for (std::string &a : exec_argv_)
         argv.push_back(a.data());
@@ -564,6 +608,8 @@ void proc_manager::exec_worker(pid_t manager_pid, int exec_pipe) {
             e.compare(0, pid_entry.find('=') + 1, pid_entry, 0, pid_entry.find('=') + 1) != 0)
             envp.push_back(e.data());
     envp.push_back(pid_entry.data());
+    if (!board_entry.empty())
+        envp.push_back(board_entry.data());
     envp.push_back(nullptr);
     ::pthread_sigmask(SIG_SETMASK, &host_mask_, nullptr);
     run_exec_child_hook(PM_HOOK_SERVER_INIT);  // e.g. the fcgi-pm program drops privileges here
@@ -678,13 +724,70 @@ bool proc_manager::size_limits_exceeded() const {
 
 void proc_manager::pre_dispatch() {
     begin_request();
+    if (views_) {
+        worker_slot &s = *report_;
+        board::write_begin(s.wseq);
+        s.busy = 1;
+        s.request_start = board::ticks(clock_);
+        if (!request_named_)
+            s.method[0] = s.uri[0] = s.remote[0] = '\0';
+        board::write_end(s.wseq);
+        request_named_ = false;
+    }
     call_hook(PM_HOOK_PRE_DISPATCH);
+}
+
+namespace {
+
+void copy_field(char *to, size_t size, const char *from) {
+    size_t n = from ? ::strnlen(from, size - 1) : 0;
+    std::memcpy(to, from ? from : "", n);
+    to[n] = '\0';
+}
+
+}  // namespace
+
+void proc_manager::set_request(const char *method, const char *uri, const char *remote) {
+    if (!views_)
+        return;
+    worker_slot &s = *report_;
+    board::write_begin(s.wseq);
+    copy_field(s.method, sizeof s.method, method);
+    copy_field(s.uri, sizeof s.uri, uri);
+    copy_field(s.remote, sizeof s.remote, remote);
+    board::write_end(s.wseq);
+    request_named_ = true;
+}
+
+// One pass over the request's params for the three the scoreboard shows.
+void proc_manager::set_request_params(const char *const *envp) {
+    if (!views_ || !envp)
+        return;
+    const char *method = nullptr, *uri = nullptr, *remote = nullptr;
+    for (; *envp && !(method && uri && remote); ++envp) {
+        const char *e = *envp;
+        if (!method && std::strncmp(e, "REQUEST_METHOD=", 15) == 0)
+            method = e + 15;
+        else if (!uri && std::strncmp(e, "REQUEST_URI=", 12) == 0)
+            uri = e + 12;
+        else if (!remote && std::strncmp(e, "REMOTE_ADDR=", 12) == 0)
+            remote = e + 12;
+    }
+    set_request(method, uri, remote);
 }
 
 void proc_manager::post_dispatch() {
     ++requests_;
     if (report_)
         report_->requests = static_cast<uint64_t>(requests_);
+    if (views_) {
+        worker_slot &s = *report_;
+        board::write_begin(s.wseq);
+        s.busy = 0;
+        s.served = static_cast<uint64_t>(requests_);
+        s.last_duration = board::ticks(clock_) - s.request_start;
+        board::write_end(s.wseq);
+    }
     if (params_.max_requests > 0 && requests_ >= params_.max_requests)
         worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fcgi_pm.h"
+#include "status_cmd.h"
 
 struct options {
     const char *socket_path; /* -s */
@@ -53,6 +54,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: fcgi-pm [options] -- program [args...]\n"
+            "       fcgi-pm status [--json | --openmetrics | --watch] MANAGER (see status --help)\n"
             "  -s PATH           listen on a unix socket at PATH\n"
             "  -a ADDR           listen on TCP address ADDR (with -p; default 0.0.0.0)\n"
             "  -p PORT           listen on TCP port PORT\n"
@@ -78,7 +80,11 @@ static void usage(FILE *out)
             "                    PM_SIZECHECK_NUM_REQUESTS (programs on libfcgi-pm, and Perl's\n"
             "                    FCGI::ProcManager::Constrained, exit after N requests or\n"
             "                    above KB of virtual memory, and are replaced)\n"
-            "  --pm-title TITLE  the manager's process title\n"
+            "  --pm-title TITLE  the manager's process title (default \"fcgi-pm: manager\n"
+            "                    (PROGRAM on SOCKET)\")\n"
+            "  --status-socket PATH  hand the live status to readers on a unix socket at\n"
+            "                    PATH (mode 0600; 0660 with --status-group)\n"
+            "  --status-group GROUP  the group that may read the status there\n"
             "  --min-uptime S, --backoff-min S, --backoff-max S, --crash-budget N,\n"
             "  --crash-window S  crash-loop backoff, as the library's parameters\n"
             "  -h, --help        this text\n"
@@ -287,6 +293,20 @@ static int finish(pm_t *pm, struct options *o, int status)
     return status;
 }
 
+/* The manager's title names the pool, as "ps" shows it: the program and its socket. */
+static void set_title(pm_t *pm, const struct options *o, int inherited)
+{
+    char title[256];
+    const char *prog = strrchr(o->program[0], '/') ? strrchr(o->program[0], '/') + 1 : o->program[0];
+    if (o->socket_path)
+        snprintf(title, sizeof title, "fcgi-pm: manager (%s on %s)", prog, o->socket_path);
+    else if (o->port)
+        snprintf(title, sizeof title, "fcgi-pm: manager (%s on %s:%s)", prog, o->address ? o->address : "*", o->port);
+    else
+        snprintf(title, sizeof title, "fcgi-pm: manager (%s on fd %d)", prog, inherited);
+    pm_parameter(pm, "pm_title", title);
+}
+
 /* Sets a library parameter from a flag; a refused value is a usage error. */
 static void set(pm_t *pm, const char *flag, const char *name, const char *value)
 {
@@ -336,6 +356,8 @@ static int parse_stop_signal(pm_t *pm, const char *text)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "status") == 0)
+        return status_main(argc - 1, argv + 1);
     struct options o = {.backlog = 1024, .workers = "1", .stop_signal = SIGTERM};
     pm_t *pm = pm_create();
     if (!pm) {
@@ -343,7 +365,8 @@ int main(int argc, char **argv)
         return 1;
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
-           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL, START_TIMEOUT };
+           MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL, START_TIMEOUT, STATUS_SOCKET,
+           STATUS_GROUP };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -358,6 +381,8 @@ int main(int argc, char **argv)
         {"pm-title", required_argument, NULL, PM_TITLE},
         {"stop-signal", required_argument, NULL, STOP_SIGNAL},
         {"start-timeout", required_argument, NULL, START_TIMEOUT},
+        {"status-socket", required_argument, NULL, STATUS_SOCKET},
+        {"status-group", required_argument, NULL, STATUS_GROUP},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -365,6 +390,7 @@ int main(int argc, char **argv)
     opterr = 0;
     int c;
     const char *group = NULL;
+    int titled = 0;
     while ((c = getopt_long(argc, argv, "+:s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
@@ -402,7 +428,12 @@ int main(int argc, char **argv)
         case SIZECHECK:
             pass_on(pm, "--sizecheck-num-requests", "sizecheck_num_requests", "PM_SIZECHECK_NUM_REQUESTS", optarg);
             break;
-        case PM_TITLE: set(pm, "--pm-title", "pm_title", optarg); break;
+        case PM_TITLE: set(pm, "--pm-title", "pm_title", optarg); titled = 1; break;
+        case STATUS_SOCKET: set(pm, "--status-socket", "status_socket", optarg); break;
+        case STATUS_GROUP:
+            lookup_group("--status-group", optarg);
+            set(pm, "--status-group", "status_group", optarg);
+            break;
         case STOP_SIGNAL: o.stop_signal = parse_stop_signal(pm, optarg); break;
         case 'h': usage(stdout); return finish(pm, &o, 0);
         case 'v': printf("fcgi-pm %s\n", pm_version()); return finish(pm, &o, 0);
@@ -468,6 +499,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "fcgi-pm: socket: %s\n", strerror(errno));
         return finish(pm, &o, 1);
     }
+    if (!titled)
+        set_title(pm, &o, inherited);
     if (pm_set_exec(pm, fd, o.program, NULL) != 0) {
         fprintf(stderr, "fcgi-pm: %s\n", pm_errmsg(pm));
         return finish(pm, &o, 1);

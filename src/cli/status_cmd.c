@@ -1,0 +1,413 @@
+/*
+ * fcgi-pm status -- what a running pool is doing now, from its scoreboard.
+ *
+ *     fcgi-pm status [--json | --openmetrics] [--watch[=SECONDS]] [--no-proc] MANAGER
+ *
+ * MANAGER is the manager's pid, its pid file, its FastCGI socket (a unix socket
+ * path, HOST:PORT) or its status socket. The table is for people, --json for
+ * programs, --openmetrics for Prometheus (OpenMetrics text). Exit 0; 1 when the
+ * manager cannot be read (gone, not fcgi-pm, another user's), with one line why;
+ * 2 for bad usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fcgi_pm.h"
+#include "status_cmd.h"
+
+enum format { TABLE, JSON, OPENMETRICS };
+
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int signo)
+{
+    (void)signo;
+    interrupted = 1;
+}
+
+/* "1.204s", "35ms", "412us", "2h03m", "3d04h": short, for a column. */
+static void format_duration(char *out, size_t size, long long us)
+{
+    if (us < 0)
+        snprintf(out, size, "-");
+    else if (us < 1000)
+        snprintf(out, size, "%lldus", us);
+    else if (us < 1000000)
+        snprintf(out, size, "%lldms", us / 1000);
+    else if (us < 60000000LL)
+        snprintf(out, size, "%.3fs", us / 1e6);
+    else if (us < 3600000000LL)
+        snprintf(out, size, "%lldm%02llds", us / 60000000LL, us / 1000000 % 60);
+    else if (us < 86400000000LL)
+        snprintf(out, size, "%lldh%02lldm", us / 3600000000LL, us / 60000000LL % 60);
+    else
+        snprintf(out, size, "%lldd%02lldh", us / 86400000000LL, us / 3600000000LL % 24);
+}
+
+static void format_size(char *out, size_t size, long long kb)
+{
+    if (kb < 0)
+        snprintf(out, size, "-");
+    else if (kb < 10240)
+        snprintf(out, size, "%lldK", kb);
+    else if (kb < 10240 * 1024)
+        snprintf(out, size, "%.1fM", kb / 1024.0);
+    else
+        snprintf(out, size, "%.1fG", kb / 1048576.0);
+}
+
+static void format_clock(char *out, size_t size, long long unix_us, int with_date)
+{
+    time_t t = (time_t)(unix_us / 1000000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(out, size, with_date ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S", &tm);
+}
+
+static void print_table(FILE *out, pm_status_t *st)
+{
+    const pm_pool_status_t *p = pm_status_pool(st);
+    char up[32], since[32], queue[64];
+    format_duration(up, sizeof up, p->uptime_us);
+    format_clock(since, sizeof since, p->started_us, 1);
+    if (p->listen_queue >= 0)
+        snprintf(queue, sizeof queue, "%lld waiting (max %lld), backlog %lld", p->listen_queue,
+                 p->listen_queue_max, p->listen_backlog);
+    else
+        snprintf(queue, sizeof queue, "unknown");
+    fprintf(out, "pool:      %s\n", p->title);
+    fprintf(out, "manager:   pid %d, %s, up %s (since %s)\n", p->manager_pid, p->phase, up, since);
+    fprintf(out, "workers:   %d of %d: %d busy, %d idle", p->workers, p->target, p->busy, p->idle);
+    if (p->starting)
+        fprintf(out, ", %d starting", p->starting);
+    if (p->stopping)
+        fprintf(out, ", %d stopping", p->stopping);
+    fprintf(out, "; max busy %llu, pool full %llu times\n", p->max_busy, p->pool_full);
+    fprintf(out, "requests:  %llu served, %llu accepted\n", p->requests, p->accepted);
+    fprintf(out, "listen:    %s\n", queue);
+    fprintf(out, "lifecycle: %llu started (%llu respawns), %llu exited (%llu crashes), %llu reloads", p->spawned,
+            p->respawns, p->exits, p->crashes, p->reloads);
+    if (p->crash_backoff) {
+        char next[32];
+        format_duration(next, sizeof next, p->backoff_us);
+        fprintf(out, "; CRASH BACKOFF, next respawn in %s", next);
+    }
+    fputc('\n', out);
+    fprintf(out, "\n%7s %4s %-8s %8s %8s %8s %7s %9s  %s\n", "PID", "SLOT", "STATE", "REQS", "STARTED", "CPU", "RSS",
+            "TIME", "REQUEST");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        char started[16], cpu[16], rss[16], took[16], request[300];
+        format_clock(started, sizeof started, w->started_us, 0);
+        format_duration(cpu, sizeof cpu, w->cpu_us);
+        format_size(rss, sizeof rss, w->rss_kb);
+        format_duration(took, sizeof took, w->request_us);
+        if (w->method[0] || w->uri[0])
+            snprintf(request, sizeof request, "%s %s%s%s%s", w->method, w->uri, w->remote[0] ? " (" : "", w->remote,
+                     w->remote[0] ? ")" : "");
+        else
+            snprintf(request, sizeof request, "%s", w->request_us >= 0 ? "(not told)" : "");
+        fprintf(out, "%7d %4d %-8s %8llu %8s %8s %7s %9s%s %s\n", w->pid, w->slot, pm_worker_state_name(w->state),
+                w->requests, started, cpu, rss, took, w->busy ? "*" : " ", request);
+    }
+}
+
+static void json_string(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(out, "\\u%04x", c); /* the board's strings are ASCII: others escaped, not guessed */
+        else
+            fputc(c, out);
+    }
+    fputc('"', out);
+}
+
+static void print_json(FILE *out, pm_status_t *st)
+{
+    const pm_pool_status_t *p = pm_status_pool(st);
+    fprintf(out, "{\"pool\":{\"manager_pid\":%d,\"title\":", p->manager_pid);
+    json_string(out, p->title);
+    fprintf(out, ",\"phase\":");
+    json_string(out, p->phase);
+    fprintf(out,
+            ",\"start_time\":%.6f,\"uptime_seconds\":%.6f,\"target\":%d,\"workers\":%d,\"ready\":%d,"
+            "\"idle\":%d,\"busy\":%d,\"starting\":%d,\"stopping\":%d,\"crash_backoff\":%s,"
+            "\"backoff_seconds\":%.6f,\"accepted\":%llu,\"requests\":%llu,\"spawned\":%llu,\"respawns\":%llu,"
+            "\"exits\":%llu,\"crashes\":%llu,\"reloads\":%llu,\"max_busy\":%llu,\"pool_full\":%llu,",
+            p->started_us / 1e6, p->uptime_us / 1e6, p->target, p->workers, p->ready, p->idle, p->busy,
+            p->starting, p->stopping, p->crash_backoff ? "true" : "false", p->backoff_us / 1e6, p->accepted,
+            p->requests, p->spawned, p->respawns, p->exits, p->crashes, p->reloads, p->max_busy, p->pool_full);
+    if (p->listen_queue >= 0)
+        fprintf(out, "\"listen_queue\":%lld,\"listen_queue_max\":%lld,\"listen_backlog\":%lld}", p->listen_queue,
+                p->listen_queue_max, p->listen_backlog);
+    else
+        fprintf(out, "\"listen_queue\":null,\"listen_queue_max\":%lld,\"listen_backlog\":null}", p->listen_queue_max);
+    fprintf(out, ",\"workers\":[");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        fprintf(out, "%s{\"pid\":%d,\"slot\":%d,\"state\":", i ? "," : "", w->pid, w->slot);
+        json_string(out, pm_worker_state_name(w->state));
+        fprintf(out, ",\"busy\":%s,\"requests\":%llu,\"start_time\":%.6f,", w->busy ? "true" : "false", w->requests,
+                w->started_us / 1e6);
+        if (w->request_us >= 0)
+            fprintf(out, "\"request_start_time\":%.6f,\"request_seconds\":%.6f,", w->request_start_us / 1e6,
+                    w->request_us / 1e6);
+        else
+            fprintf(out, "\"request_start_time\":null,\"request_seconds\":null,");
+        fprintf(out, "\"method\":");
+        json_string(out, w->method);
+        fprintf(out, ",\"uri\":");
+        json_string(out, w->uri);
+        fprintf(out, ",\"remote\":");
+        json_string(out, w->remote);
+        if (w->cpu_us >= 0)
+            fprintf(out, ",\"cpu_seconds\":%.6f", w->cpu_us / 1e6);
+        else
+            fprintf(out, ",\"cpu_seconds\":null");
+        if (w->rss_kb >= 0)
+            fprintf(out, ",\"rss_bytes\":%lld}", w->rss_kb * 1024);
+        else
+            fprintf(out, ",\"rss_bytes\":null}");
+    }
+    fprintf(out, "]}\n");
+}
+
+/* A label value: \, " and newline escaped, as the text format asks. */
+static void label_value(FILE *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fprintf(out, "\\%c", *s);
+        else if (*s == '\n')
+            fputs("\\n", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+static void family(FILE *out, const char *name, const char *type, const char *unit, const char *help)
+{
+    fprintf(out, "# TYPE %s %s\n", name, type);
+    if (unit)
+        fprintf(out, "# UNIT %s %s\n", name, unit);
+    fprintf(out, "# HELP %s %s\n", name, help);
+}
+
+static void print_openmetrics(FILE *out, pm_status_t *st)
+{
+    const pm_pool_status_t *p = pm_status_pool(st);
+    family(out, "fcgipm_manager", "info", NULL, "The pool's manager: its pid, title and fcgi-pm's version.");
+    fprintf(out, "fcgipm_manager_info{pid=\"%d\",title=\"", p->manager_pid);
+    label_value(out, p->title);
+    fprintf(out, "\",version=\"%s\",phase=\"%s\"} 1\n", pm_version(), p->phase);
+    family(out, "fcgipm_manager_start_time_seconds", "gauge", "seconds", "When the manager started, since the epoch.");
+    fprintf(out, "fcgipm_manager_start_time_seconds %.6f\n", p->started_us / 1e6);
+    family(out, "fcgipm_workers_target", "gauge", NULL, "Workers the pool keeps running (n_processes).");
+    fprintf(out, "fcgipm_workers_target %d\n", p->target);
+    family(out, "fcgipm_workers", "gauge", NULL, "Live workers by state.");
+    int busy_only = 0, running = 0;
+    for (int i = 0; i < p->workers; i++) {
+        busy_only += pm_status_worker(st, i)->state == PM_WORKER_BUSY;
+        running += pm_status_worker(st, i)->state == PM_WORKER_RUNNING;
+    }
+    fprintf(out, "fcgipm_workers{state=\"idle\"} %d\n", p->idle);
+    fprintf(out, "fcgipm_workers{state=\"busy\"} %d\n", busy_only);
+    fprintf(out, "fcgipm_workers{state=\"starting\"} %d\n", p->starting);
+    fprintf(out, "fcgipm_workers{state=\"stopping\"} %d\n", p->stopping);
+    fprintf(out, "fcgipm_workers{state=\"running\"} %d\n", running);
+    family(out, "fcgipm_workers_max_busy", "gauge", NULL, "The most workers busy at once since the start.");
+    fprintf(out, "fcgipm_workers_max_busy %llu\n", p->max_busy);
+    family(out, "fcgipm_pool_full", "counter", NULL, "One-second samples that found every worker busy.");
+    fprintf(out, "fcgipm_pool_full_total %llu\n", p->pool_full);
+    family(out, "fcgipm_requests", "counter", NULL, "Requests served by the pool's workers.");
+    fprintf(out, "fcgipm_requests_total %llu\n", p->requests);
+    family(out, "fcgipm_worker_starts", "counter", NULL, "Workers started.");
+    fprintf(out, "fcgipm_worker_starts_total %llu\n", p->spawned);
+    family(out, "fcgipm_worker_respawns", "counter", NULL, "Workers started in place of one that had ended.");
+    fprintf(out, "fcgipm_worker_respawns_total %llu\n", p->respawns);
+    family(out, "fcgipm_worker_exits", "counter", NULL, "Workers that ended.");
+    fprintf(out, "fcgipm_worker_exits_total %llu\n", p->exits);
+    family(out, "fcgipm_worker_crashes", "counter", NULL, "Workers that failed soon after their start.");
+    fprintf(out, "fcgipm_worker_crashes_total %llu\n", p->crashes);
+    family(out, "fcgipm_reloads", "counter", NULL, "Reloads (HUP).");
+    fprintf(out, "fcgipm_reloads_total %llu\n", p->reloads);
+    family(out, "fcgipm_crash_backoff", "gauge", NULL, "1 while crashed workers are respawned one per second.");
+    fprintf(out, "fcgipm_crash_backoff %d\n", p->crash_backoff);
+    if (p->listen_queue >= 0) {
+        family(out, "fcgipm_listen_queue", "gauge", NULL, "Connections waiting to be accepted.");
+        fprintf(out, "fcgipm_listen_queue %lld\n", p->listen_queue);
+        family(out, "fcgipm_listen_queue_max", "gauge", NULL, "The most connections seen waiting.");
+        fprintf(out, "fcgipm_listen_queue_max %lld\n", p->listen_queue_max);
+        family(out, "fcgipm_listen_backlog", "gauge", NULL, "The most connections that may wait (listen backlog).");
+        fprintf(out, "fcgipm_listen_backlog %lld\n", p->listen_backlog);
+    }
+    family(out, "fcgipm_worker_requests", "counter", NULL, "Requests served by each live worker.");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        fprintf(out, "fcgipm_worker_requests_total{slot=\"%d\",pid=\"%d\"} %llu\n", w->slot, w->pid, w->requests);
+    }
+    family(out, "fcgipm_worker_busy", "gauge", NULL, "1 while the worker is in a request.");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        fprintf(out, "fcgipm_worker_busy{slot=\"%d\",pid=\"%d\"} %d\n", w->slot, w->pid, w->busy);
+    }
+    family(out, "fcgipm_worker_request_duration_seconds", "gauge", "seconds",
+           "The current request's time so far, or the last request's duration.");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        if (w->request_us >= 0)
+            fprintf(out, "fcgipm_worker_request_duration_seconds{slot=\"%d\",pid=\"%d\"} %.6f\n", w->slot, w->pid,
+                    w->request_us / 1e6);
+    }
+    family(out, "fcgipm_worker_cpu_seconds", "counter", "seconds", "CPU time used by each worker (user and system).");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        if (w->cpu_us >= 0)
+            fprintf(out, "fcgipm_worker_cpu_seconds_total{slot=\"%d\",pid=\"%d\"} %.6f\n", w->slot, w->pid,
+                    w->cpu_us / 1e6);
+    }
+    family(out, "fcgipm_worker_resident_memory_bytes", "gauge", "bytes", "Resident memory of each worker.");
+    for (int i = 0; i < p->workers; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        if (w->rss_kb >= 0)
+            fprintf(out, "fcgipm_worker_resident_memory_bytes{slot=\"%d\",pid=\"%d\"} %lld\n", w->slot, w->pid,
+                    w->rss_kb * 1024);
+    }
+    fprintf(out, "# EOF\n");
+}
+
+static void status_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: fcgi-pm status [options] MANAGER\n"
+            "  MANAGER             the manager's pid, pid file, FastCGI socket (a unix socket\n"
+            "                      path, unix:PATH, tcp:HOST:PORT or HOST:PORT) or status socket\n"
+            "  --json              one JSON object, for programs\n"
+            "  --openmetrics       OpenMetrics (Prometheus) text\n"
+            "  --watch[=SECONDS]   redraw the table every SECONDS (default 1) until interrupted\n"
+            "  --no-proc           skip each worker's CPU and memory (/proc)\n"
+            "  -h, --help          this text\n");
+}
+
+__attribute__((noreturn, format(printf, 1, 2))) static void status_die_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("fcgi-pm status: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+static int fail(pm_status_t *st)
+{
+    fprintf(stderr, "fcgi-pm status: %s\n", pm_status_errmsg(st));
+    pm_status_close(st);
+    return 1;
+}
+
+int status_main(int argc, char **argv)
+{
+    enum { JSON_OPT = 256, OPENMETRICS_OPT, WATCH_OPT, NO_PROC_OPT };
+    static const struct option longs[] = {
+        {"json", no_argument, NULL, JSON_OPT},
+        {"openmetrics", no_argument, NULL, OPENMETRICS_OPT},
+        {"watch", optional_argument, NULL, WATCH_OPT},
+        {"no-proc", no_argument, NULL, NO_PROC_OPT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    enum format format = TABLE;
+    double watch = 0;
+    int flags = PM_STATUS_PROC;
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+:h", longs, NULL)) != -1) {
+        switch (c) {
+        case JSON_OPT: format = JSON; break;
+        case OPENMETRICS_OPT: format = OPENMETRICS; break;
+        case WATCH_OPT: {
+            watch = 1;
+            if (optarg) {
+                char *end;
+                errno = 0;
+                watch = strtod(optarg, &end);
+                if (!*optarg || *end || errno || !(watch >= 0.05 && watch <= 3600))
+                    status_die_usage("--watch: '%s' is not a number of seconds from 0.05 to 3600", optarg);
+            }
+            break;
+        }
+        case NO_PROC_OPT: flags = 0; break;
+        case 'h': status_usage(stdout); return 0;
+        case ':': status_die_usage("%s needs a value", argv[optind - 1]);
+        default: status_die_usage("unknown option %s (see fcgi-pm status --help)", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        status_die_usage("no manager given (its pid, pid file or socket; see --help)");
+    if (optind + 1 < argc)
+        status_die_usage("one manager at a time ('%s' is one too many)", argv[optind + 1]);
+    if (watch > 0 && format != TABLE)
+        status_die_usage("--watch redraws the table: not with --json or --openmetrics");
+    pm_status_t *st = pm_status_new();
+    if (!st) {
+        fputs("fcgi-pm status: out of memory\n", stderr);
+        return 1;
+    }
+    if (pm_status_open(st, argv[optind]) < 0 || pm_status_read(st, flags) < 0)
+        return fail(st);
+    if (watch <= 0) {
+        if (format == JSON)
+            print_json(stdout, st);
+        else if (format == OPENMETRICS)
+            print_openmetrics(stdout, st);
+        else
+            print_table(stdout, st);
+        pm_status_close(st);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
+    /* --watch: the table redrawn in place until INT or TERM (or the manager ends). */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_interrupt;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fputs("\033[?1049h", stdout); /* the terminal's alternate screen, left on exit */
+    int rc = 0;
+    while (!interrupted) {
+        char now[32];
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        format_clock(now, sizeof now, (long long)t.tv_sec * 1000000, 1);
+        fputs("\033[H\033[J", stdout);
+        fprintf(stdout, "fcgi-pm status %s, every %gs (Ctrl-C to quit)  %s\n\n", argv[optind], watch, now);
+        print_table(stdout, st);
+        fflush(stdout);
+        poll(NULL, 0, (int)(watch * 1000));
+        if (!interrupted && pm_status_read(st, flags) < 0) {
+            rc = 1;
+            break;
+        }
+    }
+    fputs("\033[?1049l", stdout);
+    fflush(stdout);
+    if (rc)
+        return fail(st);
+    pm_status_close(st);
+    return 0;
+}

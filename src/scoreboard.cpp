@@ -1,0 +1,380 @@
+#include "scoreboard.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+#include "os.h"
+#include "sockdiag.h"
+
+namespace fcgipm {
+
+namespace board {
+
+bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries) {
+    for (int i = 0; i < tries; ++i) {
+        uint32_t before = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
+        if (before & 1)
+            continue;
+        // A copy that a writer may be changing under it: byte by byte, as volatile,
+        // so the compiler neither tears nor elides it; checked by the counter after.
+        const volatile unsigned char *src = static_cast<const volatile unsigned char *>(from);
+        unsigned char *dst = static_cast<unsigned char *>(to);
+        for (size_t k = 0; k < n; ++k)
+            dst[k] = src[k];
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&seq, __ATOMIC_RELAXED) == before)
+            return true;
+    }
+    return false;
+}
+
+uint32_t best_clock() {
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)))
+        return clock_tsc;
+#endif
+    return clock_monotonic_ns;
+}
+
+}  // namespace board
+
+namespace {
+
+int64_t mono_ns() {
+    struct timespec t;
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+int64_t unix_us() {
+    struct timespec t;
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000 + t.tv_nsec / 1000;
+}
+
+void copy_text(char *to, size_t size, const std::string &from) {
+    size_t n = std::min(from.size(), size - 1);
+    std::memcpy(to, from.data(), n);
+    to[n] = '\0';
+}
+
+}  // namespace
+
+scoreboard::~scoreboard() {
+    destroy();
+}
+
+bool scoreboard::create(size_t n, const std::string &title, int64_t start_ms) {
+    destroy();
+    size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    size_t want = std::max<size_t>(n, 1);
+    bytes_ = (sizeof(board_header) + want * sizeof(worker_slot) + page - 1) / page * page;
+    capacity_ = (bytes_ - sizeof(board_header)) / sizeof(worker_slot);
+    // A memfd: readers of the manager's user find it in /proc/PID/fd; nothing is
+    // left behind when the last process holding it ends. Without one (a kernel
+    // before 3.17, or a seccomp filter), the pool still runs, unseen by status.
+    fd_ = ::memfd_create(memfd_name, MFD_CLOEXEC);
+    void *p = MAP_FAILED;
+    if (fd_ >= 0) {
+        ::fchmod(fd_, 0600);
+        if (::ftruncate(fd_, static_cast<off_t>(bytes_)) == 0)
+            p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+        if (p == MAP_FAILED) {
+            os::close_fd(fd_);
+            fd_ = -1;
+        }
+    }
+    if (p == MAP_FAILED)
+        p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        bytes_ = capacity_ = 0;
+        return false;
+    }
+    header_ = static_cast<board_header *>(p);
+    slots_ = reinterpret_cast<worker_slot *>(static_cast<char *>(p) + sizeof(board_header));
+    board_header &h = *header_;
+    h.magic = board_magic;
+    h.version = board_version;
+    h.header_size = sizeof(board_header);
+    h.slot_size = sizeof(worker_slot);
+    h.capacity = static_cast<uint32_t>(capacity_);
+    h.manager_pid = ::getpid();
+    h.clock = board::best_clock();
+    h.start_unix_us = unix_us() - (os::now_ms() - start_ms) * 1000;
+    h.start_mono_ns = start_ms * 1000000;
+    h.clock_ref_ticks = board::ticks(h.clock);
+    h.clock_ref_ns = mono_ns();
+    copy_text(h.title, sizeof h.title, title);
+    return true;
+}
+
+bool scoreboard::valid_layout(const board_header &h, size_t bytes) {
+    return bytes >= sizeof(board_header) && h.magic == board_magic && h.version == board_version &&
+           h.header_size == sizeof(board_header) && h.slot_size == sizeof(worker_slot) &&
+           h.capacity <= (bytes - sizeof(board_header)) / sizeof(worker_slot);
+}
+
+bool scoreboard::attach(int fd) {
+    destroy();
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header)))
+        return false;
+    size_t bytes = static_cast<size_t>(st.st_size);
+    void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return false;
+    header_ = static_cast<board_header *>(p);
+    bytes_ = bytes;
+    if (!valid_layout(*header_, bytes)) {
+        destroy();
+        return false;
+    }
+    slots_ = reinterpret_cast<worker_slot *>(static_cast<char *>(p) + sizeof(board_header));
+    capacity_ = header_->capacity;
+    return true;
+}
+
+void scoreboard::destroy() {
+    close_status_socket(true);
+    if (header_)
+        ::munmap(header_, bytes_);
+    header_ = nullptr;
+    slots_ = nullptr;
+    bytes_ = capacity_ = 0;
+    close_fds();
+}
+
+void scoreboard::close_fds() {
+    os::close_fd(fd_);
+    fd_ = -1;
+    close_status_socket(false);
+    status_path_.clear();  // the manager's to remove
+}
+
+void scoreboard::set_listeners(const std::vector<int> &fds) {
+    if (!header_)
+        return;
+    board::write_begin(header_->seq);
+    uint32_t n = 0;
+    for (int fd : fds) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        struct stat st;
+        if (n >= board_listeners || ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0 ||
+            ::fstat(fd, &st) != 0)
+            continue;
+        header_->listeners[n++] = {addr.ss_family, 0, static_cast<uint64_t>(st.st_ino)};
+    }
+    header_->n_listeners = n;
+    board::write_end(header_->seq);
+    listeners_ = fds;
+}
+
+void scoreboard::publish(const pool_figures &f) {
+    if (!header_)
+        return;
+    board_header &h = *header_;
+    board::write_begin(h.seq);
+    h.phase = f.phase;
+    h.target = f.target;
+    h.live = f.live;
+    h.ready = f.ready;
+    h.stopping = f.stopping;
+    h.crash_limited = f.crash_limited;
+    h.backoff_until_mono_ns = f.backoff_until_ms > 0 ? f.backoff_until_ms * 1000000 : 0;
+    h.served_by_gone = counts.served_by_gone;
+    h.spawned = counts.spawned;
+    h.respawns = counts.respawns;
+    h.exits = counts.exits;
+    h.crashes = counts.crashes;
+    h.reloads = counts.reloads;
+    h.max_busy = counts.max_busy;
+    h.pool_full = counts.pool_full;
+    h.max_queue = counts.max_queue;
+    board::write_end(h.seq);
+}
+
+void scoreboard::reset_slot(size_t i) {
+    if (i >= capacity_)
+        return;
+    worker_slot &s = slots_[i];
+    __atomic_store_n(&s.state, 0, __ATOMIC_RELAXED);
+    s.initialized = 0;
+    s.stopped = 0;
+    s.requests = 0;
+    board::write_begin(s.wseq);  // no worker writes it now: the last one is reaped
+    s.busy = 0;
+    s.served = 0;
+    s.request_start = 0;
+    s.last_duration = 0;
+    s.method[0] = s.remote[0] = s.uri[0] = '\0';
+    board::write_end(s.wseq);
+}
+
+void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
+    if (i >= capacity_)
+        return;
+    worker_slot &s = slots_[i];
+    // Under the header's counter too: a reader's snapshot has the slots that the
+    // header's figures count.
+    board::write_begin(header_->seq);
+    board::write_begin(s.mseq);
+    s.pid = pid;
+    s.started_unix_us = unix_us();
+    s.told_to_stop = 0;
+    s.flags = exec ? slot_flag_exec : 0;
+    board::write_end(s.mseq);
+    header_->spawned = counts.spawned;
+    header_->respawns = counts.respawns;
+    board::write_end(header_->seq);
+}
+
+void scoreboard::slot_ready(size_t i) {
+    if (i >= capacity_)
+        return;
+    worker_slot &s = slots_[i];
+    board::write_begin(s.mseq);
+    s.flags |= slot_flag_ready;
+    board::write_end(s.mseq);
+}
+
+void scoreboard::slot_told_to_stop(size_t i) {
+    if (i >= capacity_)
+        return;
+    worker_slot &s = slots_[i];
+    board::write_begin(s.mseq);
+    s.told_to_stop = 1;
+    board::write_end(s.mseq);
+}
+
+void scoreboard::slot_cleared(size_t i) {
+    if (i >= capacity_)
+        return;
+    worker_slot &s = slots_[i];
+    counts.served_by_gone += s.requests;
+    board::write_begin(header_->seq);
+    board::write_begin(s.mseq);
+    s.pid = 0;
+    s.told_to_stop = 0;
+    board::write_end(s.mseq);
+    header_->served_by_gone = counts.served_by_gone;
+    board::write_end(header_->seq);
+}
+
+void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot) {
+    if (!header_)
+        return;
+    uint64_t live = 0, busy = 0;
+    for (size_t i = 0; i < live_pids_by_slot.size() && i < capacity_; ++i) {
+        if (!live_pids_by_slot[i])
+            continue;
+        ++live;
+        busy += (board::load(slots_[i]) & board::phase_mask) == board::busy;
+    }
+    counts.max_busy = std::max(counts.max_busy, busy);
+    counts.pool_full += live > 0 && busy == live;
+    for (int fd : listeners_) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        struct stat st;
+        sockdiag::listen_queue q;
+        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 && ::fstat(fd, &st) == 0 &&
+            sockdiag::queue_of(addr.ss_family, static_cast<uint64_t>(st.st_ino), q))
+            counts.max_queue = std::max(counts.max_queue, q.length);
+    }
+}
+
+// --- the status socket: hands a read-only descriptor of the memfd to whoever connects
+
+int scoreboard::open_status_socket(const std::string &path, gid_t group, bool with_group, std::string &error) {
+    if (fd_ < 0) {
+        error = "status_socket: no scoreboard to share (memfd_create failed)";
+        return -1;
+    }
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+        error = "status_socket: " + path + ": path too long";
+        return -1;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    // Read-only from here: what is handed out cannot write a slot.
+    std::string self = "/proc/self/fd/" + std::to_string(fd_);
+    read_only_fd_ = ::open(self.c_str(), O_RDONLY | O_CLOEXEC);
+    int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (read_only_fd_ < 0 || sock < 0) {
+        error = "status_socket: " + os::errno_text(errno);
+        os::close_fd(sock);
+        close_status_socket(false);
+        return -1;
+    }
+    // A socket file left by a manager that was killed is replaced; anything else at
+    // the path is not.
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+        ::unlink(path.c_str());
+    mode_t old = ::umask(0777);  // no moment with looser permissions than asked
+    int rc = ::bind(sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
+    ::umask(old);
+    if (rc != 0 || (with_group && ::chown(path.c_str(), static_cast<uid_t>(-1), group) != 0) ||
+        ::chmod(path.c_str(), with_group ? 0660 : 0600) != 0 || ::listen(sock, 16) != 0) {
+        error = "status_socket: " + path + ": " + os::errno_text(errno);
+        if (rc == 0)
+            ::unlink(path.c_str());
+        os::close_fd(sock);
+        close_status_socket(false);
+        return -1;
+    }
+    status_sock_ = sock;
+    status_path_ = path;
+    return sock;
+}
+
+void scoreboard::answer_status() {
+    for (;;) {
+        int conn = ::accept4(status_sock_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (conn < 0)
+            return;  // EAGAIN, or a failed connection: nothing to answer
+        char tag = 'S';
+        struct iovec iov = {&tag, 1};
+        union {
+            char buf[CMSG_SPACE(sizeof(int))];
+            struct cmsghdr align;
+        } control = {};
+        struct msghdr msg = {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &read_only_fd_, sizeof(int));
+        ::sendmsg(conn, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        os::close_fd(conn);
+    }
+}
+
+void scoreboard::close_status_socket(bool unlink_path) {
+    if (status_sock_ >= 0 && unlink_path && !status_path_.empty())
+        ::unlink(status_path_.c_str());
+    os::close_fd(status_sock_);
+    os::close_fd(read_only_fd_);
+    status_sock_ = read_only_fd_ = -1;
+    if (unlink_path)
+        status_path_.clear();
+}
+
+}  // namespace fcgipm

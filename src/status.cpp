@@ -1,0 +1,492 @@
+#include "status.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "os.h"
+#include "pidfile.h"
+#include "scoreboard.h"
+#include "sockdiag.h"
+
+namespace fcgipm {
+
+namespace {
+
+const char *const phase_names[] = {"starting", "running", "reloading", "stopping", "done"};
+
+int64_t clock_ns(clockid_t id) {
+    struct timespec t;
+    ::clock_gettime(id, &t);
+    return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// A string field of the board, cut at its size whatever was written there, and
+// printable (a byte below 0x20 or 0x7f becomes '?').
+void copy_string(char *to, size_t to_size, const char *from, size_t from_size) {
+    size_t n = ::strnlen(from, std::min(from_size, to_size - 1));
+    for (size_t i = 0; i < n; ++i) {
+        unsigned char c = static_cast<unsigned char>(from[i]);
+        to[i] = c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
+    }
+    to[n] = '\0';
+}
+
+bool is_number(const std::string &s) {
+    return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
+}
+
+std::string fd_link(int pid, const char *fd) {
+    char link[256];
+    std::string path = "/proc/" + std::to_string(pid) + "/fd/" + fd;
+    ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+    return n > 0 ? std::string(link, static_cast<size_t>(n)) : std::string();
+}
+
+// The descriptor number of the scoreboard in process pid, or "" if it holds none;
+// err is the errno of a /proc/PID/fd that could not be read (0 if it could).
+std::string board_fd_of(int pid, int &err) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR *d = ::opendir(dir.c_str());
+    err = d ? 0 : errno;
+    if (!d)
+        return "";
+    std::string want = std::string("/memfd:") + scoreboard::memfd_name + " (deleted)";
+    std::string found;
+    while (struct dirent *e = ::readdir(d))
+        if (e->d_name[0] != '.' && fd_link(pid, e->d_name) == want) {
+            found = e->d_name;
+            break;
+        }
+    ::closedir(d);
+    return found;
+}
+
+bool holds_socket(int pid, uint64_t ino) {
+    std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR *d = ::opendir(dir.c_str());
+    if (!d)
+        return false;
+    std::string want = "socket:[" + std::to_string(ino) + "]";
+    bool found = false;
+    while (struct dirent *e = ::readdir(d))
+        if (e->d_name[0] != '.' && fd_link(pid, e->d_name) == want) {
+            found = true;
+            break;
+        }
+    ::closedir(d);
+    return found;
+}
+
+std::string command_of(int pid) {
+    std::string path = "/proc/" + std::to_string(pid) + "/comm";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return "";
+    char buf[64];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    std::string s = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+    while (!s.empty() && s.back() == '\n')
+        s.pop_back();
+    return s;
+}
+
+uid_t owner_of(int pid) {
+    struct stat st;
+    std::string path = "/proc/" + std::to_string(pid);
+    return ::stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
+}
+
+// User + system CPU (microseconds) and resident memory (KiB) of pid.
+void read_proc(int pid, long long &cpu_us, long long &rss_kb) {
+    cpu_us = rss_kb = -1;
+    std::string base = "/proc/" + std::to_string(pid);
+    char buf[1024];
+    int fd = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        if (n > 0) {
+            buf[n] = '\0';
+            // After the command, which may hold spaces and parentheses: its last ')'.
+            char *p = std::strrchr(buf, ')');
+            unsigned long long utime = 0, stime = 0;
+            if (p && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
+                cpu_us = static_cast<long long>((utime + stime) * 1000000 / static_cast<unsigned long long>(::sysconf(_SC_CLK_TCK)));
+        }
+    }
+    fd = ::open((base + "/statm").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = ::read(fd, buf, sizeof buf - 1);
+        ::close(fd);
+        unsigned long long size = 0, resident = 0;
+        if (n > 0) {
+            buf[n] = '\0';
+            if (std::sscanf(buf, "%llu %llu", &size, &resident) == 2)
+                rss_kb = static_cast<long long>(resident * static_cast<unsigned long long>(::sysconf(_SC_PAGESIZE)) / 1024);
+        }
+    }
+}
+
+}  // namespace
+
+status_reader::~status_reader() {
+    close();
+}
+
+void status_reader::close() {
+    if (header_)
+        ::munmap(const_cast<board_header *>(header_), bytes_);
+    header_ = nullptr;
+    bytes_ = 0;
+    pid_ = 0;
+    have_ = false;
+    workers_.clear();
+}
+
+void status_reader::open(const std::string &target) {
+    close();
+    if (target.empty())
+        throw error(PM_EINVAL, "status: no manager given (a pid, pid file or socket)");
+    if (is_number(target))
+        return open_pid(std::stoi(target), "pid " + target);
+    if (target.compare(0, 5, "unix:") == 0 || target.compare(0, 4, "tcp:") == 0)
+        return open_socket(target);
+    struct stat st;
+    if (::stat(target.c_str(), &st) == 0) {
+        if (S_ISSOCK(st.st_mode))
+            return open_socket(target);
+        if (S_ISREG(st.st_mode))
+            return open_pid_file(target);
+        throw error(PM_EINVAL, target + ": not a pid file or socket");
+    }
+    if (errno == ENOENT && target.find('/') == std::string::npos && target.rfind(':') != std::string::npos)
+        return open_socket(target);  // HOST:PORT
+    throw error(PM_ESYS, target + ": " + os::errno_text(errno), errno);
+}
+
+void status_reader::open_pid_file(const std::string &path) {
+    pid_t pid = read_pid_file(path);
+    if (pid <= 0)
+        throw error(PM_EINVAL, path + ": no pid in it");
+    std::string what = "pid " + std::to_string(pid) + " (from " + path + ")";
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+        throw error(PM_ESYS, what + ": the manager is gone (no such process)", ESRCH);
+    open_pid(pid, what);
+}
+
+void status_reader::open_pid(int pid, const std::string &what) {
+    if (pid <= 0)
+        throw error(PM_EINVAL, what + ": not a process id");
+    std::string proc = "/proc/" + std::to_string(pid);
+    if (::access(proc.c_str(), F_OK) != 0)
+        throw error(PM_ESYS, what + ": no such process", ESRCH);
+    int err = 0;
+    std::string fd = board_fd_of(pid, err);
+    if (err == EACCES || err == EPERM) {
+        uid_t uid = owner_of(pid);
+        throw error(PM_ESYS,
+                    what + ": belongs to another user (uid " + std::to_string(uid) +
+                        "): permission denied (run as that user, or use the manager's status_socket)",
+                    EACCES);
+    }
+    if (err)
+        throw error(PM_ESYS, what + ": " + os::errno_text(err), err);
+    if (fd.empty())
+        throw error(PM_EINVAL, what + " (" + command_of(pid) + ") is not an fcgi-pm manager (no scoreboard)");
+    int board = ::open((proc + "/fd/" + fd).c_str(), O_RDONLY | O_CLOEXEC);
+    if (board < 0) {
+        int e = errno;
+        throw error(PM_ESYS, what + ": scoreboard: " + os::errno_text(e), e);
+    }
+    map(board, pid, what);
+}
+
+// A FastCGI listener (the manager that holds it), or else a status socket.
+void status_reader::open_socket(const std::string &target) {
+    std::string spec = target;
+    bool tcp = false;
+    if (spec.compare(0, 5, "unix:") == 0) {
+        spec = spec.substr(5);
+    } else if (spec.compare(0, 4, "tcp:") == 0) {
+        spec = spec.substr(4);
+        tcp = true;
+    } else {
+        struct stat st;
+        tcp = ::stat(spec.c_str(), &st) != 0;
+    }
+    uint64_t ino = 0;
+    if (tcp) {
+        size_t colon = spec.rfind(':');
+        if (colon == std::string::npos)
+            throw error(PM_EINVAL, target + ": not HOST:PORT");
+        std::string host = spec.substr(0, colon), port = spec.substr(colon + 1);
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+            host = host.substr(1, host.size() - 2);
+        struct addrinfo hints = {}, *res = nullptr;
+        hints.ai_socktype = SOCK_STREAM;
+        hints.ai_flags = AI_NUMERICSERV;
+        int rc = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+        if (rc != 0)
+            throw error(PM_EINVAL, target + ": " + ::gai_strerror(rc));
+        bool found = false;
+        for (struct addrinfo *a = res; a && !found; a = a->ai_next)
+            found = sockdiag::find_tcp_listener(a->ai_addr, a->ai_addrlen, ino);
+        ::freeaddrinfo(res);
+        if (!found)
+            throw error(PM_ESYS, target + ": nothing listens there", ENOENT);
+    } else if (!sockdiag::find_unix_listener(spec, ino)) {
+        if (errno != ENOENT)
+            throw error(PM_ESYS, target + ": socket diagnostics: " + os::errno_text(errno), errno);
+        if (open_status_socket(spec))
+            return;
+        throw error(PM_ESYS, target + ": nothing listens there", ENOENT);
+    }
+    // The manager among the processes that hold the listener: the one holding a
+    // scoreboard that names it (workers hold the listener, not the board).
+    DIR *d = ::opendir("/proc");
+    if (!d)
+        throw error(PM_ESYS, std::string("/proc: ") + os::errno_text(errno), errno);
+    std::vector<int> holders, managers;
+    bool denied = false;
+    while (struct dirent *e = ::readdir(d)) {
+        if (!is_number(e->d_name))
+            continue;
+        int pid = std::atoi(e->d_name);
+        std::string dir = std::string("/proc/") + e->d_name + "/fd";
+        if (::access(dir.c_str(), R_OK | X_OK) != 0) {
+            denied = true;
+            continue;
+        }
+        if (!holds_socket(pid, ino))
+            continue;
+        holders.push_back(pid);
+        int err = 0;
+        if (!board_fd_of(pid, err).empty())
+            managers.push_back(pid);
+    }
+    ::closedir(d);
+    for (int pid : managers) {
+        try {
+            open_pid(pid, "pid " + std::to_string(pid) + " (on " + target + ")");
+            if (header_->manager_pid == pid)
+                return;
+        } catch (const error &) {
+        }
+        close();
+    }
+    if (holders.empty() && denied)
+        throw error(PM_ESYS, target + ": held by processes of another user: permission denied", EACCES);
+    if (holders.empty() && open_status_socket(spec))
+        return;
+    throw error(PM_EINVAL, target + ": no fcgi-pm manager holds this socket");
+}
+
+// The manager's status socket: it hands over the scoreboard's descriptor.
+bool status_reader::open_status_socket(const std::string &path) {
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path)
+        return false;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    int sock = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return false;
+    struct timeval limit = {2, 0};
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+    if (::connect(sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0) {
+        int e = errno;
+        ::close(sock);
+        if (e == EACCES)
+            throw error(PM_ESYS, path + ": permission denied (not the manager's user or status_group)", e);
+        if (e == ECONNREFUSED)
+            throw error(PM_ESYS, path + ": the manager is gone (connection refused)", ESRCH);
+        return false;
+    }
+    char tag = 0;
+    struct iovec iov = {&tag, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control = {};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    ::close(sock);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (n != 1 || tag != 'S' || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        if (c && c->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+            ::close(fd);
+        }
+        throw error(PM_EINVAL, path + ": not an fcgi-pm status socket");
+    }
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    map(fd, 0, path);
+    return true;
+}
+
+// Maps the board behind fd (closed here) and checks its layout; pid 0: whichever
+// manager it names.
+void status_reader::map(int fd, int pid, const std::string &what) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header))) {
+        ::close(fd);
+        throw error(PM_EBADVALUE, what + ": the scoreboard is too small");
+    }
+    size_t bytes = static_cast<size_t>(st.st_size);
+    void *p = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED, fd, 0);
+    int e = errno;
+    ::close(fd);
+    if (p == MAP_FAILED)
+        throw error(PM_ESYS, what + ": mmap: " + os::errno_text(e), e);
+    header_ = static_cast<const board_header *>(p);
+    bytes_ = bytes;
+    if (!scoreboard::valid_layout(*header_, bytes)) {
+        bool other = header_->magic == board_magic;
+        close();
+        throw error(PM_EBADVALUE, what + (other ? ": a scoreboard of another fcgi-pm version (layout)"
+                                                : ": not an fcgi-pm scoreboard"));
+    }
+    pid_ = pid ? pid : header_->manager_pid;
+    what_ = pid ? what : what + " (manager pid " + std::to_string(pid_) + ")";
+}
+
+void status_reader::read(int flags) {
+    if (!header_)
+        throw error(PM_ESTATE, "status: no manager open");
+    if (::kill(pid_, 0) != 0 && errno == ESRCH)
+        throw error(PM_ESYS, what_ + ": the manager is gone", ESRCH);
+    // The header's counter brackets the manager's views of the slots: retried until
+    // no manager write came between (workers never move it).
+    const board_header &live = *header_;
+    size_t capacity = std::min<size_t>(live.capacity, (bytes_ - sizeof(board_header)) / sizeof(worker_slot));
+    const worker_slot *slots = reinterpret_cast<const worker_slot *>(reinterpret_cast<const char *>(header_) +
+                                                                      sizeof(board_header));
+    constexpr size_t manager_view = offsetof(worker_slot, wseq) - offsetof(worker_slot, mseq) - sizeof(uint32_t);
+    constexpr size_t worker_view = sizeof(worker_slot) - offsetof(worker_slot, busy);
+    board_header h;
+    std::vector<worker_slot> copy(capacity);
+    bool consistent = false;
+    for (int attempt = 0; attempt < 100 && !consistent; ++attempt) {
+        uint32_t before = __atomic_load_n(&live.seq, __ATOMIC_ACQUIRE);
+        if (!board::read_view(live.seq, &live, &h, sizeof h))
+            continue;
+        bool ok = true;
+        for (size_t i = 0; i < capacity && ok; ++i)
+            ok = board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        consistent = ok && __atomic_load_n(&live.seq, __ATOMIC_RELAXED) == before;
+    }
+    if (!consistent)
+        throw error(PM_EBADVALUE, what_ + ": the scoreboard kept changing (corrupt?)");
+    int64_t mono = clock_ns(CLOCK_MONOTONIC), now_us = clock_ns(CLOCK_REALTIME) / 1000;
+    uint64_t now_ticks = board::ticks(h.clock);
+    // Ticks to ns: the rate from the manager's start pair to ours.
+    double ns_per_tick = 1.0;
+    if (h.clock == clock_tsc && now_ticks > h.clock_ref_ticks && mono > h.clock_ref_ns)
+        ns_per_tick = static_cast<double>(mono - h.clock_ref_ns) / static_cast<double>(now_ticks - h.clock_ref_ticks);
+    auto ticks_ago_us = [&](uint64_t t) -> long long {
+        return t <= now_ticks ? static_cast<long long>(static_cast<double>(now_ticks - t) * ns_per_tick / 1000) : 0;
+    };
+
+    pm_pool_status_t p = {};
+    p.manager_pid = pid_;
+    copy_string(p.title, sizeof p.title, h.title, sizeof h.title);
+    std::snprintf(p.phase, sizeof p.phase, "%s", h.phase < 5 ? phase_names[h.phase] : "?");
+    p.started_us = h.start_unix_us;
+    p.uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
+    p.target = static_cast<int>(std::min<uint32_t>(h.target, 1000000));
+    p.crash_backoff = h.crash_limited != 0;
+    p.backoff_us = h.crash_limited && h.backoff_until_mono_ns > mono ? (h.backoff_until_mono_ns - mono) / 1000 : 0;
+    p.requests = h.served_by_gone;
+    p.spawned = h.spawned;
+    p.respawns = h.respawns;
+    p.exits = h.exits;
+    p.crashes = h.crashes;
+    p.reloads = h.reloads;
+    p.pool_full = h.pool_full;
+    std::vector<pm_worker_status_t> workers;
+    workers.reserve(std::min<size_t>(capacity, h.live + 16u));
+    int64_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
+    for (size_t i = 0; i < capacity; ++i) {
+        worker_slot &c = copy[i];
+        if (c.pid <= 0 || c.pid > pid_max)
+            continue;
+        // The worker's own view: whole, or left out of this snapshot's detail.
+        bool view = board::read_view(slots[i].wseq, &slots[i].busy, &c.busy, worker_view, 100);
+        uint32_t state = board::load(slots[i]);
+        pm_worker_status_t w = {};
+        w.pid = c.pid;
+        w.slot = static_cast<int>(i);
+        w.started_us = c.started_unix_us;
+        w.request_us = -1;
+        w.cpu_us = w.rss_kb = -1;
+        bool initialized = slots[i].initialized != 0;
+        if (view) {
+            w.busy = c.busy != 0;
+            w.requests = c.served;
+            if (c.request_start) {
+                long long ago = ticks_ago_us(c.request_start);
+                w.request_start_us = now_us - ago;
+                w.request_us = w.busy ? ago : static_cast<long long>(static_cast<double>(c.last_duration) * ns_per_tick / 1000);
+            }
+            copy_string(w.method, sizeof w.method, c.method, sizeof c.method);
+            copy_string(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
+            copy_string(w.remote, sizeof w.remote, c.remote, sizeof c.remote);
+        }
+        if (c.told_to_stop || (state & board::stop_mask))
+            w.state = PM_WORKER_STOPPING;
+        else if (initialized)
+            w.state = w.busy ? PM_WORKER_BUSY : PM_WORKER_IDLE;
+        else if ((c.flags & slot_flag_exec) && (c.flags & slot_flag_ready))
+            w.state = PM_WORKER_RUNNING;  // exec'd, and not reporting (yet)
+        else
+            w.state = PM_WORKER_STARTING;
+        workers.push_back(w);
+    }
+    (void)flags;
+    p.workers = static_cast<int>(workers.size());
+    for (pm_worker_status_t &w : workers) {
+        p.requests += w.requests;
+        p.busy += w.busy && w.state != PM_WORKER_STARTING;
+        p.idle += w.state == PM_WORKER_IDLE;
+        p.starting += w.state == PM_WORKER_STARTING;
+        p.stopping += w.state == PM_WORKER_STOPPING;
+        if (flags & PM_STATUS_PROC)
+            read_proc(w.pid, w.cpu_us, w.rss_kb);
+    }
+    p.ready = static_cast<int>(std::min<uint32_t>(h.ready, 1000000));
+    p.accepted = p.requests + static_cast<unsigned long long>(p.busy);
+    p.max_busy = std::max<unsigned long long>(h.max_busy, static_cast<unsigned long long>(p.busy));
+    p.listen_queue = p.listen_backlog = -1;
+    for (uint32_t k = 0; k < std::min<uint32_t>(h.n_listeners, board_listeners); ++k) {
+        sockdiag::listen_queue q;
+        if (!sockdiag::queue_of(static_cast<int>(h.listeners[k].family), h.listeners[k].inode, q))
+            continue;
+        p.listen_queue = std::max<long long>(p.listen_queue, 0) + q.length;
+        p.listen_backlog = std::max<long long>(p.listen_backlog, 0) + q.backlog;
+    }
+    p.listen_queue_max = std::max<long long>(h.max_queue, p.listen_queue);
+    pool_ = p;
+    workers_ = std::move(workers);
+    have_ = true;
+}
+
+}  // namespace fcgipm
