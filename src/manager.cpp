@@ -232,9 +232,10 @@ void proc_manager::close_manager_fds(bool in_child) {
     os::close_fd(signal_fd_);
     os::close_fd(epoll_fd_);
     signal_fd_ = epoll_fd_ = -1;
-    board_.close_fds();
-    if (in_child)
+    if (in_child) {
+        board_.close_fds();  // the mapping stays; the status socket is the manager's to remove
         return;  // exec pipes are close-on-exec, and only exec'd workers have them
+    }
     for (slot &s : slots_) {
         os::close_fd(s.exec_pipe);
         s.exec_pipe = -1;

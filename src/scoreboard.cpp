@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -22,6 +23,8 @@ namespace board {
 
 bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries) {
     for (int i = 0; i < tries; ++i) {
+        if (i >= 8)
+            ::sched_yield();  // the writer may have been preempted mid-write: let it finish
         uint32_t before = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
         if (before & 1)
             continue;
@@ -209,6 +212,7 @@ void scoreboard::reset_slot(size_t i) {
     if (i >= capacity_)
         return;
     worker_slot &s = slots_[i];
+    board::write_begin(header_->seq);  // readers see the slot before or after, whole
     __atomic_store_n(&s.state, 0, __ATOMIC_RELAXED);
     s.initialized = 0;
     s.stopped = 0;
@@ -220,6 +224,7 @@ void scoreboard::reset_slot(size_t i) {
     s.last_duration = 0;
     s.method[0] = s.remote[0] = s.uri[0] = '\0';
     board::write_end(s.wseq);
+    board::write_end(header_->seq);
 }
 
 void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
@@ -244,18 +249,22 @@ void scoreboard::slot_ready(size_t i) {
     if (i >= capacity_)
         return;
     worker_slot &s = slots_[i];
+    board::write_begin(header_->seq);  // as every write of a manager's view
     board::write_begin(s.mseq);
     s.flags |= slot_flag_ready;
     board::write_end(s.mseq);
+    board::write_end(header_->seq);
 }
 
 void scoreboard::slot_told_to_stop(size_t i) {
     if (i >= capacity_)
         return;
     worker_slot &s = slots_[i];
+    board::write_begin(header_->seq);  // as every write of a manager's view
     board::write_begin(s.mseq);
     s.told_to_stop = 1;
     board::write_end(s.mseq);
+    board::write_end(header_->seq);
 }
 
 void scoreboard::slot_cleared(size_t i) {
@@ -280,7 +289,10 @@ void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot) {
         if (!live_pids_by_slot[i])
             continue;
         ++live;
-        busy += (board::load(slots_[i]) & board::phase_mask) == board::busy;
+        // The stop protocol's phase (forked workers), or the worker's view (exec'd
+        // ones on this library write only that).
+        busy += (board::load(slots_[i]) & board::phase_mask) == board::busy ||
+                __atomic_load_n(&slots_[i].busy, __ATOMIC_RELAXED) != 0;
     }
     counts.max_busy = std::max(counts.max_busy, busy);
     counts.pool_full += live > 0 && busy == live;

@@ -183,13 +183,15 @@ inline uint32_t end_request(worker_slot &s) {
 // --- views under a sequence counter (one writer each) ---
 
 // Writer: the counter odd, then the view's stores, then even again. The fences keep
-// the stores inside (on x86_64 they cost nothing: stores are not reordered).
+// the stores inside (on x86_64 they cost nothing: stores are not reordered). The
+// parity is set, not flipped: a counter that garbage made odd is healed by the next
+// write.
 inline void write_begin(uint32_t &seq) {
-    __atomic_store_n(&seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&seq, (seq + 1) | 1u, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 inline void write_end(uint32_t &seq) {
-    __atomic_store_n(&seq, seq + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&seq, (seq + 1) & ~1u, __ATOMIC_RELEASE);
 }
 
 // Reader: copies n bytes of a view at from (its counter at seq) into to; false if a

@@ -27,9 +27,9 @@ bool queue_of(int family, uint64_t ino, listen_queue &out);
 // path, the listener holding that file (matched by device and inode, so a relative path
 // or a socket bound by a relative name is found; on overlayfs, by the device of the
 // file's directory if not its own); failing that, for an absolute path, the listener
-// whose bound name is exactly path. A path starting with '\0' is an
-// abstract name, matched byte for byte. false with errno: ENOENT (no such listener),
-// EINVAL (empty path), or a netlink failure.
+// whose bound name is exactly path. A path starting with '\0' is an abstract name,
+// matched byte for byte. false with errno: ENOENT (no such listener), EINVAL (empty
+// path), or a netlink failure.
 bool find_unix_listener(const std::string &path, uint64_t &ino);
 
 // The inode of the TCP listener bound to addr (a sockaddr_in or sockaddr_in6, len its

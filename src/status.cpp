@@ -107,34 +107,30 @@ uid_t owner_of(int pid) {
     return ::stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
 }
 
-// User + system CPU (microseconds) and resident memory (KiB) of pid.
+// User + system CPU (microseconds) and resident memory (KiB) of pid, from the one
+// file /proc/PID/stat (a status of 1024 workers reads 1024 files).
 void read_proc(int pid, long long &cpu_us, long long &rss_kb) {
     cpu_us = rss_kb = -1;
-    std::string base = "/proc/" + std::to_string(pid);
+    std::string path = "/proc/" + std::to_string(pid) + "/stat";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
     char buf[1024];
-    int fd = ::open((base + "/stat").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = ::read(fd, buf, sizeof buf - 1);
-        ::close(fd);
-        if (n > 0) {
-            buf[n] = '\0';
-            // After the command, which may hold spaces and parentheses: its last ')'.
-            char *p = std::strrchr(buf, ')');
-            unsigned long long utime = 0, stime = 0;
-            if (p && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) == 2)
-                cpu_us = static_cast<long long>((utime + stime) * 1000000 / static_cast<unsigned long long>(::sysconf(_SC_CLK_TCK)));
-        }
-    }
-    fd = ::open((base + "/statm").c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = ::read(fd, buf, sizeof buf - 1);
-        ::close(fd);
-        unsigned long long size = 0, resident = 0;
-        if (n > 0) {
-            buf[n] = '\0';
-            if (std::sscanf(buf, "%llu %llu", &size, &resident) == 2)
-                rss_kb = static_cast<long long>(resident * static_cast<unsigned long long>(::sysconf(_SC_PAGESIZE)) / 1024);
-        }
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0)
+        return;
+    buf[n] = '\0';
+    // After the command, which may hold spaces and parentheses: its last ')'. Then
+    // state (3), ..., utime (14), stime (15), ..., rss (24, in pages).
+    char *p = std::strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    long long rss = 0;
+    if (p && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %lld",
+                         &utime, &stime, &rss) == 3) {
+        static const long long tick = ::sysconf(_SC_CLK_TCK), page_kb = ::sysconf(_SC_PAGESIZE) / 1024;
+        cpu_us = static_cast<long long>(utime + stime) * 1000000 / tick;
+        rss_kb = rss * page_kb;
     }
 }
 
@@ -285,10 +281,11 @@ void status_reader::open_socket(const std::string &target) {
         }
         close();
     }
+    // None seen: perhaps it is a manager's status socket, or held by another user.
+    if (holders.empty() && !tcp && open_status_socket(spec))
+        return;
     if (holders.empty() && denied)
         throw error(PM_ESYS, target + ": held by processes of another user: permission denied", EACCES);
-    if (holders.empty() && open_status_socket(spec))
-        return;
     throw error(PM_EINVAL, target + ": no fcgi-pm manager holds this socket");
 }
 
@@ -373,26 +370,38 @@ void status_reader::read(int flags) {
         throw error(PM_ESTATE, "status: no manager open");
     if (::kill(pid_, 0) != 0 && errno == ESRCH)
         throw error(PM_ESYS, what_ + ": the manager is gone", ESRCH);
-    // The header's counter brackets the manager's views of the slots: retried until
-    // no manager write came between (workers never move it).
+    // The header's counter brackets the whole copy: the manager moves it whenever it
+    // changes the set of workers (a fork, a reap, a slot reset), so a snapshot that
+    // it did not move across has each slot's views from the same worker, and the
+    // header's figures from that moment. Workers never move it.
     const board_header &live = *header_;
     size_t capacity = std::min<size_t>(live.capacity, (bytes_ - sizeof(board_header)) / sizeof(worker_slot));
     const worker_slot *slots = reinterpret_cast<const worker_slot *>(reinterpret_cast<const char *>(header_) +
                                                                       sizeof(board_header));
-    constexpr size_t manager_view = offsetof(worker_slot, wseq) - offsetof(worker_slot, mseq) - sizeof(uint32_t);
+    constexpr size_t manager_view = offsetof(worker_slot, wseq) - offsetof(worker_slot, pid);
     constexpr size_t worker_view = sizeof(worker_slot) - offsetof(worker_slot, busy);
     board_header h;
     std::vector<worker_slot> copy(capacity);
+    std::vector<char> view(capacity);
     bool consistent = false;
-    for (int attempt = 0; attempt < 100 && !consistent; ++attempt) {
+    for (int attempt = 0; attempt < 1000 && !consistent; ++attempt) {
         uint32_t before = __atomic_load_n(&live.seq, __ATOMIC_ACQUIRE);
         if (!board::read_view(live.seq, &live, &h, sizeof h))
             continue;
-        bool ok = true;
-        for (size_t i = 0; i < capacity && ok; ++i)
-            ok = board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view);
+        for (size_t i = 0; i < capacity; ++i) {
+            // A manager's view that stays mid-write was written over (by a worker
+            // gone wrong): that slot is left out until the manager writes it again.
+            if (!board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view, 100))
+                copy[i].pid = 0;
+            copy[i].initialized = slots[i].initialized;
+            copy[i].requests = slots[i].requests;  // one aligned word: never torn
+            copy[i].state = board::load(slots[i]);
+            // The worker's own view: whole, or left out of this snapshot's detail.
+            view[i] = copy[i].pid > 0 &&
+                      board::read_view(slots[i].wseq, &slots[i].busy, &copy[i].busy, worker_view, 100);
+        }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
-        consistent = ok && __atomic_load_n(&live.seq, __ATOMIC_RELAXED) == before;
+        consistent = __atomic_load_n(&live.seq, __ATOMIC_RELAXED) == before;
     }
     if (!consistent)
         throw error(PM_EBADVALUE, what_ + ": the scoreboard kept changing (corrupt?)");
@@ -429,19 +438,20 @@ void status_reader::read(int flags) {
         worker_slot &c = copy[i];
         if (c.pid <= 0 || c.pid > pid_max)
             continue;
-        // The worker's own view: whole, or left out of this snapshot's detail.
-        bool view = board::read_view(slots[i].wseq, &slots[i].busy, &c.busy, worker_view, 100);
-        uint32_t state = board::load(slots[i]);
+        uint32_t state = c.state;
         pm_worker_status_t w = {};
         w.pid = c.pid;
         w.slot = static_cast<int>(i);
         w.started_us = c.started_unix_us;
         w.request_us = -1;
         w.cpu_us = w.rss_kb = -1;
-        bool initialized = slots[i].initialized != 0;
-        if (view) {
+        bool initialized = c.initialized != 0;
+        // The count the manager adds to served_by_gone when it reaps the worker: the
+        // total neither misses nor doubles it across a reap.
+        w.requests = c.requests;
+        w.busy = (state & board::phase_mask) == board::busy;
+        if (view[i]) {
             w.busy = c.busy != 0;
-            w.requests = c.served;
             if (c.request_start) {
                 long long ago = ticks_ago_us(c.request_start);
                 w.request_start_us = now_us - ago;

@@ -1,0 +1,113 @@
+/*
+ * status_app.cpp -- a libfcgi worker on this library for the status tests, run by the
+ * fcgi-pm program (adopted in place: the socket on descriptor 0).
+ *
+ * Requests (the path of REQUEST_URI):
+ *   /slow?ms=N   sleeps N ms, then answers
+ *   /crash       aborts mid-request (SIGABRT)
+ *   /named?k=K   names itself with pm_set_request as method "M<K>", URI "/named?k=<K>"
+ *                and remote "<K>": a reader that sees them disagree saw a torn view
+ *   /corrupt     overwrites this worker's own scoreboard slot with garbage (a worker
+ *                gone wrong: neither the manager nor a reader may suffer for it)
+ *   anything     answers at once
+ * Every answer's body is "pid <pid>\n".
+ */
+#include <fcgiapp.h>
+#include <signal.h>
+#include <cstddef>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgi_pm_fcgx.h>
+
+#include "scoreboard.h" /* the layout, for /corrupt */
+
+/* Sleeps ms milliseconds whatever signals arrive meanwhile. */
+static void sleep_ms(long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0) {
+    }
+}
+
+/* The scoreboard's mapping in this process, from /proc/self/maps. */
+static int find_board(unsigned char **start, size_t *size)
+{
+    FILE *maps = fopen("/proc/self/maps", "r");
+    char line[512];
+    int found = 0;
+    while (maps && !found && fgets(line, sizeof line, maps)) {
+        unsigned long a, b;
+        if (strstr(line, "memfd:fcgi-pm-scoreboard") && sscanf(line, "%lx-%lx", &a, &b) == 2) {
+            *start = (unsigned char *)a;
+            *size = b - a;
+            found = 1;
+        }
+    }
+    if (maps)
+        fclose(maps);
+    return found;
+}
+
+/* Garbage over this worker's own slot (found by its pid): every byte of its views
+ * and counters, but not the control word of the stop protocol, nor the pid. */
+static int corrupt_own_slot(void)
+{
+    unsigned char *board;
+    size_t size;
+    if (!find_board(&board, &size))
+        return 0;
+    const size_t header = sizeof(fcgipm::board_header), slot = sizeof(fcgipm::worker_slot);
+    const size_t pid_at = offsetof(fcgipm::worker_slot, pid);
+    int32_t me = (int32_t)getpid();
+    for (size_t off = header; off + slot <= size; off += slot) {
+        int32_t pid;
+        memcpy(&pid, board + off + pid_at, sizeof pid);
+        if (pid != me)
+            continue;
+        for (size_t k = sizeof(uint32_t); k < slot; k++)
+            if (k < pid_at || k >= pid_at + sizeof pid)
+                board[off + k] = (unsigned char)(0xA5 ^ (k * 37));
+        return 1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    if (FCGX_Init() != 0)
+        return 1;
+    pm_t *pm = pm_create();
+    if (!pm || pm_manage(pm) != PM_WORKER) {
+        fprintf(stderr, "status_app: not a worker: %s\n", pm ? pm_errmsg(pm) : "out of memory");
+        return 1;
+    }
+    FCGX_Request req;
+    FCGX_InitRequest(&req, 0, 0);
+    while (pm_fcgx_accept(pm, &req) >= 0) {
+        const char *uri = FCGX_GetParam("REQUEST_URI", req.envp);
+        uri = uri ? uri : "";
+        if (strncmp(uri, "/named?k=", 9) == 0) {
+            char method[16], remote[48];
+            snprintf(method, sizeof method, "M%.10s", uri + 9);
+            snprintf(remote, sizeof remote, "%.40s", uri + 9);
+            pm_set_request(pm, method, uri, remote);
+        }
+        pm_pre_dispatch(pm);
+        if (strncmp(uri, "/slow?ms=", 9) == 0)
+            sleep_ms(atol(uri + 9));
+        else if (strcmp(uri, "/crash") == 0)
+            abort();
+        int corrupted = strcmp(uri, "/corrupt") == 0 ? corrupt_own_slot() : -1;
+        FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid %d\n", (int)getpid());
+        if (corrupted >= 0)
+            FCGX_FPrintF(req.out, "corrupted %d\n", corrupted);
+        FCGX_Finish_r(&req);
+        pm_post_dispatch(pm);
+    }
+    return 0;
+}
