@@ -8,7 +8,9 @@
 # BUILD_DIR holds bench/dispatch_bench (PM_BUILD_BENCH). Prints on stdout, times in ns
 # per pair (median and standard deviation over the repetitions):
 #
-#     dispatch fcgi-pm MEDIAN STDDEV SYSCALLS_PER_PAIR
+#     dispatch fcgi-pm MEDIAN STDDEV SYSCALLS_PER_PAIR          (the live status on: the default)
+#     dispatch fcgi-pm-no-scoreboard MEDIAN STDDEV SYSCALLS_PER_PAIR   ("scoreboard" 0)
+#     dispatch fcgi-pm-named MEDIAN STDDEV SYSCALLS_PER_PAIR    (pm_set_request + the pair)
 #     dispatch fcgi-procmanager MEDIAN STDDEV SYSCALLS_PER_PAIR
 #     dispatch fcgi-engine MEDIAN STDDEV SYSCALLS_PER_PAIR
 #     dispatch fcgi-procmanager-xs MEDIAN STDDEV SYSCALLS_PER_PAIR   (with PERL5LIB
@@ -108,23 +110,30 @@ per_pair() {
 
 # Google Benchmark's table goes to stderr, its JSON to a file: median and stddev of
 # the real time.
-echo "== fcgi-pm: $gb_reps repetitions (Google Benchmark)" >&2
-run fcgi-pm "$bench" --benchmark_repetitions=$gb_reps --benchmark_min_time=$gb_min_time \
-  --benchmark_report_aggregates_only=true --benchmark_out="$work/gb.json" --benchmark_out_format=json
-cat "$work/out" >&2
-gb=$(perl -MJSON::PP -e '
-  local $/; open my $f, "<", $ARGV[0] or die "$ARGV[0]: $!\n";
-  my %t;
-  for my $b (@{decode_json(<$f>)->{benchmarks}}) {
-    next unless ($b->{run_type} // "") eq "aggregate";
-    die "unexpected time unit $b->{time_unit}\n" unless $b->{time_unit} eq "ns";
-    $t{$b->{aggregate_name}} = $b->{real_time};
-  }
-  die "no median/stddev in $ARGV[0]\n" unless defined $t{median} && defined $t{stddev};
-  printf "%.1f %.1f\n", $t{median}, $t{stddev};' "$work/gb.json")
-echo "== fcgi-pm: system calls per pair" >&2
-sc=$(per_pair fcgi-pm "$bench")
-out_pm="dispatch fcgi-pm $gb $sc"
+# c_system LABEL: the "dispatch LABEL MEDIAN STDDEV SYSCALLS" line of dispatch_bench
+# as the environment (DISPATCH_BENCH_*) sets it up.
+c_system() {
+  echo "== $1: $gb_reps repetitions (Google Benchmark)" >&2
+  run "$1" "$bench" --benchmark_repetitions=$gb_reps --benchmark_min_time=$gb_min_time \
+    --benchmark_report_aggregates_only=true --benchmark_out="$work/gb.json" --benchmark_out_format=json
+  cat "$work/out" >&2
+  gb=$(perl -MJSON::PP -e '
+    local $/; open my $f, "<", $ARGV[0] or die "$ARGV[0]: $!\n";
+    my %t;
+    for my $b (@{decode_json(<$f>)->{benchmarks}}) {
+      next unless ($b->{run_type} // "") eq "aggregate";
+      die "unexpected time unit $b->{time_unit}\n" unless $b->{time_unit} eq "ns";
+      $t{$b->{aggregate_name}} = $b->{real_time};
+    }
+    die "no median/stddev in $ARGV[0]\n" unless defined $t{median} && defined $t{stddev};
+    printf "%.1f %.1f\n", $t{median}, $t{stddev};' "$work/gb.json")
+  echo "== $1: system calls per pair" >&2
+  sc=$(per_pair "$1" "$bench")
+  echo "dispatch $1 $gb $sc"
+}
+out_pm=$(c_system fcgi-pm)
+out_off=$(DISPATCH_BENCH_SCOREBOARD=0 c_system fcgi-pm-no-scoreboard)
+out_named=$(DISPATCH_BENCH_NAMED=1 c_system fcgi-pm-named)
 
 # perl_system SYSTEM LABEL: the "dispatch LABEL ..." line; the empty loop's figures
 # go to $work/SYSTEM.empty.
@@ -159,6 +168,8 @@ if [ -n "${RUST_DISPATCH_BENCH:-}" ]; then
 fi
 
 echo "$out_pm"
+echo "$out_off"
+echo "$out_named"
 [ -z "$out_rust" ] || echo "$out_rust"
 echo "$out_procmanager"
 echo "$out_engine"

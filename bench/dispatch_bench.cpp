@@ -7,6 +7,10 @@
 //   dispatch_bench --pairs=K                  runs K pairs between two marker system
 //                                             calls, for counting them under strace
 //
+// DISPATCH_BENCH_SCOREBOARD=0 in the environment sets "scoreboard" 0 (the workers
+// keep no request views: the pair without the live status); DISPATCH_BENCH_NAMED=1
+// names each request (pm_set_request) before its pair, as pm_fcgx_accept does.
+//
 // The markers are access(2) calls on the paths begin_marker and end_marker, which
 // dispatch.sh looks for in the trace (dispatch.pl uses the same ones).
 #include <benchmark/benchmark.h>
@@ -29,20 +33,24 @@ constexpr const char *end_marker = "/nonexistent/dispatch-bench-end";
 constexpr const char *default_flags[] = {"--benchmark_repetitions=10", "--benchmark_report_aggregates_only=true"};
 
 pm_t *worker_pm;  // the worker's handle, once pm_manage has returned PM_WORKER
+bool named;       // DISPATCH_BENCH_NAMED
+
+inline void one_request() {
+    if (named)
+        pm_set_request(worker_pm, "GET", "/bench/dispatch?with=a-query", "127.0.0.1");
+    pm_pre_dispatch(worker_pm);
+    pm_post_dispatch(worker_pm);
+}
 
 void dispatch_pair(benchmark::State &state) {
-    for (auto _ : state) {
-        pm_pre_dispatch(worker_pm);
-        pm_post_dispatch(worker_pm);
-    }
+    for (auto _ : state)
+        one_request();
 }
 
 void run_pairs(long pairs) {
     (void)::access(begin_marker, F_OK);
-    for (long i = 0; i < pairs; ++i) {
-        pm_pre_dispatch(worker_pm);
-        pm_post_dispatch(worker_pm);
-    }
+    for (long i = 0; i < pairs; ++i)
+        one_request();
     (void)::access(end_marker, F_OK);
 }
 
@@ -97,8 +105,12 @@ int main(int argc, char **argv) {
             ->Unit(benchmark::kNanosecond);
     }
 
+    const char *board = std::getenv("DISPATCH_BENCH_SCOREBOARD");
+    const char *name = std::getenv("DISPATCH_BENCH_NAMED");
+    named = name && std::string(name) == "1";
     pm_t *pm = pm_create();
-    if (!pm || pm_parameter(pm, "n_processes", "1") < 0) {
+    if (!pm || pm_parameter(pm, "n_processes", "1") < 0 ||
+        (board && pm_parameter(pm, "scoreboard", board) < 0)) {
         std::fprintf(stderr, "dispatch_bench: %s\n", pm ? pm_errmsg(pm) : "out of memory");
         return 1;
     }

@@ -170,6 +170,43 @@ go_rows() {
   echo
 }
 
+# The live status: the request path with the scoreboard on and off, and one
+# `fcgi-pm status --json` of a big pool.
+status_rows() {
+  grep -q '^status - fcgi-pm-json ' "$raw" || return 0
+  echo "## Live status: what the scoreboard costs"
+  echo
+  echo "One pm_pre_dispatch + pm_post_dispatch pair in a real worker (Google Benchmark,"
+  echo "medians of the repetitions, and system calls per pair under strace): with the"
+  echo "scoreboard (the default: each request's start, end and duration written into the"
+  echo "worker's slot), without it (\"scoreboard\" 0), and with the request named first"
+  echo "(pm_set_request, as the fcgi_pm_fcgx.h accept loop does). Then one"
+  echo "\`fcgi-pm status --json\` of a pool of 1024 workers (examples/hello under the"
+  echo "fcgi-pm program), the whole command timed from its fork to its exit (median of"
+  echo "the runs, ms), with each worker's CPU and memory read from /proc and without"
+  echo "(--no-proc); /bin/true timed the same way is the floor of any command here."
+  echo "Targets (issue 17): a pair ≤ 50 ns and 0 system calls with the scoreboard on;"
+  echo "status --json of 1024 workers ≤ 20 ms."
+  echo
+  echo "| measure | figure | target | met |"
+  echo "|---|---|---|---|"
+  awk "$dispatch_awk"'
+    $1 == "status" { st[$3] = $5 }
+    END {
+      printf "| dispatch pair, scoreboard on | %.1f ns, %s syscalls | ≤ 50 ns, 0 | %s |\n", ns["fcgi-pm"], sc["fcgi-pm"],
+        (ns["fcgi-pm"] <= 50 && sc["fcgi-pm"] + 0 == 0) ? "yes" : "**no**"
+      printf "| dispatch pair, scoreboard off | %.1f ns, %s syscalls | – | – |\n", ns["fcgi-pm-no-scoreboard"],
+        sc["fcgi-pm-no-scoreboard"]
+      printf "| pm_set_request + the pair | %.1f ns, %s syscalls | – | – |\n", ns["fcgi-pm-named"], sc["fcgi-pm-named"]
+      printf "| the scoreboard'"'"'s cost per request | %.1f ns | – | – |\n", ns["fcgi-pm"] - ns["fcgi-pm-no-scoreboard"]
+      printf "| status --json, 1024 workers, with /proc | %.2f ms | ≤ 20 ms | %s |\n", st["fcgi-pm-json"],
+        (st["fcgi-pm-json"] <= 20) ? "yes" : "**no**"
+      printf "| status --json, 1024 workers, --no-proc | %.2f ms | – | – |\n", st["fcgi-pm-json-no-proc"]
+      if ("true" in st) printf "| /bin/true, timed the same way | %.2f ms | – | – |\n", st["true"]
+    }' "$raw"
+  echo
+}
+
 {
   echo "# fcgi-pm beside its peers"
   echo
@@ -189,12 +226,14 @@ go_rows() {
   echo
   stop_taken_apart
   echo
+  status_rows
   perl_rows
   rust_rows
   go_rows
   echo "## Raw figures"
   echo
   echo "system n measure median min max samples (life cycle); dispatch: ns median, spread, syscalls per pair;"
+  echo "status: workers, ms median, min, max, runs;"
   echo "throughput and storm: requests/s, requests, failed."
   echo
   echo '```'

@@ -28,12 +28,12 @@ bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tr
         uint32_t before = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
         if (before & 1)
             continue;
-        // A copy that a writer may be changing under it: byte by byte, as volatile,
-        // so the compiler neither tears nor elides it; checked by the counter after.
-        const volatile unsigned char *src = static_cast<const volatile unsigned char *>(from);
-        unsigned char *dst = static_cast<unsigned char *>(to);
-        for (size_t k = 0; k < n; ++k)
-            dst[k] = src[k];
+        // A copy that a writer may be changing under it: word by word, each load
+        // atomic (relaxed), checked by the counter after.
+        const uint32_t *src = static_cast<const uint32_t *>(from);
+        uint32_t *dst = static_cast<uint32_t *>(to);
+        for (size_t k = 0; k < n / sizeof(uint32_t); ++k)
+            dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&seq, __ATOMIC_RELAXED) == before)
             return true;

@@ -121,6 +121,10 @@ struct alignas(64) worker_slot {
 };
 
 static_assert(sizeof(worker_slot) % 64 == 0, "slots are whole cache lines");
+static_assert(offsetof(worker_slot, pid) % 4 == 0 && offsetof(worker_slot, busy) % 4 == 0 &&
+                  (offsetof(worker_slot, wseq) - offsetof(worker_slot, pid)) % 4 == 0 &&
+                  (sizeof(worker_slot) - offsetof(worker_slot, busy)) % 4 == 0 && sizeof(board_header) % 4 == 0,
+              "views are whole words (board::read_view)");
 
 constexpr uint32_t slot_flag_exec = 1;   // an exec'd program: it reports only if it is on this library
 constexpr uint32_t slot_flag_ready = 2;  // the manager counts it as able to serve
@@ -195,7 +199,8 @@ inline void write_end(uint32_t &seq) {
 }
 
 // Reader: copies n bytes of a view at from (its counter at seq) into to; false if a
-// writer kept it changing for all of tries attempts.
+// writer kept it changing for all of tries attempts. Views are whole 4-byte words,
+// 4-byte aligned.
 bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries = 1000);
 
 // The clock of request times: TSC ticks where the TSC is invariant, else ns.

@@ -7,10 +7,9 @@
 #include <vector>
 
 #include "fcgi_pm.h"
+#include "scoreboard.h"
 
 namespace fcgipm {
-
-struct board_header;
 
 class status_reader {
 public:
@@ -44,6 +43,10 @@ private:
     bool have_ = false;
     pm_pool_status_t pool_ = {};
     std::vector<pm_worker_status_t> workers_;
+    // read's buffers, kept for the next read
+    std::vector<worker_slot> copy_;
+    std::vector<char> view_;
+    std::vector<pm_worker_status_t> next_;
 };
 
 }  // namespace fcgipm

@@ -121,6 +121,14 @@ static void print_table(FILE *out, pm_status_t *st)
     }
 }
 
+/* Microseconds as decimal seconds ("12.000345"), without floating point. */
+static void seconds(FILE *out, const char *name, long long us)
+{
+    const char *sign = us < 0 ? "-" : "";
+    unsigned long long u = us < 0 ? 0ULL - (unsigned long long)us : (unsigned long long)us;
+    fprintf(out, "\"%s\":%s%llu.%06llu", name, sign, u / 1000000, u % 1000000);
+}
+
 static void json_string(FILE *out, const char *s)
 {
     fputc('"', out);
@@ -143,14 +151,21 @@ static void print_json(FILE *out, pm_status_t *st)
     json_string(out, p->title);
     fprintf(out, ",\"phase\":");
     json_string(out, p->phase);
+    fputc(',', out);
+    seconds(out, "start_time", p->started_us);
+    fputc(',', out);
+    seconds(out, "uptime_seconds", p->uptime_us);
     fprintf(out,
-            ",\"start_time\":%.6f,\"uptime_seconds\":%.6f,\"target\":%d,\"workers\":%d,\"ready\":%d,"
-            "\"idle\":%d,\"busy\":%d,\"starting\":%d,\"stopping\":%d,\"crash_backoff\":%s,"
-            "\"backoff_seconds\":%.6f,\"accepted\":%llu,\"requests\":%llu,\"spawned\":%llu,\"respawns\":%llu,"
-            "\"exits\":%llu,\"crashes\":%llu,\"reloads\":%llu,\"max_busy\":%llu,\"pool_full\":%llu,",
-            p->started_us / 1e6, p->uptime_us / 1e6, p->target, p->workers, p->ready, p->idle, p->busy,
-            p->starting, p->stopping, p->crash_backoff ? "true" : "false", p->backoff_us / 1e6, p->accepted,
-            p->requests, p->spawned, p->respawns, p->exits, p->crashes, p->reloads, p->max_busy, p->pool_full);
+            ",\"target\":%d,\"workers\":%d,\"ready\":%d,\"idle\":%d,\"busy\":%d,\"starting\":%d,\"stopping\":%d,"
+            "\"crash_backoff\":%s,",
+            p->target, p->workers, p->ready, p->idle, p->busy, p->starting, p->stopping,
+            p->crash_backoff ? "true" : "false");
+    seconds(out, "backoff_seconds", p->backoff_us);
+    fprintf(out,
+            ",\"accepted\":%llu,\"requests\":%llu,\"spawned\":%llu,\"respawns\":%llu,\"exits\":%llu,"
+            "\"crashes\":%llu,\"reloads\":%llu,\"max_busy\":%llu,\"pool_full\":%llu,",
+            p->accepted, p->requests, p->spawned, p->respawns, p->exits, p->crashes, p->reloads, p->max_busy,
+            p->pool_full);
     if (p->listen_queue >= 0)
         fprintf(out, "\"listen_queue\":%lld,\"listen_queue_max\":%lld,\"listen_backlog\":%lld}", p->listen_queue,
                 p->listen_queue_max, p->listen_backlog);
@@ -159,31 +174,35 @@ static void print_json(FILE *out, pm_status_t *st)
     fprintf(out, ",\"workers\":[");
     for (int i = 0; i < p->workers; i++) {
         const pm_worker_status_t *w = pm_status_worker(st, i);
-        fprintf(out, "%s{\"pid\":%d,\"slot\":%d,\"state\":", i ? "," : "", w->pid, w->slot);
-        json_string(out, pm_worker_state_name(w->state));
-        fprintf(out, ",\"busy\":%s,\"requests\":%llu,\"start_time\":%.6f,", w->busy ? "true" : "false", w->requests,
-                w->started_us / 1e6);
-        if (w->request_us >= 0)
-            fprintf(out, "\"request_start_time\":%.6f,\"request_seconds\":%.6f,", w->request_start_us / 1e6,
-                    w->request_us / 1e6);
-        else
-            fprintf(out, "\"request_start_time\":null,\"request_seconds\":null,");
-        fprintf(out, "\"method\":");
+        fprintf(out, "%s{\"pid\":%d,\"slot\":%d,\"state\":\"%s\",\"busy\":%s,\"requests\":%llu,", i ? "," : "", w->pid,
+                w->slot, pm_worker_state_name(w->state), w->busy ? "true" : "false", w->requests);
+        seconds(out, "start_time", w->started_us);
+        fputc(',', out);
+        if (w->request_us >= 0) {
+            seconds(out, "request_start_time", w->request_start_us);
+            fputc(',', out);
+            seconds(out, "request_seconds", w->request_us);
+            fputc(',', out);
+        } else {
+            fputs("\"request_start_time\":null,\"request_seconds\":null,", out);
+        }
+        fputs("\"method\":", out);
         json_string(out, w->method);
-        fprintf(out, ",\"uri\":");
+        fputs(",\"uri\":", out);
         json_string(out, w->uri);
-        fprintf(out, ",\"remote\":");
+        fputs(",\"remote\":", out);
         json_string(out, w->remote);
+        fputc(',', out);
         if (w->cpu_us >= 0)
-            fprintf(out, ",\"cpu_seconds\":%.6f", w->cpu_us / 1e6);
+            seconds(out, "cpu_seconds", w->cpu_us);
         else
-            fprintf(out, ",\"cpu_seconds\":null");
+            fputs("\"cpu_seconds\":null", out);
         if (w->rss_kb >= 0)
             fprintf(out, ",\"rss_bytes\":%lld}", w->rss_kb * 1024);
         else
-            fprintf(out, ",\"rss_bytes\":null}");
+            fputs(",\"rss_bytes\":null}", out);
     }
-    fprintf(out, "]}\n");
+    fputs("]}\n", out);
 }
 
 /* A label value: \, " and newline escaped, as the text format asks. */
@@ -372,6 +391,8 @@ int status_main(int argc, char **argv)
     }
     if (pm_status_open(st, argv[optind]) < 0 || pm_status_read(st, flags) < 0)
         return fail(st);
+    static char buffer[1 << 18]; /* the whole output of a big pool in a few writes */
+    setvbuf(stdout, buffer, _IOFBF, sizeof buffer);
     if (watch <= 0) {
         if (format == JSON)
             print_json(stdout, st);
