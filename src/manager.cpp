@@ -609,6 +609,8 @@ void proc_manager::check_start_timeout(int64_t now) {
 void proc_manager::enter(phase_event e) {
     phase from = phase_;
     phase_ = next_phase(from, e);
+    if (phase_ != from)
+        publish_status();
     if (!service_.active())
         return;
     switch (phase_) {

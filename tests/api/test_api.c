@@ -718,7 +718,143 @@ static void test_process_title(void **state)
 
 /* Some calls under test end the process when they misbehave: a test program that
  * stops before its last test must not pass for one that ran them all. */
-static int all_tests_ran;
+static int all_tests_ran; /* checked at exit: a process of this program's must not end early */
+
+/* The status reader's bad input: each refused with its code and a message naming
+ * the problem, nothing opened. */
+static void test_status_errors(void **state)
+{
+    (void)state;
+    assert_int_equal(pm_status_open(NULL, "1"), PM_EINVAL);
+    assert_int_equal(pm_status_read(NULL, 0), PM_EINVAL);
+    assert_null(pm_status_pool(NULL));
+    assert_null(pm_status_worker(NULL, 0));
+    assert_string_equal(pm_status_errmsg(NULL), "");
+    pm_status_close(NULL);
+    assert_string_equal(pm_worker_state_name(PM_WORKER_BUSY), "busy");
+    assert_string_equal(pm_worker_state_name(99), "?");
+
+    pm_status_t *st = pm_status_new();
+    assert_non_null(st);
+    assert_int_equal(pm_status_read(st, 0), PM_ESTATE);
+    assert_non_null(strstr(pm_status_errmsg(st), "no manager open"));
+    assert_null(pm_status_pool(st));
+    assert_int_equal(pm_status_open(st, NULL), PM_EINVAL);
+    assert_int_equal(pm_status_open(st, ""), PM_EINVAL);
+
+    char self[32];
+    snprintf(self, sizeof self, "%d", (int)getpid());
+    assert_int_equal(pm_status_open(st, self), PM_EINVAL);
+    assert_non_null(strstr(pm_status_errmsg(st), "is not an fcgi-pm manager"));
+
+    assert_int_equal(pm_status_open(st, "4194304"), PM_ESYS); /* above any pid */
+    assert_int_equal(pm_status_errno(st), ESRCH);
+    assert_non_null(strstr(pm_status_errmsg(st), "pid 4194304: no such process"));
+
+    assert_int_equal(pm_status_open(st, "/nonexistent/app.pid"), PM_ESYS);
+    assert_int_equal(pm_status_errno(st), ENOENT);
+    assert_non_null(strstr(pm_status_errmsg(st), "/nonexistent/app.pid"));
+
+    assert_int_equal(pm_status_open(st, "/dev/null"), PM_EINVAL); /* neither pid file nor socket */
+    assert_int_equal(pm_status_open(st, "tcp:127.0.0.1"), PM_EINVAL);
+    assert_int_equal(pm_status_read(st, 0x80), PM_EINVAL);
+    assert_non_null(strstr(pm_status_errmsg(st), "unknown flags"));
+    pm_status_close(st);
+
+    /* Naming a request outside a worker changes nothing. */
+    assert_int_equal(pm_set_request(NULL, "GET", "/", ""), PM_EINVAL);
+    assert_int_equal(pm_set_request_params(NULL, NULL), PM_EINVAL);
+    pm_t *pm = pm_create();
+    assert_int_equal(pm_set_request(pm, "GET", "/x", "127.0.0.1"), 0);
+    assert_int_equal(pm_set_request_params(pm, NULL), 0);
+    assert_int_equal(pm_parameter(pm, "scoreboard", "2"), PM_EBADVALUE);
+    assert_string_equal(pm_get_parameter(pm, "scoreboard"), "1");
+    pm_destroy(pm);
+}
+
+/* A forked pool read through the API: the workers as the manager forked them, the
+ * requests they named and counted, the state of one still in its request. */
+static void test_status_of_forked_pool(void **state)
+{
+    (void)state;
+    int to_child[2];
+    assert_int_equal(pipe(to_child), 0);
+    pid_t manager = fork();
+    assert_true(manager >= 0);
+    if (manager == 0) {
+        close(to_child[1]);
+        all_tests_ran = 1; /* this process is the pool's: its exit is no early end */
+        pm_t *pm = pm_create();
+        pm_parameter(pm, "n_processes", "2");
+        pm_parameter(pm, "die_timeout", "5");
+        pm_set_notify_hook(pm, NULL, NULL);
+        if (pm_manage(pm) != PM_WORKER)
+            _exit(1);
+        /* Each worker: two named requests, then a third left open until told. */
+        for (int i = 0; i < 2; i++) {
+            pm_set_request(pm, "POST", "/api/done", "192.0.2.7");
+            pm_pre_dispatch(pm);
+            pm_post_dispatch(pm);
+        }
+        pm_set_request(pm, "GET", "/api/open", "192.0.2.8");
+        pm_pre_dispatch(pm);
+        char c;
+        while (read(to_child[0], &c, 1) < 0 && errno == EINTR) {
+        }
+        pm_post_dispatch(pm); /* the manager's TERM came through the slot: exit 0 */
+        _exit(2);
+    }
+    close(to_child[0]);
+    char target[32];
+    snprintf(target, sizeof target, "%d", (int)manager);
+    pm_status_t *st = pm_status_new();
+    int busy = 0;
+    for (int tries = 0; tries < 500 && busy < 2; tries++) {
+        pu_sleep_ms(10);
+        if (pm_status_open(st, target) < 0 || pm_status_read(st, PM_STATUS_PROC) < 0)
+            continue;
+        const pm_pool_status_t *p = pm_status_pool(st);
+        busy = p->busy;
+    }
+    assert_int_equal(busy, 2);
+    const pm_pool_status_t *p = pm_status_pool(st);
+    assert_int_equal(p->manager_pid, manager);
+    assert_int_equal(p->workers, 2);
+    assert_int_equal(p->target, 2);
+    assert_int_equal(p->requests, 4);
+    assert_int_equal(p->accepted, 6);
+    assert_string_equal(p->phase, "running");
+    for (int i = 0; i < 2; i++) {
+        const pm_worker_status_t *w = pm_status_worker(st, i);
+        assert_non_null(w);
+        assert_int_equal(w->state, PM_WORKER_BUSY);
+        assert_int_equal(w->requests, 2);
+        assert_string_equal(w->method, "GET");
+        assert_string_equal(w->uri, "/api/open");
+        assert_string_equal(w->remote, "192.0.2.8");
+        assert_true(w->request_us >= 0);
+        assert_true(w->rss_kb > 0);
+    }
+    assert_null(pm_status_worker(st, 2));
+    /* TERM: the manager flags both busy workers; they stay in their request. */
+    kill(manager, SIGTERM);
+    int stopping = 0;
+    for (int tries = 0; tries < 500 && stopping < 2; tries++) {
+        pu_sleep_ms(10);
+        if (pm_status_read(st, 0) == 0)
+            stopping = pm_status_pool(st)->stopping;
+    }
+    assert_int_equal(stopping, 2);
+    assert_string_equal(pm_status_pool(st)->phase, "stopping");
+    close(to_child[1]); /* ends both requests */
+    int status;
+    assert_int_equal(pu_wait_exit(manager, 10000, &status), 1);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(pm_status_read(st, 0), PM_ESYS);
+    assert_int_equal(pm_status_errno(st), ESRCH);
+    assert_non_null(strstr(pm_status_errmsg(st), "the manager is gone"));
+    pm_status_close(st);
+}
 
 static void check_all_tests_ran(void)
 {
@@ -733,6 +869,8 @@ int main(void)
     atexit(check_all_tests_ran);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_version),
+        cmocka_unit_test(test_status_errors),
+        cmocka_unit_test(test_status_of_forked_pool),
         cmocka_unit_test(test_strerror_covers_every_code),
         cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_null_strings),
