@@ -10,7 +10,8 @@
  *   /corrupt     overwrites this worker's own scoreboard slot with garbage (a worker
  *                gone wrong: neither the manager nor a reader may suffer for it)
  *   anything     answers at once
- * Every answer's body is "pid <pid>\n".
+ * Every answer's body is "pid <pid>\n". With STATUS_APP_FAIL=1 in the environment
+ * each worker exits 1 at once instead (a program that cannot start: a crash loop).
  */
 #include <fcgiapp.h>
 #include <signal.h>
@@ -86,6 +87,8 @@ int main(void)
         fprintf(stderr, "status_app: not a worker: %s\n", pm ? pm_errmsg(pm) : "out of memory");
         return 1;
     }
+    if (getenv("STATUS_APP_FAIL"))
+        return 1;
     FCGX_Request req;
     FCGX_InitRequest(&req, 0, 0);
     while (pm_fcgx_accept(pm, &req) >= 0) {

@@ -252,7 +252,19 @@ for kind in unix tcp; do
   gone $qm
 done
 
-# -- 13. the status socket: another user in the group reads it, no one else
+# -- 13. a crash loop: the failures counted, the backoff shown
+log=$work/crash.log
+STATUS_APP_FAIL=1 "$cli" -s "$work/crash.sock" -F 2 --crash-budget 2 --backoff-min 0.05 -- "$app" 2>"$log" &
+cm=$!; started="$started $cm"
+check "crash loop: the backoff on, the early failures counted" until_json "$cm" \
+  "j['pool']['crash_backoff'] and j['pool']['crashes'] >= 2 and j['pool']['exits'] >= 2"
+"$cli" status "$cm" >"$work/crash.txt"
+check "crash loop: the table says so" grep -q 'CRASH BACKOFF, next respawn in' "$work/crash.txt"
+"$cli" status --openmetrics "$cm" >"$work/crash.om"
+check "crash loop: fcgipm_crash_backoff 1" grep -q '^fcgipm_crash_backoff 1$' "$work/crash.om"
+kill -TERM $cm; gone $cm
+
+# -- 14. the status socket: another user in the group reads it, no one else
 groupadd -f fcgipm-status-test 2>/dev/null
 gid=$(getent group fcgipm-status-test | cut -d: -f3)
 log=$work/g.log ssock=$work/status.sock
