@@ -37,27 +37,24 @@ namespace {
 // pm_status_*'s firewall: the message kept on st.
 template <class F>
 int status_guarded(pm_status_t *st, F &&f) noexcept {
-    int code = PM_OK, err = 0;
-    const char *message = "";
+    // The message is copied inside each handler: what() dies with the exception.
+    auto keep = [st](int code, const char *message, int err) {
+        std::snprintf(st->errmsg, sizeof st->errmsg, "%s", message);
+        st->sys_errno = err;
+        return code;
+    };
     try {
         f();
+        return keep(PM_OK, "", 0);
     } catch (const fcgipm::error &e) {
-        code = e.code();
-        message = e.what();
-        err = e.code() == PM_ESYS ? e.sys_errno() : 0;
+        return keep(e.code(), e.what(), e.code() == PM_ESYS ? e.sys_errno() : 0);
     } catch (const std::bad_alloc &) {
-        code = PM_ENOMEM;
-        message = "out of memory";
+        return keep(PM_ENOMEM, "out of memory", 0);
     } catch (const std::exception &e) {
-        code = PM_EINTERNAL;
-        message = e.what();
+        return keep(PM_EINTERNAL, e.what(), 0);
     } catch (...) {
-        code = PM_EINTERNAL;
-        message = "unexpected exception";
+        return keep(PM_EINTERNAL, "unexpected exception", 0);
     }
-    std::snprintf(st->errmsg, sizeof st->errmsg, "%s", message);
-    st->sys_errno = err;
-    return code;
 }
 
 // Never throws: the message is cut to the fixed buffer.

@@ -74,8 +74,11 @@ void copy_text(char *to, size_t size, const std::string &from) {
 
 }  // namespace
 
+// A worker's mapping stays until the process ends: its signal handler writes its
+// slot, and may run while the handle is destroyed at exit.
 scoreboard::~scoreboard() {
-    destroy();
+    if (owner_)
+        destroy();
 }
 
 bool scoreboard::create(size_t n, const std::string &title, int64_t start_ms) {
@@ -106,6 +109,7 @@ bool scoreboard::create(size_t n, const std::string &title, int64_t start_ms) {
     }
     header_ = static_cast<board_header *>(p);
     slots_ = reinterpret_cast<worker_slot *>(static_cast<char *>(p) + sizeof(board_header));
+    owner_ = true;
     board_header &h = *header_;
     h.magic = board_magic;
     h.version = board_version;
@@ -159,6 +163,7 @@ void scoreboard::destroy() {
 }
 
 void scoreboard::close_fds() {
+    owner_ = false;  // a worker's now
     os::close_fd(fd_);
     fd_ = -1;
     close_status_socket(false);

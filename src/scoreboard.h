@@ -238,7 +238,7 @@ public:
     // header is one this library wrote.
     bool attach(int fd);
     void destroy();   // unmaps; in the manager also removes the status socket
-    void close_fds(); // in a new worker: the mapping stays, the descriptors go
+    void close_fds(); // in a new worker: the descriptors go, the mapping stays to the end
 
     bool mapped() const { return header_ != nullptr; }
     worker_slot *slots() const { return slots_; }
@@ -286,6 +286,7 @@ private:
     worker_slot *slots_ = nullptr;
     size_t bytes_ = 0;
     size_t capacity_ = 0;
+    bool owner_ = false;  // the manager that created it: unmapped when destroyed
     int fd_ = -1;
     int read_only_fd_ = -1;
     int status_sock_ = -1;
