@@ -19,7 +19,8 @@ func fullConfig() Config {
 		MinUptime: 2 * time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 5 * time.Second,
 		CrashBudget: 4, CrashWindow: 20 * time.Second, StartTimeout: 9 * time.Second, MaxRequests: 500,
 		SizecheckNumRequests: 10, MaxSizeKiB: 1 << 20, MinShareSizeKiB: 100, MaxUnsharedSizeKiB: 200,
-		PIDFile: "/run/app.pid", Title: "app-manager", ProcessName: "app-worker", KeepListening: true}
+		PIDFile: "/run/app.pid", Title: "app-manager", ProcessName: "app-worker", KeepListening: true,
+		NoScoreboard: true, StatusSocket: "/run/app.status", StatusGroup: "adm"}
 }
 
 func TestConfigCoversEveryParameter(t *testing.T) {
@@ -61,7 +62,8 @@ func TestConfigValuesAsTheLibraryReadsThem(t *testing.T) {
 		"crash_window": "20", "start_timeout": "9", "max_requests": "500", "sizecheck_num_requests": "10",
 		"max_size": "1048576", "min_share_size": "100", "max_unshared_size": "200",
 		"pid_fname": "/run/app.pid", "pm_title": "app-manager", "process_name": "app-worker",
-		"stop_listening": "0", "no_exit": "1"}
+		"stop_listening": "0", "scoreboard": "0", "status_socket": "/run/app.status", "status_group": "adm",
+		"no_exit": "1"}
 	for name, v := range want {
 		if got := getParameter(pm, name); got != v {
 			t.Errorf("%s = %q, want %q", name, got, v)

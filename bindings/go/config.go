@@ -60,6 +60,24 @@ type Config struct {
 	// that connections wait for the next manager instead of being refused.
 	KeepListening bool
 
+	// The live status (`fcgi-pm status MANAGER`, pm_status_open): each
+	// worker's state, and the method, URI and client address of its current or
+	// last request, which the package tells the library for every request.
+	//
+	// NoScoreboard (scoreboard 0) keeps the requests out of the status: workers
+	// write nothing of them there (what, since when, how long); the pool's figures
+	// remain.
+	NoScoreboard bool
+	// StatusSocket (status_socket) is a unix socket path where the manager also
+	// hands the status out (mode 0600, 0660 with StatusGroup; removed at the
+	// stop): the way in for readers of another user. Empty: the status is read
+	// through /proc, by the manager's user and root.
+	StatusSocket string
+	// StatusGroup (status_group) is the group, a name or a number, allowed on
+	// StatusSocket (without one it is not used); a group the system does not have
+	// fails Serve (ErrBadValue).
+	StatusGroup string
+
 	// MaxProcs is GOMAXPROCS in each worker. 0: GOMAXPROCS from the environment if
 	// set, else 1 in a pool (one worker per core serves more on few cores than
 	// fewer workers with more threads: README, "Using it from Go"), and Go's own
@@ -150,6 +168,11 @@ func (c *Config) parameters() ([]param, error) {
 	}
 	integer("min_share_size", c.MinShareSizeKiB)
 	integer("max_unshared_size", c.MaxUnsharedSizeKiB)
+	if c.NoScoreboard {
+		out = append(out, param{"scoreboard", "0"})
+	}
+	text("status_socket", c.StatusSocket)
+	text("status_group", c.StatusGroup)
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,10 @@
 // Each request is one pm_pre_dispatch / pm_post_dispatch pair (the library's
 // counting, max_requests and memory checks, its log lines), made one at a time under
 // the worker's lock, since net/http/fcgi serves requests concurrently. Concurrent
-// requests in one worker each count as one.
+// requests in one worker each count as one. Before each, the request is named for
+// the live status (`fcgi-pm status`: pm_set_request, in the same cgo call): its
+// method, URI and client address; with concurrent requests the worker shows its
+// latest.
 //
 // # Sizing
 //

@@ -6,6 +6,7 @@ package fcgipm_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,9 @@ func testApp() {
 	if t := os.Getenv("APP_TITLE"); t != "" {
 		cfg.Title = t
 	}
+	cfg.NoScoreboard = os.Getenv("APP_NO_SCOREBOARD") != ""
+	cfg.StatusSocket = os.Getenv("APP_STATUS_SOCKET")
+	cfg.StatusGroup = os.Getenv("APP_STATUS_GROUP")
 	var worker atomic.Pointer[fcgipm.Worker]
 	if os.Getenv("APP_LOG") != "" {
 		cfg.Log = func(line string) {
@@ -86,6 +90,15 @@ func testApp() {
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		if ms, err := strconv.Atoi(r.URL.Query().Get("sleep")); err == nil {
 			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
+		fmt.Fprintf(rw, "Hello from pid %d\n", os.Getpid())
+	})
+	mux.HandleFunc("/wait", func(rw http.ResponseWriter, r *http.Request) {
+		file := r.URL.Query().Get("file") // until the test creates it
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(file); err == nil {
+				break
+			}
 		}
 		fmt.Fprintf(rw, "Hello from pid %d\n", os.Getpid())
 	})
@@ -838,13 +851,129 @@ func TestWorkerInitErrorEndsTheWorker(t *testing.T) {
 	}
 }
 
+// fcgiPmCLI is the fcgi-pm program: FCGI_PM_CLI, or the test command's build tree.
+func fcgiPmCLI() string {
+	if cli := os.Getenv("FCGI_PM_CLI"); cli != "" {
+		return cli
+	}
+	return filepath.Join(repoRoot(), "build", "src", "fcgi-pm")
+}
+
+// liveStatus is what `fcgi-pm status --json` tells of a pool (the fields read here).
+type liveStatus struct {
+	Pool struct {
+		Workers  int    `json:"workers"`
+		Busy     int    `json:"busy"`
+		Requests uint64 `json:"requests"`
+	} `json:"pool"`
+	Workers []struct {
+		Pid      int    `json:"pid"`
+		State    string `json:"state"`
+		Requests uint64 `json:"requests"`
+		Method   string `json:"method"`
+		URI      string `json:"uri"`
+		Remote   string `json:"remote"`
+	} `json:"workers"`
+}
+
+// readStatus runs `fcgi-pm status --json target`: the status, and the JSON as text.
+func readStatus(t *testing.T, target string) (liveStatus, string) {
+	t.Helper()
+	out, err := exec.Command(fcgiPmCLI(), "status", "--json", "--no-proc", target).Output()
+	var st liveStatus
+	if err == nil {
+		err = json.Unmarshal(out, &st)
+	}
+	if err != nil {
+		t.Fatalf("fcgi-pm status --json %s: %v (%q)", target, err, out)
+	}
+	return st, string(out)
+}
+
+// The live status names each request: a worker busy in a request through nginx shows
+// its method, URI and client (REMOTE_ADDR, its port left out), read by pid and on
+// StatusSocket; once released, the request is counted and shown as the last. With
+// NoScoreboard a request is counted, not named; an unknown StatusGroup is refused.
+func TestLiveStatusNamesTheRequest(t *testing.T) {
+	statusSock := filepath.Join(scratch(t), "status.sock")
+	p := startPool(t, 1, "APP_N=1", "APP_STATUS_SOCKET="+statusSock)
+	ng := startNginx(t, filepath.Join(p.dir, "nginx"), p.sock, false)
+	worker := p.started()[0]
+	before, _ := readStatus(t, strconv.Itoa(p.pid()))
+	release := filepath.Join(p.dir, "release")
+	uri := "/wait?file=" + release
+	res := make(chan error, 1)
+	go func() {
+		status, body, err := ng.get(uri)
+		if err == nil && (status != 200 || pidOf(body) != worker) {
+			err = fmt.Errorf("%d %q", status, body)
+		}
+		res <- err
+	}()
+	var st liveStatus
+	var text string
+	busy := func() bool {
+		st, text = readStatus(t, strconv.Itoa(p.pid()))
+		return len(st.Workers) == 1 && st.Workers[0].State == "busy"
+	}
+	if !waitUntil(10*time.Second, busy) {
+		t.Fatalf("no busy worker: %s", text)
+	}
+	for _, target := range []string{strconv.Itoa(p.pid()), statusSock} {
+		st, text = readStatus(t, target)
+		w := st.Workers[0]
+		if w.Pid != worker || w.State != "busy" || w.Method != "GET" || w.URI != uri || w.Remote != "127.0.0.1" ||
+			st.Pool.Busy != 1 {
+			t.Errorf("status from %s: %s, want worker %d busy in GET %s from 127.0.0.1", target, text, worker, uri)
+		}
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-res; err != nil {
+		t.Fatalf("the request: %v", err)
+	}
+	if !waitUntil(5*time.Second, func() bool {
+		st, text = readStatus(t, strconv.Itoa(p.pid()))
+		return st.Pool.Requests == before.Pool.Requests+1
+	}) {
+		t.Fatalf("the request is not counted (%d before): %s", before.Pool.Requests, text)
+	}
+	if w := st.Workers[0]; w.State != "idle" || w.Requests != before.Workers[0].Requests+1 || w.URI != uri {
+		t.Errorf("after the request: %s, want the worker idle, its request counted and shown as the last", text)
+	}
+	p.stop()
+	if _, err := os.Stat(statusSock); !os.IsNotExist(err) {
+		t.Errorf("the status socket is left behind (%v)", err)
+	}
+
+	// NoScoreboard: the request is counted, not named.
+	p = startPool(t, 1, "APP_N=1", "APP_NO_SCOREBOARD=1")
+	if _, _, err := fcgiGet(p.sock, "/?sleep=0"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitUntil(5*time.Second, func() bool {
+		st, text = readStatus(t, strconv.Itoa(p.pid()))
+		return st.Pool.Requests == 1
+	}) || st.Workers[0].Method != "" || st.Workers[0].URI != "" {
+		t.Errorf("NoScoreboard: %s, want the request counted, not named", text)
+	}
+	p.stop()
+
+	dir := scratch(t)
+	sock := filepath.Join(dir, "never.sock")
+	cmd := command("APP_MAIN=1", "APP_N=1", "APP_ADDRESS="+sock, "APP_STATUS_SOCKET="+filepath.Join(dir, "status.sock"),
+		"APP_STATUS_GROUP=no-such-group-fcgipm")
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "status_group: no group 'no-such-group-fcgipm'") {
+		t.Fatalf("an unknown StatusGroup: exit %d: %q", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
 // The same program, unchanged, as a worker of the fcgi-pm program (exec mode): it is
 // adopted (FCGI_PM_MANAGER_PID), serves fd 0, and stops on TERM.
 func TestRunsUnderTheFcgiPmProgram(t *testing.T) {
-	cli := os.Getenv("FCGI_PM_CLI")
-	if cli == "" {
-		cli = filepath.Join(repoRoot(), "build", "src", "fcgi-pm") // the test command's build tree
-	}
+	cli := fcgiPmCLI()
 	dir := scratch(t)
 	sock := filepath.Join(dir, "cli.sock")
 	cmd := exec.Command(cli, "-s", sock, "-F", "2", "--max-requests", "2", "--", os.Args[0])

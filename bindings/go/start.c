@@ -10,6 +10,9 @@
  * fcgi-pm program exec'd as a worker (FCGI_PM_MANAGER_PID names its parent) is
  * adopted here the same way. Nothing else of Go runs in the manager.
  */
+/* cgo's declarations first: _GoString_, which start.h uses (the export header
+ * includes start.h itself, through worker.go's preamble). */
+#include "_cgo_export.h"
 #include "start.h"
 
 #include <errno.h>
@@ -18,8 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "_cgo_export.h"
 
 struct fcgipm_start fcgipm_started = {FCGIPM_NONE, NULL, -1, 0, 0, {0}};
 
@@ -189,7 +190,19 @@ __attribute__((constructor)) static void fcgipm_start_before_go(int argc, char *
         adopt(manager);
 }
 
-int fcgipm_pre_dispatch(pm_t *pm, int *stopping) {
+/* s as a C string in buf (the library keeps at most 191 bytes of a field). A Go
+ * string is {p, n} here as in _cgo_export.h's GoString. */
+static const char *c_string(char (*buf)[192], _GoString_ s) {
+    size_t n = s.n < (ptrdiff_t)sizeof *buf ? (size_t)s.n : sizeof *buf - 1;
+    if (n > 0)
+        memcpy(*buf, s.p, n);
+    (*buf)[n] = '\0';
+    return *buf;
+}
+
+int fcgipm_pre_dispatch(pm_t *pm, _GoString_ method, _GoString_ uri, _GoString_ remote, int *stopping) {
+    char m[192], u[192], r[192];
+    pm_set_request(pm, c_string(&m, method), c_string(&u, uri), c_string(&r, remote));
     int rc = pm_pre_dispatch(pm);
     *stopping = pm_worker_stopping(pm);
     return rc;

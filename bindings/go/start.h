@@ -27,8 +27,10 @@ extern struct fcgipm_start fcgipm_started;
 #define FCGIPM_MANAGE_VARIABLE "FCGI_PM_GO_MANAGE"
 #define FCGIPM_LISTEN_VARIABLE "FCGI_PM_GO_LISTEN_FD"
 
-/* A request's two library calls, each with the stop check after it (one cgo call). */
-int fcgipm_pre_dispatch(pm_t *pm, int *stopping);
+/* A request's two library calls, each with the stop check after it (one cgo call);
+ * the first names the request for the live status (pm_set_request) from Go's
+ * strings, copied as the library keeps them (cut to fit), with no allocation. */
+int fcgipm_pre_dispatch(pm_t *pm, _GoString_ method, _GoString_ uri, _GoString_ remote, int *stopping);
 int fcgipm_post_dispatch(pm_t *pm, int *stopping);
 /* The worker's log lines to Go (Config.Log), or back to stderr. */
 void fcgipm_log_to_go(pm_t *pm, int on);

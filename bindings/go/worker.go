@@ -483,14 +483,23 @@ func (hd *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	w, c := hd.w, hd.c
 	var stopping C.int
 	skip, stop := false, false
+	// The request as the live status shows it: net/http/fcgi leaves r.RequestURI
+	// empty (r.URL is REQUEST_URI parsed), and joins REMOTE_PORT to REMOTE_ADDR.
+	uri, remote := r.RequestURI, r.RemoteAddr
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	if host, _, err := net.SplitHostPort(remote); err == nil {
+		remote = host
+	}
 	w.locked(func() {
 		if c.shut || c.closed { // ended by the stop under this request: no reply can go
-
 			skip = true
 			return
 		}
 		c.begun++
-		if rc := C.fcgipm_pre_dispatch(w.pm, &stopping); rc >= C.PM_EXIT {
+		// The request, named for the live status, and the library's pre-dispatch.
+		if rc := C.fcgipm_pre_dispatch(w.pm, r.Method, uri, remote, &stopping); rc >= C.PM_EXIT {
 			w.exitWith(int(rc - C.PM_EXIT))
 		}
 		stop = stopping != 0 || w.exited

@@ -399,6 +399,23 @@ accept_end(h)
   CODE:
     pm_accept_end(h->pm);
 
+void
+name_request(h, env)
+    FCGI::ProcManager::XS::Handle h
+    SV *env
+  CODE:
+    /* The request FCGI.pm has just accepted, named for the live status from its
+     * environment (the hash given to FCGI::Request): method, URI and client. */
+    if (SvROK(env) && SvTYPE(SvRV(env)) == SVt_PVHV) {
+        HV *hv = (HV *)SvRV(env);
+        SV **method = hv_fetchs(hv, "REQUEST_METHOD", 0);
+        SV **uri = hv_fetchs(hv, "REQUEST_URI", 0);
+        SV **remote = hv_fetchs(hv, "REMOTE_ADDR", 0);
+        pm_set_request(h->pm, method && SvOK(*method) ? SvPV_nolen(*method) : NULL,
+                       uri && SvOK(*uri) ? SvPV_nolen(*uri) : NULL,
+                       remote && SvOK(*remote) ? SvPV_nolen(*remote) : NULL);
+    }
+
 int
 in_hook(h)
     FCGI::ProcManager::XS::Handle h

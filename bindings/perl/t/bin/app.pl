@@ -11,7 +11,8 @@
 #   APP_USR1     1: a %SIG{USR1} handler in every process logs "usr1 <pid>";
 #   APP_TERM_DIES 1: a %SIG{TERM} handler calls pm_die (for no_signals 1);
 #   APP_EXIT_IN  managing_init or handling_init: that hook calls pm_exit (TestSubclass).
-# Requests (QUERY_STRING): sleep_ms=M sleeps M ms first (noted as "busy <pid>"); the answer is
+# Requests (QUERY_STRING): sleep_ms=M sleeps M ms first (noted as "busy <pid>");
+# wait_for=FILE waits (at most 20 s) until FILE exists; the answer is
 # "Hello from worker <pid> title <$0> usr1 <count>".
 use strict;
 use warnings;
@@ -56,6 +57,9 @@ while ($req->Accept() >= 0) {
     print "Content-Type: text/plain\r\n\r\n";
     note_event("busy $$") if $ms;
     sleep($ms / 1000) if $ms;
+    if (my ($file) = ($env{QUERY_STRING} // '') =~ /wait_for=([^&]+)/) {
+        for (1 .. 2000) { last if -e $file; sleep 0.01 }
+    }
     print "Hello from worker $$ title $0 usr1 $usr1\n";
     $req->Finish();
     $pm->pm_post_dispatch();

@@ -11,7 +11,7 @@
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
 use core::marker::{PhantomData, PhantomPinned};
 
 pub const PM_VERSION_MAJOR: c_int = 0;
@@ -87,6 +87,75 @@ pub const PM_PARAM_BOOLEAN: pm_param_type_t = 2;
 pub const PM_PARAM_TEXT: pm_param_type_t = 3;
 pub const PM_PARAM_CHOICE: pm_param_type_t = 4;
 
+/// `pm_status_t`, the opaque live-status reader.
+#[repr(C)]
+pub struct pm_status_t {
+    _private: [u8; 0],
+    _marker: PhantomData<(*mut u8, PhantomPinned)>,
+}
+
+/// `pm_worker_state_t`: a worker's state in the live status.
+pub type pm_worker_state_t = c_uint;
+pub const PM_WORKER_STARTING: pm_worker_state_t = 0;
+pub const PM_WORKER_IDLE: pm_worker_state_t = 1;
+pub const PM_WORKER_BUSY: pm_worker_state_t = 2;
+pub const PM_WORKER_STOPPING: pm_worker_state_t = 3;
+pub const PM_WORKER_RUNNING: pm_worker_state_t = 4;
+
+/// `pm_worker_status_t`: one worker in a snapshot (the layout is checked against `fcgi_pm.h`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct pm_worker_status_t {
+    pub pid: c_int,
+    pub slot: c_int,
+    pub state: c_int,
+    pub busy: c_int,
+    pub requests: c_ulonglong,
+    pub started_us: c_longlong,
+    pub request_start_us: c_longlong,
+    pub request_us: c_longlong,
+    pub method: [c_char; 16],
+    pub uri: [c_char; 192],
+    pub remote: [c_char; 48],
+    pub cpu_us: c_longlong,
+    pub rss_kb: c_longlong,
+}
+
+/// `pm_pool_status_t`: the pool in a snapshot (the layout is checked against `fcgi_pm.h`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct pm_pool_status_t {
+    pub manager_pid: c_int,
+    pub title: [c_char; 256],
+    pub phase: [c_char; 16],
+    pub started_us: c_longlong,
+    pub uptime_us: c_longlong,
+    pub target: c_int,
+    pub workers: c_int,
+    pub ready: c_int,
+    pub idle: c_int,
+    pub busy: c_int,
+    pub starting: c_int,
+    pub stopping: c_int,
+    pub crash_backoff: c_int,
+    pub backoff_us: c_longlong,
+    pub accepted: c_ulonglong,
+    pub requests: c_ulonglong,
+    pub spawned: c_ulonglong,
+    pub respawns: c_ulonglong,
+    pub exits: c_ulonglong,
+    pub crashes: c_ulonglong,
+    pub reloads: c_ulonglong,
+    pub max_busy: c_ulonglong,
+    pub pool_full: c_ulonglong,
+    pub listen_queue: c_longlong,
+    pub listen_queue_max: c_longlong,
+    pub listen_backlog: c_longlong,
+}
+
+/// `pm_status_read`'s flag: each worker's CPU and memory too (/proc).
+pub const PM_STATUS_PROC: c_int = 1;
+
 extern "C" {
     pub fn pm_create() -> *mut pm_t;
     pub fn pm_destroy(pm: *mut pm_t);
@@ -120,6 +189,17 @@ extern "C" {
     pub fn pm_exit_status(pm: *mut pm_t) -> c_int;
     pub fn pm_errmsg(pm: *mut pm_t) -> *const c_char;
     pub fn pm_errno(pm: *mut pm_t) -> c_int;
+    pub fn pm_set_request(pm: *mut pm_t, method: *const c_char, uri: *const c_char, remote: *const c_char) -> c_int;
+    pub fn pm_set_request_params(pm: *mut pm_t, envp: *const *mut c_char) -> c_int;
+    pub fn pm_status_new() -> *mut pm_status_t;
+    pub fn pm_status_open(st: *mut pm_status_t, target: *const c_char) -> c_int;
+    pub fn pm_status_read(st: *mut pm_status_t, flags: c_int) -> c_int;
+    pub fn pm_status_pool(st: *mut pm_status_t) -> *const pm_pool_status_t;
+    pub fn pm_status_worker(st: *mut pm_status_t, i: c_int) -> *const pm_worker_status_t;
+    pub fn pm_worker_state_name(state: c_int) -> *const c_char;
+    pub fn pm_status_errmsg(st: *mut pm_status_t) -> *const c_char;
+    pub fn pm_status_errno(st: *mut pm_status_t) -> c_int;
+    pub fn pm_status_close(st: *mut pm_status_t);
     pub fn pm_parameter_info(
         index: c_int,
         name: *mut *const c_char,

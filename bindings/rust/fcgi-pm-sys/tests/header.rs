@@ -2,7 +2,8 @@
 //! `fcgi_pm.h` (functions, enum constants, macros, typedefs) is declared in Rust and
 //! every Rust declaration is in the headers; then a C file generated from the Rust
 //! declarations is compiled against the headers, asserting each function's type,
-//! each constant's value, each type alias and `FCGX_Request`'s layout.
+//! each constant's value, each type alias and the layout of each struct with fields
+//! (`FCGX_Request`, the live status's `pm_pool_status_t` and `pm_worker_status_t`).
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ struct Decls {
     structs: Vec<String>,               // repr(C) structs (opaque or not)
     const_fns: Vec<String>,
     fns: Vec<Fn>,
-    request_fields: Vec<(String, String)>,
+    fields: Vec<(String, Vec<String>)>, // the structs with public fields: their names
 }
 
 #[derive(Debug)]
@@ -91,14 +92,8 @@ fn signature(rest: &str) -> (Vec<String>, Option<String>, bool) {
 
 fn parse_rust() -> Decls {
     let text = strip_comments(SOURCE);
-    let mut d = Decls {
-        consts: vec![],
-        aliases: vec![],
-        structs: vec![],
-        const_fns: vec![],
-        fns: vec![],
-        request_fields: vec![],
-    };
+    let mut d =
+        Decls { consts: vec![], aliases: vec![], structs: vec![], const_fns: vec![], fns: vec![], fields: vec![] };
     // Items end at ';' or at a struct's closing brace; join them first.
     let mut items = Vec::new();
     let mut cur = String::new();
@@ -137,12 +132,14 @@ fn parse_rust() -> Decls {
             d.aliases.push((name.trim().into(), ty.trim().trim_end_matches(';').trim().into()));
         } else if let Some(rest) = item.strip_prefix("pub struct ") {
             let name = rest.split_whitespace().next().unwrap().to_string();
-            if name == "FCGX_Request" {
-                let body = &rest[rest.find('{').unwrap() + 1..rest.rfind('}').unwrap()];
-                for field in split_top(body) {
-                    let (n, t) = field.trim_start_matches("pub ").split_once(':').unwrap();
-                    d.request_fields.push((n.trim().into(), t.trim().into()));
-                }
+            let body = &rest[rest.find('{').unwrap() + 1..rest.rfind('}').unwrap()];
+            let public: Vec<String> = split_top(body)
+                .iter()
+                .filter_map(|f| f.strip_prefix("pub "))
+                .map(|f| f.split_once(':').unwrap().0.trim().to_string())
+                .collect();
+            if !public.is_empty() {
+                d.fields.push((name.clone(), public));
             }
             d.structs.push(name);
         } else if let Some(rest) = item.strip_prefix("pub fn ") {
@@ -304,31 +301,81 @@ fn every_name_of_the_header_is_declared_and_nothing_else() {
         .contains("pm_fcgx_accept_r(pm_t *pm, FCGX_Request *req, int *fcgx_rc)"));
 }
 
-/// Offsets of FCGX_Request's fields as Rust lays them out.
-fn rust_offsets() -> Vec<(&'static str, usize, usize)> {
-    use fcgi_pm_sys::FCGX_Request as R;
-    use std::mem::{offset_of, size_of_val};
-    let r: R = unsafe { std::mem::zeroed() };
-    macro_rules! fields {
-        ($($f:ident),*) => { vec![$((stringify!($f), offset_of!(R, $f), size_of_val(&r.$f))),*] };
+/// A struct's size and each field's offset and size, as Rust lays them out.
+type Layout = (&'static str, usize, Vec<(&'static str, usize, usize)>);
+
+/// The layouts of the structs with fields.
+fn rust_layouts() -> Vec<Layout> {
+    use fcgi_pm_sys as sys;
+    use std::mem::{offset_of, size_of, size_of_val};
+    macro_rules! layout {
+        ($t:ident { $($f:ident),* $(,)? }) => {{
+            let r: sys::$t = unsafe { std::mem::zeroed() };
+            (stringify!($t), size_of::<sys::$t>(), vec![$((stringify!($f), offset_of!(sys::$t, $f), size_of_val(&r.$f))),*])
+        }};
     }
-    fields!(
-        requestId,
-        role,
-        in_,
-        out,
-        err,
-        envp,
-        paramsPtr,
-        ipcFd,
-        isBeginProcessed,
-        keepConnection,
-        appStatus,
-        nWriters,
-        flags,
-        listen_sock,
-        detached
-    )
+    vec![
+        layout!(FCGX_Request {
+            requestId,
+            role,
+            in_,
+            out,
+            err,
+            envp,
+            paramsPtr,
+            ipcFd,
+            isBeginProcessed,
+            keepConnection,
+            appStatus,
+            nWriters,
+            flags,
+            listen_sock,
+            detached,
+        }),
+        layout!(pm_worker_status_t {
+            pid,
+            slot,
+            state,
+            busy,
+            requests,
+            started_us,
+            request_start_us,
+            request_us,
+            method,
+            uri,
+            remote,
+            cpu_us,
+            rss_kb,
+        }),
+        layout!(pm_pool_status_t {
+            manager_pid,
+            title,
+            phase,
+            started_us,
+            uptime_us,
+            target,
+            workers,
+            ready,
+            idle,
+            busy,
+            starting,
+            stopping,
+            crash_backoff,
+            backoff_us,
+            accepted,
+            requests,
+            spawned,
+            respawns,
+            exits,
+            crashes,
+            reloads,
+            max_busy,
+            pool_full,
+            listen_queue,
+            listen_queue_max,
+            listen_backlog,
+        }),
+    ]
 }
 
 #[test]
@@ -357,17 +404,20 @@ fn declarations_compile_against_the_headers() {
         assert_eq!(fcgi_pm_sys::PM_IS_EXIT(n), e);
         check(format!("PM_EXIT_STATUS({n}) == {}", fcgi_pm_sys::PM_EXIT_STATUS(n)), "PM_EXIT_STATUS");
     }
-    let offsets = rust_offsets();
-    let declared: Vec<&str> = d.request_fields.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(declared, offsets.iter().map(|o| o.0).collect::<Vec<_>>(), "FCGX_Request's fields in the test");
-    check(
-        format!("sizeof(FCGX_Request) == {}", std::mem::size_of::<fcgi_pm_sys::FCGX_Request>()),
-        "sizeof(FCGX_Request)",
-    );
-    for (field, offset, size) in offsets {
-        let cf = field.trim_end_matches('_');
-        check(format!("offsetof(FCGX_Request, {cf}) == {offset}"), &format!("FCGX_Request.{cf} at {offset}"));
-        check(format!("sizeof(((FCGX_Request *)0)->{cf}) == {size}"), &format!("FCGX_Request.{cf} size {size}"));
+    let layouts = rust_layouts();
+    let in_test: BTreeSet<(String, Vec<String>)> = layouts
+        .iter()
+        .map(|(name, _, fields)| (name.to_string(), fields.iter().map(|f| f.0.to_string()).collect()))
+        .collect();
+    let declared: BTreeSet<(String, Vec<String>)> = d.fields.iter().cloned().collect();
+    assert_eq!(declared, in_test, "the structs with fields, and their fields, in src/lib.rs and in rust_layouts");
+    for (name, size, fields) in layouts {
+        check(format!("sizeof({name}) == {size}"), &format!("sizeof({name})"));
+        for (field, offset, fsize) in fields {
+            let cf = field.trim_end_matches('_');
+            check(format!("offsetof({name}, {cf}) == {offset}"), &format!("{name}.{cf} at {offset}"));
+            check(format!("sizeof((({name} *)0)->{cf}) == {fsize}"), &format!("{name}.{cf} size {fsize}"));
+        }
     }
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let file = dir.join("fcgi_pm_sys_check.c");

@@ -703,6 +703,31 @@ impl Worker {
         self.manager.stop_handle()
     }
 
+    /// Names the next request for the live status (`pm_set_request`): its method,
+    /// URI and client address ("" for one not known), each cut to what the status
+    /// keeps (15, 191 and 47 bytes; at a NUL). Call it before [`Worker::dispatch`];
+    /// a request not named shows none. [`Worker::requests`] names each of its own.
+    ///
+    /// ```no_run
+    /// # fn serve(mut worker: fcgi_pm::Worker) {
+    /// worker.set_request("GET", "/report?day=3", "192.0.2.7");
+    /// let request = worker.dispatch();
+    /// # drop(request); }
+    /// ```
+    pub fn set_request(&mut self, method: &str, uri: &str, remote: &str) {
+        /// s as a C string, in a buffer as long as the longest field the library keeps
+        /// (no allocation; a NUL in s ends it early, as it would in C).
+        fn field(s: &str) -> [u8; 192] {
+            let mut buf = [0u8; 192];
+            let n = s.len().min(buf.len() - 1);
+            buf[..n].copy_from_slice(&s.as_bytes()[..n]);
+            buf
+        }
+        let (m, u, r) = (field(method), field(uri), field(remote));
+        // SAFETY: live handle; NUL-terminated buffers, copied by the library.
+        unsafe { sys::pm_set_request(self.raw(), m.as_ptr().cast(), u.as_ptr().cast(), r.as_ptr().cast()) };
+    }
+
     /// Starts a request this worker accepted by its own means (`pm_pre_dispatch`);
     /// `Err` with the exit to make when a pre-dispatch hook asked to end.
     pub fn dispatch(&mut self) -> Result<Dispatch<'_>, Exit> {
@@ -953,11 +978,28 @@ impl Builder {
         no_signals => "no_signals";
         /// `stop_listening`: on TERM the manager shuts down the listening sockets (default true).
         stop_listening => "stop_listening";
+        /// `scoreboard`: the workers write their requests (method, URI, client,
+        /// timing) into the live status, `fcgi-pm status` (default true).
+        scoreboard => "scoreboard";
     }
 
     /// `pid_fname`: the pid file the manager writes and holds locked.
     pub fn pid_file(self, path: impl AsRef<Path>) -> Self {
         self.apply(|m| m.set_raw("pid_fname", path.as_ref().as_os_str().as_bytes()))
+    }
+
+    /// `status_socket`: a unix socket where the manager also hands the live status
+    /// out (mode 0600, 0660 with [`Builder::status_group`]; removed at the stop),
+    /// for readers of another user: `fcgi-pm status PATH`.
+    pub fn status_socket(self, path: impl AsRef<Path>) -> Self {
+        self.apply(|m| m.set_raw("status_socket", path.as_ref().as_os_str().as_bytes()))
+    }
+
+    /// `status_group`: the group (a name or a number) allowed on the status socket
+    /// (not used without one); `manage` fails with [`ErrorKind::BadValue`] if the
+    /// system has no such group.
+    pub fn status_group(self, group: &str) -> Self {
+        self.set("status_group", group)
     }
 
     /// `pm_title`: the manager's process title.

@@ -31,6 +31,9 @@ fn setters() -> Vec<(&'static str, Setter, &'static str)> {
         ("stop_signal", |b| b.stop_signal(StopSignal::Quit), "QUIT"),
         ("min_share_size", |b| b.min_share_size_kib(1024), "1024"),
         ("max_unshared_size", |b| b.max_unshared_size_kib(2048), "2048"),
+        ("scoreboard", |b| b.scoreboard(false), "0"),
+        ("status_socket", |b| b.status_socket("/run/app.status"), "/run/app.status"),
+        ("status_group", |b| b.status_group("adm"), "adm"),
     ]
 }
 

@@ -4,6 +4,7 @@
 //! test harness threads, so it may call `manage`).
 //!
 //! Each scenario runs in turn; any failure fails the run (exit 1).
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -385,16 +386,37 @@ fn workers_end_with_their_manager() -> Outcome {
     Ok(())
 }
 
-fn runs_under_the_fcgi_pm_program() -> Outcome {
-    // CTest names it; else the in-tree build's, else the one in PATH.
+/// The `fcgi-pm` program: CTest names it; else the in-tree build's, else the one in PATH.
+fn fcgi_pm_cli() -> PathBuf {
     let in_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../build/src/fcgi-pm");
-    let cli = std::env::var_os("FCGI_PM_CLI").map(PathBuf::from).unwrap_or_else(|| {
+    std::env::var_os("FCGI_PM_CLI").map(PathBuf::from).unwrap_or_else(|| {
         if in_tree.exists() {
             in_tree
         } else {
             PathBuf::from("fcgi-pm")
         }
-    });
+    })
+}
+
+/// `fcgi-pm status --json target`: the pool's JSON object.
+fn status_json(target: &OsStr) -> Result<String, String> {
+    let out = Command::new(fcgi_pm_cli()).args(["status", "--json", "--no-proc"]).arg(target).output();
+    let out = out.map_err(|e| format!("fcgi-pm status: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    ensure!(out.status.success() && text.starts_with("{\"pool\":"), "fcgi-pm status: {out:?}");
+    Ok(text)
+}
+
+/// The first number after `"key":` in `json` from `after` on (the pool's object
+/// comes first, then the workers').
+fn json_number(json: &str, after: &str, key: &str) -> Option<u64> {
+    let rest = &json[json.find(after)?..];
+    let rest = &rest[rest.find(&format!("\"{key}\":"))? + key.len() + 3..];
+    rest[..rest.find(|c: char| !c.is_ascii_digit())?].parse().ok()
+}
+
+fn runs_under_the_fcgi_pm_program() -> Outcome {
+    let cli = fcgi_pm_cli();
     let dir = scratch("exec");
     let sock = dir.join("app.sock");
     let mut pool = Proc::spawn(Command::new(cli).arg("-s").arg(&sock).args(["-F", "2", "--"]).arg(hello()), &dir);
@@ -508,6 +530,45 @@ fn dispatching_pool() -> std::process::ExitCode {
     }
 }
 
+/// A pool of one, its status also on the socket FCGI_PM_RUST_STATUS: a request whose
+/// query is `wait=FILE` is answered once FILE exists.
+fn status_pool() -> std::process::ExitCode {
+    let listener = std::os::unix::net::UnixListener::bind(std::env::var("FCGI_PM_RUST_SOCK").unwrap()).unwrap();
+    let status = std::env::var("FCGI_PM_RUST_STATUS").unwrap();
+    let b = fcgi_pm::Manager::builder().processes(1).status_socket(status);
+    let mut worker = match b.build().unwrap().manage().unwrap() {
+        fcgi_pm::Process::Worker(w) => w,
+        fcgi_pm::Process::Exit(e) => return e.into(),
+        fcgi_pm::Process::Single(_) => unreachable!(),
+    };
+    for mut req in worker.requests(&listener) {
+        if let Some(file) = req.param("QUERY_STRING").and_then(|q| q.strip_prefix("wait=")).map(PathBuf::from) {
+            wait_until(Duration::from_secs(20), || file.exists());
+        }
+        write!(req, "Content-Type: text/plain\r\n\r\nHello from pid {}, request\n", std::process::id()).unwrap();
+    }
+    worker.exit_code()
+}
+
+/// A worker that names what it dispatches by its own means (Worker::set_request):
+/// one job, held until the file FCGI_PM_RUST_SOCK exists; then idle until it must stop.
+fn naming_pool() -> std::process::ExitCode {
+    let release = PathBuf::from(std::env::var_os("FCGI_PM_RUST_SOCK").unwrap());
+    let mut worker = match fcgi_pm::Manager::builder().processes(1).build().unwrap().manage().unwrap() {
+        fcgi_pm::Process::Worker(w) => w,
+        fcgi_pm::Process::Exit(e) => return e.into(),
+        fcgi_pm::Process::Single(_) => unreachable!(),
+    };
+    worker.set_request("JOB", "/jobs/7?step=1", "queue");
+    let job = worker.dispatch().expect("no hook asks to exit");
+    wait_until(Duration::from_secs(20), || release.exists());
+    if let Some(exit) = job.finish() {
+        return exit.into();
+    }
+    wait_until(Duration::from_secs(20), || worker.stopping());
+    worker.exit_code()
+}
+
 /// A worker that answers with what it read: the body's length and sum, a param; says
 /// so on the request's stderr; max_size 1 KiB, checked after every request.
 fn echoing_pool() -> std::process::ExitCode {
@@ -615,12 +676,86 @@ fn a_worker_dispatching_by_its_own_means_ends_at_max_requests() -> Outcome {
     pool.stop_plain()
 }
 
+/// The live status names each request: through nginx, the Requests loop's (method,
+/// URI, client), read by pid and on the status socket; then counted, shown as the
+/// last. A worker dispatching by its own means names its own (Worker::set_request).
+fn the_live_status_names_each_request() -> Outcome {
+    let (mut pool, sock) = spawn_self("status");
+    pool.ready(1)?;
+    let dir = pool.log.parent().unwrap().to_path_buf();
+    let status_sock = dir.join("status.sock");
+    let worker = pool.started()[0];
+    let nginx = Nginx::start(&dir.join("nginx"), &sock, false)?;
+    let pid = pool.pid().to_string();
+    let before = json_number(&status_json(pid.as_ref())?, "\"pool\"", "requests").unwrap_or(u64::MAX);
+    let release = dir.join("release");
+    let uri = format!("/status?wait={}", release.display());
+    let port = nginx.port;
+    let path = uri.clone();
+    let waiting = std::thread::spawn(move || Nginx { dir: PathBuf::new(), port }.get(&path));
+    let mut json = String::new();
+    let busy = wait_until(Duration::from_secs(10), || {
+        json = status_json(pid.as_ref()).unwrap_or_default();
+        json.contains("\"state\":\"busy\"")
+    });
+    ensure!(busy, "no busy worker: {json}");
+    for target in [pid.as_ref(), status_sock.as_os_str()] {
+        let json = status_json(target)?;
+        let want = format!("{{\"pid\":{worker},\"slot\":0,\"state\":\"busy\",\"busy\":true,\"requests\":{before},");
+        ensure!(
+            json.contains(&want)
+                && json.contains(&format!("\"method\":\"GET\",\"uri\":\"{uri}\",\"remote\":\"127.0.0.1\"")),
+            "status from {target:?}: {json}, want worker {worker} busy in GET {uri} from 127.0.0.1"
+        );
+    }
+    fs::write(&release, "").unwrap();
+    let (status, body) = waiting.join().unwrap()?;
+    ensure!(status == 200 && body.starts_with(&format!("Hello from pid {worker},")), "{status} {body:?}");
+    let counted = wait_until(Duration::from_secs(5), || {
+        json = status_json(pid.as_ref()).unwrap_or_default();
+        json_number(&json, "\"pool\"", "requests") == Some(before + 1)
+    });
+    ensure!(counted, "the request is not counted ({before} before): {json}");
+    ensure!(
+        json.contains("\"state\":\"idle\"")
+            && json_number(&json, "\"workers\":[", "requests") == Some(before + 1)
+            && json.contains(&format!("\"uri\":\"{uri}\"")),
+        "after the request: {json}, want the worker idle, its request counted and shown as the last"
+    );
+    drop(nginx);
+    pool.stop_plain()?;
+    ensure!(!status_sock.exists(), "the status socket is left behind");
+
+    let (mut pool, release) = spawn_self("named");
+    pool.ready(1)?;
+    let pid = pool.pid().to_string();
+    let named = wait_until(Duration::from_secs(10), || {
+        json = status_json(pid.as_ref()).unwrap_or_default();
+        json.contains("\"state\":\"busy\"")
+            && json.contains("\"method\":\"JOB\",\"uri\":\"/jobs/7?step=1\",\"remote\":\"queue\"")
+    });
+    ensure!(named, "the dispatched job is not shown: {json}");
+    fs::write(&release, "").unwrap();
+    let done = wait_until(Duration::from_secs(5), || {
+        json = status_json(pid.as_ref()).unwrap_or_default();
+        json.contains("\"state\":\"idle\"") && json_number(&json, "\"pool\"", "requests") == Some(1)
+    });
+    ensure!(done, "the job is not counted: {json}");
+    pool.stop_plain()
+}
+
 /// This program again, as the manager that `mode` names (see main), on a socket of its own.
 fn spawn_self(mode: &str) -> (Proc, PathBuf) {
     let dir = scratch(&format!("self-{mode}"));
     let sock = dir.join("app.sock");
     let me = std::env::current_exe().unwrap();
-    let pool = Proc::spawn(Command::new(me).env("FCGI_PM_RUST_MODE", mode).env("FCGI_PM_RUST_SOCK", &sock), &dir);
+    let pool = Proc::spawn(
+        Command::new(me)
+            .env("FCGI_PM_RUST_MODE", mode)
+            .env("FCGI_PM_RUST_SOCK", &sock)
+            .env("FCGI_PM_RUST_STATUS", dir.join("status.sock")),
+        &dir,
+    );
     (pool, sock)
 }
 
@@ -680,6 +815,8 @@ fn main() -> std::process::ExitCode {
         Ok("dispatch") => return dispatching_pool(),
         Ok("echo") => return echoing_pool(),
         Ok("eagain") => return failing_accept(),
+        Ok("status") => return status_pool(),
+        Ok("named") => return naming_pool(),
         Ok(hook) => return panicking_pool(hook),
         Err(_) => {}
     }
@@ -707,6 +844,7 @@ fn main() -> std::process::ExitCode {
             a_panic_in_a_manager_hook_stops_the_pool_and_resumes_in_rust,
         ),
         ("a panic in a worker hook ends that worker", a_panic_in_a_worker_hook_ends_that_worker),
+        ("the live status names each request", the_live_status_names_each_request),
     ];
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut failed = 0;

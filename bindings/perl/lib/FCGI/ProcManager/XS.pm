@@ -242,8 +242,10 @@ sub worker_signal {
 
 # In a new worker: FCGI.pm's Accept runs between the library's accept_begin and
 # accept_end from now on (a stop then ends even its wait on a connection the web
-# server keeps alive, see pm_accept_begin in fcgi_pm.h), for this handle and in this
-# process only. Returns 1, pm_manage's value in a worker.
+# server keeps alive, see pm_accept_begin in fcgi_pm.h), and each request it accepts
+# is named for the live status (its method, URI and client, from the request's
+# environment), for this handle and in this process only. Returns 1, pm_manage's
+# value in a worker.
 my ($fcgi_accept, $accepting, $accepting_pid);
 sub serve_from_worker {
     my ($handle) = @_;
@@ -261,6 +263,7 @@ sub serve_from_worker {
         }
         my $rc = $fcgi_accept->(@_);
         $h->accept_end;
+        $h->name_request($_[0]->GetEnvironment) if $rc >= 0;
         return $rc;
     };
     return 1;
@@ -340,10 +343,22 @@ C<pid_fname>, C<die_timeout>, C<role>, C<start_delay>, C<pm_warn>, C<pm_notify>,
 C<pm_exit>, C<pm_abort>. Each is callable as a method or, where the original
 exports it, as a function on the default object.
 
-The library's other parameters (C<start_timeout>, C<max_requests>, ...; see the
-libfcgi-pm README) may be passed to C<new> or C<pm_parameter> as well. A value the
-library refuses dies with its message ("FCGI::ProcManager::XS: ...") and changes
-nothing.
+The library's other parameters (C<start_timeout>, C<max_requests>,
+C<status_socket>, ...; see the libfcgi-pm README) may be passed to C<new> or
+C<pm_parameter> as well. A value the library refuses dies with its message
+("FCGI::ProcManager::XS: ...") and changes nothing.
+
+=head1 LIVE STATUS
+
+C<fcgi-pm status> (the libfcgi-pm program) shows a running pool: each worker's
+state, and the method, URI and client address of its current or last request. A
+worker names each request that FCGI.pm's C<Accept> gives it, from the request's
+environment (C<REQUEST_METHOD>, C<REQUEST_URI>, C<REMOTE_ADDR>), before
+C<pm_pre_dispatch>. The library's parameters for it, passed to C<new> like the
+others: C<scoreboard> (0: the workers write nothing of their requests there),
+C<status_socket> (a unix socket where the manager also hands the status out, for
+readers of another user) and C<status_group> (the group allowed on it, not used
+without one; a group the system does not have makes C<pm_manage> die).
 
 =head1 SIGNALS
 
