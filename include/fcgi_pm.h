@@ -331,16 +331,19 @@ int pm_set_request_params(pm_t *pm, char *const *envp);
  * only; or handed out on the manager's "status_socket", to "status_group" too).
  *
  *     pm_status_t *st = pm_status_new();
+ *     long long busy, pid;
  *     if (pm_status_open(st, "/run/app.pid") < 0 || pm_status_read(st, PM_STATUS_PROC) < 0)
  *         fprintf(stderr, "%s\n", pm_status_errmsg(st));
- *     const pm_pool_status_t *pool = pm_status_pool(st);
- *     for (int i = 0; i < pool->workers; i++) ... pm_status_worker(st, i)->pid ...
+ *     pm_status_value(st, PM_STATUS_POOL, PM_POOL_BUSY, &busy);
+ *     for (int i = 0; i < pm_status_workers(st); i++)
+ *         pm_status_value(st, i, PM_SLOT_PID, &pid);
  *     pm_status_close(st);
  *
  * Each read is a consistent snapshot: the pool's figures and the set of workers at
  * one moment of the manager's, each worker's own view whole (never torn). Nothing in
  * the scoreboard is trusted: counts, states and strings are bounded as read. Fields
- * may be added at the end of these structs in later versions (PM_VERSION_NUMBER). */
+ * are numbered, never renumbered; later versions add them at the end
+ * (pm_status_field_info tells a binding what there is). */
 typedef struct pm_status pm_status_t;
 
 typedef enum {
@@ -351,49 +354,59 @@ typedef enum {
     PM_WORKER_RUNNING = 4   /* an exec'd program that does not report (not on this library) */
 } pm_worker_state_t;
 
-typedef struct {
-    int pid;
-    int slot;                     /* its place in the pool, from 0 */
-    int state;                    /* pm_worker_state_t */
-    int busy;                     /* in a request (also while stopping) */
-    unsigned long long requests;  /* requests served */
-    long long started_us;         /* its start, microseconds since the epoch */
-    long long request_start_us;   /* start of the current (busy) or last request; 0: none yet */
-    long long request_us;         /* busy: how long the current request has run so far;
-                                     else the last request's duration; -1: none yet */
-    char method[16];              /* of the current or last request, when it was told */
-    char uri[192];
-    char remote[48];
-    long long cpu_us;             /* CPU time used (user + system); -1 unknown or not read */
-    long long rss_kb;             /* resident memory; -1 unknown or not read */
-} pm_worker_status_t;
+/* The pool's figures. Times in microseconds (since the epoch for a time of day);
+ * -1 where unknown. */
+typedef enum {
+    PM_POOL_MANAGER_PID = 0,
+    PM_POOL_START_TIME_US = 1,   /* the manager's start */
+    PM_POOL_UPTIME_US = 2,
+    PM_POOL_TARGET = 3,          /* n_processes */
+    PM_POOL_WORKERS = 4,         /* live workers: pm_status_workers */
+    PM_POOL_READY = 5,           /* of them, able to serve (the manager's count) */
+    PM_POOL_IDLE = 6,
+    PM_POOL_BUSY = 7,            /* in a request (also while stopping) */
+    PM_POOL_STARTING = 8,
+    PM_POOL_STOPPING = 9,
+    PM_POOL_CRASH_BACKOFF = 10,  /* 1 while crashed slots are refilled one per second */
+    PM_POOL_BACKOFF_US = 11,     /* then: until the next refill (0 if due) */
+    PM_POOL_ACCEPTED = 12,       /* requests served, plus those in progress */
+    PM_POOL_REQUESTS = 13,       /* requests served, by live workers and those gone */
+    PM_POOL_SPAWNED = 14,        /* workers forked */
+    PM_POOL_RESPAWNS = 15,       /* of them, into a slot that had a worker before */
+    PM_POOL_EXITS = 16,          /* workers reaped */
+    PM_POOL_CRASHES = 17,        /* of them, early failures (the crash backoff's) */
+    PM_POOL_RELOADS = 18,        /* HUPs */
+    PM_POOL_MAX_BUSY = 19,       /* most workers busy at once (sampled each second, and now) */
+    PM_POOL_POOL_FULL = 20,      /* samples (one a second) that found every worker busy */
+    PM_POOL_LISTEN_QUEUE = 21,   /* connections waiting to be accepted */
+    PM_POOL_LISTEN_QUEUE_MAX = 22, /* the most seen waiting (sampled each second, and now) */
+    PM_POOL_LISTEN_BACKLOG = 23, /* the most that may wait (listen(2)'s backlog) */
+    PM_POOL_TITLE = 24,          /* text: the manager's title (program and socket) */
+    PM_POOL_PHASE = 25,          /* text: "starting", "running", "reloading", "stopping", "done" */
+    PM_POOL_FIELDS_ = 26         /* not a field: how many there are */
+} pm_pool_field_t;
 
-typedef struct {
-    int manager_pid;
-    char title[256];              /* the manager's title: program and socket */
-    char phase[16];               /* "starting", "running", "reloading", "stopping", "done" */
-    long long started_us;         /* the manager's start, microseconds since the epoch */
-    long long uptime_us;
-    int target;                   /* n_processes */
-    int workers;                  /* live workers: pm_status_worker's indexes */
-    int ready, idle, busy, starting, stopping;
-    int crash_backoff;            /* 1 while crashed slots are refilled one per second */
-    long long backoff_us;         /* then: until the next refill (0 if due) */
-    unsigned long long accepted;  /* requests served, plus those in progress */
-    unsigned long long requests;  /* requests served, by live workers and those gone */
-    unsigned long long spawned;   /* workers forked */
-    unsigned long long respawns;  /* of them, into a slot that had a worker before */
-    unsigned long long exits;     /* workers reaped */
-    unsigned long long crashes;   /* of them, early failures (the crash backoff's) */
-    unsigned long long reloads;   /* HUPs */
-    unsigned long long max_busy;  /* most busy workers at once (sampled each second, and now) */
-    unsigned long long pool_full; /* samples (one a second) that found every worker busy */
-    long long listen_queue;       /* connections waiting to be accepted; -1 unknown */
-    long long listen_queue_max;   /* the most seen waiting (sampled each second, and now) */
-    long long listen_backlog;     /* the most that may wait (listen(2)'s backlog) */
-} pm_pool_status_t;
+/* A worker's figures (its slot in the pool's scoreboard). */
+typedef enum {
+    PM_SLOT_PID = 0,
+    PM_SLOT_INDEX = 1,           /* its place in the pool, from 0 */
+    PM_SLOT_STATE = 2,           /* pm_worker_state_t */
+    PM_SLOT_BUSY = 3,            /* 1 in a request (also while stopping) */
+    PM_SLOT_REQUESTS = 4,        /* requests served */
+    PM_SLOT_START_TIME_US = 5,   /* its start */
+    PM_SLOT_REQUEST_START_US = 6, /* the current (busy) or last request's start; -1: none yet */
+    PM_SLOT_REQUEST_US = 7,      /* busy: the current request's time so far; else the last
+                                    one's duration; -1: none yet */
+    PM_SLOT_CPU_US = 8,          /* CPU time used (user + system); -1 unknown or not read */
+    PM_SLOT_RSS_KB = 9,          /* resident memory; -1 unknown or not read */
+    PM_SLOT_METHOD = 10,         /* text: the current or last request's, when it was told */
+    PM_SLOT_URI = 11,            /* text */
+    PM_SLOT_REMOTE = 12,         /* text: the client's address */
+    PM_SLOT_FIELDS_ = 13         /* not a field: how many there are */
+} pm_slot_field_t;
 
-#define PM_STATUS_PROC 1 /* pm_status_read: also each worker's CPU and memory (/proc) */
+#define PM_STATUS_PROC 1    /* pm_status_read: also each worker's CPU and memory (/proc) */
+#define PM_STATUS_POOL (-1) /* pm_status_value and pm_status_text: the pool, not a worker */
 
 /* A new reader, NULL if out of memory. */
 pm_status_t *pm_status_new(void);
@@ -408,10 +421,20 @@ int pm_status_open(pm_status_t *st, const char *target);
 /* A snapshot of the pool now (flags: PM_STATUS_PROC). 0; PM_ESYS (ESRCH: the
  * manager is gone), PM_EBADVALUE (its scoreboard is corrupt), PM_ESTATE (not open). */
 int pm_status_read(pm_status_t *st, int flags);
-/* The last snapshot's pool (NULL before one), and its worker i (from 0, below
- * pool->workers; NULL otherwise). Valid until the next read or close. */
-const pm_pool_status_t *pm_status_pool(pm_status_t *st);
-const pm_worker_status_t *pm_status_worker(pm_status_t *st, int i);
+/* Live workers in the last snapshot (0 or more), PM_ESTATE before one. */
+int pm_status_workers(pm_status_t *st);
+/* A number of the last snapshot: worker PM_STATUS_POOL and a pm_pool_field_t, or a
+ * worker from 0 (below pm_status_workers) and a pm_slot_field_t. 0 with *value set;
+ * PM_EINVAL (NULL), PM_ESTATE (no snapshot), PM_ERANGE (no such worker or field, or a
+ * text field). */
+int pm_status_value(pm_status_t *st, int worker, int field, long long *value);
+/* A text field of the last snapshot, as pm_status_value addresses it; NULL for none.
+ * Valid until the next read or close. */
+const char *pm_status_text(pm_status_t *st, int worker, int field);
+/* Field number field of the pool (slot 0) or of a worker (slot 1): its name
+ * ("busy", "request_us", ...) and whether it is text (1) or a number (0). Either
+ * pointer may be NULL. 0, or PM_ERANGE past the last. */
+int pm_status_field_info(int slot, int field, const char **name, int *is_text);
 /* Names a pm_worker_state_t: "starting", "idle", "busy", "stopping", "running". */
 const char *pm_worker_state_name(int state);
 /* The last failure's message on st ("" if none). */

@@ -480,12 +480,44 @@ int pm_status_read(pm_status_t *st, int flags) {
     return status_guarded(st, [&] { st->reader.read(flags); });
 }
 
-const pm_pool_status_t *pm_status_pool(pm_status_t *st) {
-    return st ? st->reader.pool() : nullptr;
+int pm_status_workers(pm_status_t *st) {
+    if (!st)
+        return PM_EINVAL;
+    const fcgipm::pool_status *p = st->reader.pool();
+    return p ? p->workers : PM_ESTATE;
 }
 
-const pm_worker_status_t *pm_status_worker(pm_status_t *st, int i) {
-    return st ? st->reader.worker(i) : nullptr;
+int pm_status_value(pm_status_t *st, int worker, int field, long long *value) {
+    if (!st || !value)
+        return PM_EINVAL;
+    const fcgipm::pool_status *p = st->reader.pool();
+    if (!p)
+        return PM_ESTATE;
+    if (worker == PM_STATUS_POOL)
+        return st->reader.pool_value(field, *value) ? PM_OK : PM_ERANGE;
+    const fcgipm::worker_status *w = st->reader.worker(worker);
+    return w && fcgipm::status_reader::worker_value(*w, field, *value) ? PM_OK : PM_ERANGE;
+}
+
+const char *pm_status_text(pm_status_t *st, int worker, int field) {
+    if (!st || !st->reader.pool())
+        return nullptr;
+    if (worker == PM_STATUS_POOL)
+        return st->reader.pool_text(field);
+    const fcgipm::worker_status *w = st->reader.worker(worker);
+    return w ? fcgipm::status_reader::worker_text(*w, field) : nullptr;
+}
+
+int pm_status_field_info(int slot, int field, const char **name, int *is_text) {
+    const char *n = nullptr;
+    bool text = false;
+    if (!fcgipm::status_reader::field_info(slot, field, n, text))
+        return PM_ERANGE;
+    if (name)
+        *name = n;
+    if (is_text)
+        *is_text = text ? 1 : 0;
+    return PM_OK;
 }
 
 const char *pm_worker_state_name(int state) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <dirent.h>
 #include <system_error>
@@ -139,7 +140,7 @@ void read_proc(int proc, int pid, long long &cpu_us, long long &rss_kb) {
 
 // Every worker's CPU and memory. The kernel's work per file is most of a big pool's
 // status: shared among a few threads (one per CPU, at most 4) from 64 workers on.
-void read_all_proc(std::vector<pm_worker_status_t> &workers) {
+void read_all_proc(std::vector<worker_status> &workers) {
     int proc = ::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (proc < 0)
         return;
@@ -447,7 +448,7 @@ void status_reader::read(int flags) {
         return t <= now_ticks ? static_cast<long long>(static_cast<double>(now_ticks - t) * ns_per_tick / 1000) : 0;
     };
 
-    pm_pool_status_t p = {};
+    pool_status p = {};
     p.manager_pid = pid_;
     copy_string(p.title, sizeof p.title, h.title, sizeof h.title);
     std::snprintf(p.phase, sizeof p.phase, "%s", h.phase < 5 ? phase_names[h.phase] : "?");
@@ -463,7 +464,7 @@ void status_reader::read(int flags) {
     p.crashes = h.crashes;
     p.reloads = h.reloads;
     p.pool_full = h.pool_full;
-    std::vector<pm_worker_status_t> &workers = next_;
+    std::vector<worker_status> &workers = next_;
     workers.clear();
     int64_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
     for (size_t i = 0; i < capacity; ++i) {
@@ -471,11 +472,11 @@ void status_reader::read(int flags) {
         if (c.pid <= 0 || c.pid > pid_max)
             continue;
         uint32_t state = c.state;
-        pm_worker_status_t w = {};
+        worker_status w = {};
         w.pid = c.pid;
         w.slot = static_cast<int>(i);
         w.started_us = c.started_unix_us;
-        w.request_us = -1;
+        w.request_start_us = w.request_us = -1;
         w.cpu_us = w.rss_kb = -1;
         bool initialized = c.initialized != 0;
         // The count the manager adds to served_by_gone when it reaps the worker: the
@@ -505,7 +506,7 @@ void status_reader::read(int flags) {
     }
     (void)flags;
     p.workers = static_cast<int>(workers.size());
-    for (pm_worker_status_t &w : workers) {
+    for (worker_status &w : workers) {
         p.requests += w.requests;
         p.busy += w.busy && w.state != PM_WORKER_STARTING;
         p.idle += w.state == PM_WORKER_IDLE;
@@ -529,6 +530,110 @@ void status_reader::read(int flags) {
     pool_ = p;
     workers_.swap(workers);
     have_ = true;
+}
+
+namespace {
+
+// The fields' names, as pm_status_field_info gives them, in pm_pool_field_t's and
+// pm_slot_field_t's order; text fields marked.
+struct field_name {
+    const char *name;
+    bool text;
+};
+const field_name pool_fields[] = {
+    {"manager_pid", false}, {"start_time_us", false}, {"uptime_us", false}, {"target", false},
+    {"workers", false}, {"ready", false}, {"idle", false}, {"busy", false}, {"starting", false},
+    {"stopping", false}, {"crash_backoff", false}, {"backoff_us", false}, {"accepted", false},
+    {"requests", false}, {"spawned", false}, {"respawns", false}, {"exits", false}, {"crashes", false},
+    {"reloads", false}, {"max_busy", false}, {"pool_full", false}, {"listen_queue", false},
+    {"listen_queue_max", false}, {"listen_backlog", false}, {"title", true}, {"phase", true},
+};
+const field_name slot_fields[] = {
+    {"pid", false}, {"slot", false}, {"state", false}, {"busy", false}, {"requests", false},
+    {"start_time_us", false}, {"request_start_us", false}, {"request_us", false}, {"cpu_us", false},
+    {"rss_kb", false}, {"method", true}, {"uri", true}, {"remote", true},
+};
+static_assert(sizeof pool_fields / sizeof pool_fields[0] == PM_POOL_FIELDS_, "a name for each pool field");
+static_assert(sizeof slot_fields / sizeof slot_fields[0] == PM_SLOT_FIELDS_, "a name for each slot field");
+
+long long count(unsigned long long n) {
+    return static_cast<long long>(std::min<unsigned long long>(n, INT64_MAX));
+}
+
+}  // namespace
+
+bool status_reader::field_info(int slot, int field, const char *&name, bool &is_text) {
+    const field_name *table = slot ? slot_fields : pool_fields;
+    int n = slot ? static_cast<int>(PM_SLOT_FIELDS_) : static_cast<int>(PM_POOL_FIELDS_);
+    if ((slot != 0 && slot != 1) || field < 0 || field >= n)
+        return false;
+    name = table[field].name;
+    is_text = table[field].text;
+    return true;
+}
+
+bool status_reader::pool_value(int field, long long &value) const {
+    const pool_status &p = pool_;
+    switch (field) {
+    case PM_POOL_MANAGER_PID: value = p.manager_pid; return true;
+    case PM_POOL_START_TIME_US: value = p.started_us; return true;
+    case PM_POOL_UPTIME_US: value = p.uptime_us; return true;
+    case PM_POOL_TARGET: value = p.target; return true;
+    case PM_POOL_WORKERS: value = p.workers; return true;
+    case PM_POOL_READY: value = p.ready; return true;
+    case PM_POOL_IDLE: value = p.idle; return true;
+    case PM_POOL_BUSY: value = p.busy; return true;
+    case PM_POOL_STARTING: value = p.starting; return true;
+    case PM_POOL_STOPPING: value = p.stopping; return true;
+    case PM_POOL_CRASH_BACKOFF: value = p.crash_backoff; return true;
+    case PM_POOL_BACKOFF_US: value = p.backoff_us; return true;
+    case PM_POOL_ACCEPTED: value = count(p.accepted); return true;
+    case PM_POOL_REQUESTS: value = count(p.requests); return true;
+    case PM_POOL_SPAWNED: value = count(p.spawned); return true;
+    case PM_POOL_RESPAWNS: value = count(p.respawns); return true;
+    case PM_POOL_EXITS: value = count(p.exits); return true;
+    case PM_POOL_CRASHES: value = count(p.crashes); return true;
+    case PM_POOL_RELOADS: value = count(p.reloads); return true;
+    case PM_POOL_MAX_BUSY: value = count(p.max_busy); return true;
+    case PM_POOL_POOL_FULL: value = count(p.pool_full); return true;
+    case PM_POOL_LISTEN_QUEUE: value = p.listen_queue; return true;
+    case PM_POOL_LISTEN_QUEUE_MAX: value = p.listen_queue_max; return true;
+    case PM_POOL_LISTEN_BACKLOG: value = p.listen_backlog; return true;
+    default: return false;
+    }
+}
+
+const char *status_reader::pool_text(int field) const {
+    switch (field) {
+    case PM_POOL_TITLE: return pool_.title;
+    case PM_POOL_PHASE: return pool_.phase;
+    default: return nullptr;
+    }
+}
+
+bool status_reader::worker_value(const worker_status &w, int field, long long &value) {
+    switch (field) {
+    case PM_SLOT_PID: value = w.pid; return true;
+    case PM_SLOT_INDEX: value = w.slot; return true;
+    case PM_SLOT_STATE: value = w.state; return true;
+    case PM_SLOT_BUSY: value = w.busy; return true;
+    case PM_SLOT_REQUESTS: value = count(w.requests); return true;
+    case PM_SLOT_START_TIME_US: value = w.started_us; return true;
+    case PM_SLOT_REQUEST_START_US: value = w.request_start_us; return true;
+    case PM_SLOT_REQUEST_US: value = w.request_us; return true;
+    case PM_SLOT_CPU_US: value = w.cpu_us; return true;
+    case PM_SLOT_RSS_KB: value = w.rss_kb; return true;
+    default: return false;
+    }
+}
+
+const char *status_reader::worker_text(const worker_status &w, int field) {
+    switch (field) {
+    case PM_SLOT_METHOD: return w.method;
+    case PM_SLOT_URI: return w.uri;
+    case PM_SLOT_REMOTE: return w.remote;
+    default: return nullptr;
+    }
 }
 
 }  // namespace fcgipm

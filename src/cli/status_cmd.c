@@ -73,9 +73,83 @@ static void format_clock(char *out, size_t size, long long unix_us, int with_dat
     strftime(out, size, with_date ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S", &tm);
 }
 
+/* The snapshot's figures, as the printers use them (pm_status_value, pm_status_text). */
+struct pool {
+    long long manager_pid, started_us, uptime_us, target, workers, ready, idle, busy, starting, stopping;
+    long long crash_backoff, backoff_us, accepted, requests, spawned, respawns, exits, crashes, reloads;
+    long long max_busy, pool_full, listen_queue, listen_queue_max, listen_backlog;
+    const char *title, *phase;
+};
+struct worker {
+    long long pid, slot, state, busy, requests, started_us, request_start_us, request_us, cpu_us, rss_kb;
+    const char *method, *uri, *remote;
+};
+
+static long long pool_value(pm_status_t *st, int field)
+{
+    long long v = -1;
+    pm_status_value(st, PM_STATUS_POOL, field, &v);
+    return v;
+}
+
+static void load_pool(pm_status_t *st, struct pool *p)
+{
+    p->manager_pid = pool_value(st, PM_POOL_MANAGER_PID);
+    p->started_us = pool_value(st, PM_POOL_START_TIME_US);
+    p->uptime_us = pool_value(st, PM_POOL_UPTIME_US);
+    p->target = pool_value(st, PM_POOL_TARGET);
+    p->workers = pool_value(st, PM_POOL_WORKERS);
+    p->ready = pool_value(st, PM_POOL_READY);
+    p->idle = pool_value(st, PM_POOL_IDLE);
+    p->busy = pool_value(st, PM_POOL_BUSY);
+    p->starting = pool_value(st, PM_POOL_STARTING);
+    p->stopping = pool_value(st, PM_POOL_STOPPING);
+    p->crash_backoff = pool_value(st, PM_POOL_CRASH_BACKOFF);
+    p->backoff_us = pool_value(st, PM_POOL_BACKOFF_US);
+    p->accepted = pool_value(st, PM_POOL_ACCEPTED);
+    p->requests = pool_value(st, PM_POOL_REQUESTS);
+    p->spawned = pool_value(st, PM_POOL_SPAWNED);
+    p->respawns = pool_value(st, PM_POOL_RESPAWNS);
+    p->exits = pool_value(st, PM_POOL_EXITS);
+    p->crashes = pool_value(st, PM_POOL_CRASHES);
+    p->reloads = pool_value(st, PM_POOL_RELOADS);
+    p->max_busy = pool_value(st, PM_POOL_MAX_BUSY);
+    p->pool_full = pool_value(st, PM_POOL_POOL_FULL);
+    p->listen_queue = pool_value(st, PM_POOL_LISTEN_QUEUE);
+    p->listen_queue_max = pool_value(st, PM_POOL_LISTEN_QUEUE_MAX);
+    p->listen_backlog = pool_value(st, PM_POOL_LISTEN_BACKLOG);
+    p->title = pm_status_text(st, PM_STATUS_POOL, PM_POOL_TITLE);
+    p->phase = pm_status_text(st, PM_STATUS_POOL, PM_POOL_PHASE);
+}
+
+static long long slot_value(pm_status_t *st, int i, int field)
+{
+    long long v = -1;
+    pm_status_value(st, i, field, &v);
+    return v;
+}
+
+static void load_worker(pm_status_t *st, int i, struct worker *w)
+{
+    w->pid = slot_value(st, i, PM_SLOT_PID);
+    w->slot = slot_value(st, i, PM_SLOT_INDEX);
+    w->state = slot_value(st, i, PM_SLOT_STATE);
+    w->busy = slot_value(st, i, PM_SLOT_BUSY);
+    w->requests = slot_value(st, i, PM_SLOT_REQUESTS);
+    w->started_us = slot_value(st, i, PM_SLOT_START_TIME_US);
+    w->request_start_us = slot_value(st, i, PM_SLOT_REQUEST_START_US);
+    w->request_us = slot_value(st, i, PM_SLOT_REQUEST_US);
+    w->cpu_us = slot_value(st, i, PM_SLOT_CPU_US);
+    w->rss_kb = slot_value(st, i, PM_SLOT_RSS_KB);
+    w->method = pm_status_text(st, i, PM_SLOT_METHOD);
+    w->uri = pm_status_text(st, i, PM_SLOT_URI);
+    w->remote = pm_status_text(st, i, PM_SLOT_REMOTE);
+}
+
 static void print_table(FILE *out, pm_status_t *st)
 {
-    const pm_pool_status_t *p = pm_status_pool(st);
+    struct pool pool, *p = &pool;
+    load_pool(st, p);
     char up[32], since[32], queue[64];
     format_duration(up, sizeof up, p->uptime_us);
     format_clock(since, sizeof since, p->started_us, 1);
@@ -85,16 +159,16 @@ static void print_table(FILE *out, pm_status_t *st)
     else
         snprintf(queue, sizeof queue, "unknown");
     fprintf(out, "pool:      %s\n", p->title);
-    fprintf(out, "manager:   pid %d, %s, up %s (since %s)\n", p->manager_pid, p->phase, up, since);
-    fprintf(out, "workers:   %d of %d: %d busy, %d idle", p->workers, p->target, p->busy, p->idle);
+    fprintf(out, "manager:   pid %lld, %s, up %s (since %s)\n", p->manager_pid, p->phase, up, since);
+    fprintf(out, "workers:   %lld of %lld: %lld busy, %lld idle", p->workers, p->target, p->busy, p->idle);
     if (p->starting)
-        fprintf(out, ", %d starting", p->starting);
+        fprintf(out, ", %lld starting", p->starting);
     if (p->stopping)
-        fprintf(out, ", %d stopping", p->stopping);
-    fprintf(out, "; max busy %llu, pool full %llu times\n", p->max_busy, p->pool_full);
-    fprintf(out, "requests:  %llu served, %llu accepted\n", p->requests, p->accepted);
+        fprintf(out, ", %lld stopping", p->stopping);
+    fprintf(out, "; max busy %lld, pool full %lld times\n", p->max_busy, p->pool_full);
+    fprintf(out, "requests:  %lld served, %lld accepted\n", p->requests, p->accepted);
     fprintf(out, "listen:    %s\n", queue);
-    fprintf(out, "lifecycle: %llu started (%llu respawns), %llu exited (%llu crashes), %llu reloads", p->spawned,
+    fprintf(out, "lifecycle: %lld started (%lld respawns), %lld exited (%lld crashes), %lld reloads", p->spawned,
             p->respawns, p->exits, p->crashes, p->reloads);
     if (p->crash_backoff) {
         char next[32];
@@ -105,7 +179,8 @@ static void print_table(FILE *out, pm_status_t *st)
     fprintf(out, "\n%7s %4s %-8s %8s %8s %8s %7s %9s  %s\n", "PID", "SLOT", "STATE", "REQS", "STARTED", "CPU", "RSS",
             "TIME", "REQUEST");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
         char started[16], cpu[16], rss[16], took[16], request[300];
         format_clock(started, sizeof started, w->started_us, 0);
         format_duration(cpu, sizeof cpu, w->cpu_us);
@@ -116,7 +191,7 @@ static void print_table(FILE *out, pm_status_t *st)
                      w->remote[0] ? ")" : "");
         else
             snprintf(request, sizeof request, "%s", w->request_us >= 0 ? "(not told)" : "");
-        fprintf(out, "%7d %4d %-8s %8llu %8s %8s %7s %9s%s %s\n", w->pid, w->slot, pm_worker_state_name(w->state),
+        fprintf(out, "%7lld %4lld %-8s %8lld %8s %8s %7s %9s%s %s\n", w->pid, w->slot, pm_worker_state_name((int)w->state),
                 w->requests, started, cpu, rss, took, w->busy ? "*" : " ", request);
     }
 }
@@ -146,8 +221,9 @@ static void json_string(FILE *out, const char *s)
 
 static void print_json(FILE *out, pm_status_t *st)
 {
-    const pm_pool_status_t *p = pm_status_pool(st);
-    fprintf(out, "{\"pool\":{\"manager_pid\":%d,\"title\":", p->manager_pid);
+    struct pool pool, *p = &pool;
+    load_pool(st, p);
+    fprintf(out, "{\"pool\":{\"manager_pid\":%lld,\"title\":", p->manager_pid);
     json_string(out, p->title);
     fprintf(out, ",\"phase\":");
     json_string(out, p->phase);
@@ -156,14 +232,14 @@ static void print_json(FILE *out, pm_status_t *st)
     fputc(',', out);
     seconds(out, "uptime_seconds", p->uptime_us);
     fprintf(out,
-            ",\"target\":%d,\"workers\":%d,\"ready\":%d,\"idle\":%d,\"busy\":%d,\"starting\":%d,\"stopping\":%d,"
+            ",\"target\":%lld,\"workers\":%lld,\"ready\":%lld,\"idle\":%lld,\"busy\":%lld,\"starting\":%lld,\"stopping\":%lld,"
             "\"crash_backoff\":%s,",
             p->target, p->workers, p->ready, p->idle, p->busy, p->starting, p->stopping,
             p->crash_backoff ? "true" : "false");
     seconds(out, "backoff_seconds", p->backoff_us);
     fprintf(out,
-            ",\"accepted\":%llu,\"requests\":%llu,\"spawned\":%llu,\"respawns\":%llu,\"exits\":%llu,"
-            "\"crashes\":%llu,\"reloads\":%llu,\"max_busy\":%llu,\"pool_full\":%llu,",
+            ",\"accepted\":%lld,\"requests\":%lld,\"spawned\":%lld,\"respawns\":%lld,\"exits\":%lld,"
+            "\"crashes\":%lld,\"reloads\":%lld,\"max_busy\":%lld,\"pool_full\":%lld,",
             p->accepted, p->requests, p->spawned, p->respawns, p->exits, p->crashes, p->reloads, p->max_busy,
             p->pool_full);
     if (p->listen_queue >= 0)
@@ -173,9 +249,10 @@ static void print_json(FILE *out, pm_status_t *st)
         fprintf(out, "\"listen_queue\":null,\"listen_queue_max\":%lld,\"listen_backlog\":null}", p->listen_queue_max);
     fprintf(out, ",\"workers\":[");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
-        fprintf(out, "%s{\"pid\":%d,\"slot\":%d,\"state\":\"%s\",\"busy\":%s,\"requests\":%llu,", i ? "," : "", w->pid,
-                w->slot, pm_worker_state_name(w->state), w->busy ? "true" : "false", w->requests);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
+        fprintf(out, "%s{\"pid\":%lld,\"slot\":%lld,\"state\":\"%s\",\"busy\":%s,\"requests\":%lld,", i ? "," : "", w->pid,
+                w->slot, pm_worker_state_name((int)w->state), w->busy ? "true" : "false", w->requests);
         seconds(out, "start_time", w->started_us);
         fputc(',', out);
         if (w->request_us >= 0) {
@@ -228,44 +305,46 @@ static void family(FILE *out, const char *name, const char *type, const char *un
 
 static void print_openmetrics(FILE *out, pm_status_t *st)
 {
-    const pm_pool_status_t *p = pm_status_pool(st);
+    struct pool pool, *p = &pool;
+    load_pool(st, p);
     family(out, "fcgipm_manager", "info", NULL, "The pool's manager: its pid, title and fcgi-pm's version.");
-    fprintf(out, "fcgipm_manager_info{pid=\"%d\",title=\"", p->manager_pid);
+    fprintf(out, "fcgipm_manager_info{pid=\"%lld\",title=\"", p->manager_pid);
     label_value(out, p->title);
     fprintf(out, "\",version=\"%s\",phase=\"%s\"} 1\n", pm_version(), p->phase);
     family(out, "fcgipm_manager_start_time_seconds", "gauge", "seconds", "When the manager started, since the epoch.");
     fprintf(out, "fcgipm_manager_start_time_seconds %.6f\n", p->started_us / 1e6);
     family(out, "fcgipm_workers_target", "gauge", NULL, "Workers the pool keeps running (n_processes).");
-    fprintf(out, "fcgipm_workers_target %d\n", p->target);
+    fprintf(out, "fcgipm_workers_target %lld\n", p->target);
     family(out, "fcgipm_workers", "gauge", NULL, "Live workers by state.");
     int busy_only = 0, running = 0;
     for (int i = 0; i < p->workers; i++) {
-        busy_only += pm_status_worker(st, i)->state == PM_WORKER_BUSY;
-        running += pm_status_worker(st, i)->state == PM_WORKER_RUNNING;
+        long long state = slot_value(st, i, PM_SLOT_STATE);
+        busy_only += state == PM_WORKER_BUSY;
+        running += state == PM_WORKER_RUNNING;
     }
-    fprintf(out, "fcgipm_workers{state=\"idle\"} %d\n", p->idle);
+    fprintf(out, "fcgipm_workers{state=\"idle\"} %lld\n", p->idle);
     fprintf(out, "fcgipm_workers{state=\"busy\"} %d\n", busy_only);
-    fprintf(out, "fcgipm_workers{state=\"starting\"} %d\n", p->starting);
-    fprintf(out, "fcgipm_workers{state=\"stopping\"} %d\n", p->stopping);
+    fprintf(out, "fcgipm_workers{state=\"starting\"} %lld\n", p->starting);
+    fprintf(out, "fcgipm_workers{state=\"stopping\"} %lld\n", p->stopping);
     fprintf(out, "fcgipm_workers{state=\"running\"} %d\n", running);
     family(out, "fcgipm_workers_max_busy", "gauge", NULL, "The most workers busy at once since the start.");
-    fprintf(out, "fcgipm_workers_max_busy %llu\n", p->max_busy);
+    fprintf(out, "fcgipm_workers_max_busy %lld\n", p->max_busy);
     family(out, "fcgipm_pool_full", "counter", NULL, "One-second samples that found every worker busy.");
-    fprintf(out, "fcgipm_pool_full_total %llu\n", p->pool_full);
+    fprintf(out, "fcgipm_pool_full_total %lld\n", p->pool_full);
     family(out, "fcgipm_requests", "counter", NULL, "Requests served by the pool's workers.");
-    fprintf(out, "fcgipm_requests_total %llu\n", p->requests);
+    fprintf(out, "fcgipm_requests_total %lld\n", p->requests);
     family(out, "fcgipm_worker_starts", "counter", NULL, "Workers started.");
-    fprintf(out, "fcgipm_worker_starts_total %llu\n", p->spawned);
+    fprintf(out, "fcgipm_worker_starts_total %lld\n", p->spawned);
     family(out, "fcgipm_worker_respawns", "counter", NULL, "Workers started in place of one that had ended.");
-    fprintf(out, "fcgipm_worker_respawns_total %llu\n", p->respawns);
+    fprintf(out, "fcgipm_worker_respawns_total %lld\n", p->respawns);
     family(out, "fcgipm_worker_exits", "counter", NULL, "Workers that ended.");
-    fprintf(out, "fcgipm_worker_exits_total %llu\n", p->exits);
+    fprintf(out, "fcgipm_worker_exits_total %lld\n", p->exits);
     family(out, "fcgipm_worker_crashes", "counter", NULL, "Workers that failed soon after their start.");
-    fprintf(out, "fcgipm_worker_crashes_total %llu\n", p->crashes);
+    fprintf(out, "fcgipm_worker_crashes_total %lld\n", p->crashes);
     family(out, "fcgipm_reloads", "counter", NULL, "Reloads (HUP).");
-    fprintf(out, "fcgipm_reloads_total %llu\n", p->reloads);
+    fprintf(out, "fcgipm_reloads_total %lld\n", p->reloads);
     family(out, "fcgipm_crash_backoff", "gauge", NULL, "1 while crashed workers are respawned one per second.");
-    fprintf(out, "fcgipm_crash_backoff %d\n", p->crash_backoff);
+    fprintf(out, "fcgipm_crash_backoff %lld\n", p->crash_backoff);
     if (p->listen_queue >= 0) {
         family(out, "fcgipm_listen_queue", "gauge", NULL, "Connections waiting to be accepted.");
         fprintf(out, "fcgipm_listen_queue %lld\n", p->listen_queue);
@@ -276,34 +355,39 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
     }
     family(out, "fcgipm_worker_requests", "counter", NULL, "Requests served by each live worker.");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
-        fprintf(out, "fcgipm_worker_requests_total{slot=\"%d\",pid=\"%d\"} %llu\n", w->slot, w->pid, w->requests);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
+        fprintf(out, "fcgipm_worker_requests_total{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid, w->requests);
     }
     family(out, "fcgipm_worker_busy", "gauge", NULL, "1 while the worker is in a request.");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
-        fprintf(out, "fcgipm_worker_busy{slot=\"%d\",pid=\"%d\"} %d\n", w->slot, w->pid, w->busy);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
+        fprintf(out, "fcgipm_worker_busy{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid, w->busy);
     }
     family(out, "fcgipm_worker_request_duration_seconds", "gauge", "seconds",
            "The current request's time so far, or the last request's duration.");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
         if (w->request_us >= 0)
-            fprintf(out, "fcgipm_worker_request_duration_seconds{slot=\"%d\",pid=\"%d\"} %.6f\n", w->slot, w->pid,
+            fprintf(out, "fcgipm_worker_request_duration_seconds{slot=\"%lld\",pid=\"%lld\"} %.6f\n", w->slot, w->pid,
                     w->request_us / 1e6);
     }
     family(out, "fcgipm_worker_cpu_seconds", "counter", "seconds", "CPU time used by each worker (user and system).");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
         if (w->cpu_us >= 0)
-            fprintf(out, "fcgipm_worker_cpu_seconds_total{slot=\"%d\",pid=\"%d\"} %.6f\n", w->slot, w->pid,
+            fprintf(out, "fcgipm_worker_cpu_seconds_total{slot=\"%lld\",pid=\"%lld\"} %.6f\n", w->slot, w->pid,
                     w->cpu_us / 1e6);
     }
     family(out, "fcgipm_worker_resident_memory_bytes", "gauge", "bytes", "Resident memory of each worker.");
     for (int i = 0; i < p->workers; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
+        struct worker worker, *w = &worker;
+        load_worker(st, i, w);
         if (w->rss_kb >= 0)
-            fprintf(out, "fcgipm_worker_resident_memory_bytes{slot=\"%d\",pid=\"%d\"} %lld\n", w->slot, w->pid,
+            fprintf(out, "fcgipm_worker_resident_memory_bytes{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid,
                     w->rss_kb * 1024);
     }
     fprintf(out, "# EOF\n");

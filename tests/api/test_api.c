@@ -727,8 +727,25 @@ static void test_status_errors(void **state)
     (void)state;
     assert_int_equal(pm_status_open(NULL, "1"), PM_EINVAL);
     assert_int_equal(pm_status_read(NULL, 0), PM_EINVAL);
-    assert_null(pm_status_pool(NULL));
-    assert_null(pm_status_worker(NULL, 0));
+    long long v = 0;
+    assert_int_equal(pm_status_workers(NULL), PM_EINVAL);
+    assert_int_equal(pm_status_value(NULL, PM_STATUS_POOL, PM_POOL_BUSY, &v), PM_EINVAL);
+    assert_null(pm_status_text(NULL, PM_STATUS_POOL, PM_POOL_TITLE));
+    /* Every field named, numbered from 0; none past the last. */
+    const char *name;
+    int is_text;
+    assert_int_equal(pm_status_field_info(0, PM_POOL_BUSY, &name, &is_text), 0);
+    assert_string_equal(name, "busy");
+    assert_int_equal(is_text, 0);
+    assert_int_equal(pm_status_field_info(0, PM_POOL_TITLE, &name, &is_text), 0);
+    assert_string_equal(name, "title");
+    assert_int_equal(is_text, 1);
+    assert_int_equal(pm_status_field_info(1, PM_SLOT_URI, &name, &is_text), 0);
+    assert_string_equal(name, "uri");
+    assert_int_equal(pm_status_field_info(0, PM_POOL_FIELDS_, &name, &is_text), PM_ERANGE);
+    assert_int_equal(pm_status_field_info(1, PM_SLOT_FIELDS_, NULL, NULL), PM_ERANGE);
+    assert_int_equal(pm_status_field_info(2, 0, NULL, NULL), PM_ERANGE);
+    assert_int_equal(pm_status_field_info(0, -1, NULL, NULL), PM_ERANGE);
     assert_string_equal(pm_status_errmsg(NULL), "");
     pm_status_close(NULL);
     assert_string_equal(pm_worker_state_name(PM_WORKER_BUSY), "busy");
@@ -738,7 +755,8 @@ static void test_status_errors(void **state)
     assert_non_null(st);
     assert_int_equal(pm_status_read(st, 0), PM_ESTATE);
     assert_non_null(strstr(pm_status_errmsg(st), "no manager open"));
-    assert_null(pm_status_pool(st));
+    assert_int_equal(pm_status_workers(st), PM_ESTATE);
+    assert_int_equal(pm_status_value(st, PM_STATUS_POOL, PM_POOL_BUSY, &v), PM_ESTATE);
     assert_int_equal(pm_status_open(st, NULL), PM_EINVAL);
     assert_int_equal(pm_status_open(st, ""), PM_EINVAL);
 
@@ -808,44 +826,54 @@ static void test_status_of_forked_pool(void **state)
     char target[32];
     snprintf(target, sizeof target, "%d", (int)manager);
     pm_status_t *st = pm_status_new();
-    int busy = 0;
+    long long busy = 0, v = 0;
     for (int tries = 0; tries < 500 && busy < 2; tries++) {
         pu_sleep_ms(10);
         if (pm_status_open(st, target) < 0 || pm_status_read(st, PM_STATUS_PROC) < 0)
             continue;
-        const pm_pool_status_t *p = pm_status_pool(st);
-        busy = p->busy;
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_BUSY, &busy);
     }
     assert_int_equal(busy, 2);
-    const pm_pool_status_t *p = pm_status_pool(st);
-    assert_int_equal(p->manager_pid, manager);
-    assert_int_equal(p->workers, 2);
-    assert_int_equal(p->target, 2);
-    assert_int_equal(p->requests, 4);
-    assert_int_equal(p->accepted, 6);
-    assert_string_equal(p->phase, "running");
+#define POOL(field, want)                                                      \
+    do {                                                                       \
+        assert_int_equal(pm_status_value(st, PM_STATUS_POOL, field, &v), 0);   \
+        assert_int_equal(v, want);                                             \
+    } while (0)
+    POOL(PM_POOL_MANAGER_PID, manager);
+    POOL(PM_POOL_WORKERS, 2);
+    POOL(PM_POOL_TARGET, 2);
+    POOL(PM_POOL_REQUESTS, 4);
+    POOL(PM_POOL_ACCEPTED, 6);
+    assert_int_equal(pm_status_workers(st), 2);
+    assert_string_equal(pm_status_text(st, PM_STATUS_POOL, PM_POOL_PHASE), "running");
+    assert_int_equal(pm_status_value(st, PM_STATUS_POOL, PM_POOL_TITLE, &v), PM_ERANGE); /* text */
+    assert_null(pm_status_text(st, PM_STATUS_POOL, PM_POOL_BUSY));                      /* a number */
     for (int i = 0; i < 2; i++) {
-        const pm_worker_status_t *w = pm_status_worker(st, i);
-        assert_non_null(w);
-        assert_int_equal(w->state, PM_WORKER_BUSY);
-        assert_int_equal(w->requests, 2);
-        assert_string_equal(w->method, "GET");
-        assert_string_equal(w->uri, "/api/open");
-        assert_string_equal(w->remote, "192.0.2.8");
-        assert_true(w->request_us >= 0);
-        assert_true(w->rss_kb > 0);
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_STATE, &v), 0);
+        assert_int_equal(v, PM_WORKER_BUSY);
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_REQUESTS, &v), 0);
+        assert_int_equal(v, 2);
+        assert_string_equal(pm_status_text(st, i, PM_SLOT_METHOD), "GET");
+        assert_string_equal(pm_status_text(st, i, PM_SLOT_URI), "/api/open");
+        assert_string_equal(pm_status_text(st, i, PM_SLOT_REMOTE), "192.0.2.8");
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_REQUEST_US, &v), 0);
+        assert_true(v >= 0);
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_RSS_KB, &v), 0);
+        assert_true(v > 0);
     }
-    assert_null(pm_status_worker(st, 2));
+    assert_int_equal(pm_status_value(st, 2, PM_SLOT_PID, &v), PM_ERANGE);
+    assert_null(pm_status_text(st, 2, PM_SLOT_URI));
     /* TERM: the manager flags both busy workers; they stay in their request. */
     kill(manager, SIGTERM);
-    int stopping = 0;
+    long long stopping = 0;
     for (int tries = 0; tries < 500 && stopping < 2; tries++) {
         pu_sleep_ms(10);
         if (pm_status_read(st, 0) == 0)
-            stopping = pm_status_pool(st)->stopping;
+            pm_status_value(st, PM_STATUS_POOL, PM_POOL_STOPPING, &stopping);
     }
     assert_int_equal(stopping, 2);
-    assert_string_equal(pm_status_pool(st)->phase, "stopping");
+    assert_string_equal(pm_status_text(st, PM_STATUS_POOL, PM_POOL_PHASE), "stopping");
+#undef POOL
     close(to_child[1]); /* ends both requests */
     int status;
     assert_int_equal(pu_wait_exit(manager, 10000, &status), 1);

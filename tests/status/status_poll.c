@@ -46,32 +46,40 @@ int main(int argc, char **argv)
             continue;
         }
         reads++;
-        const pm_pool_status_t *p = pm_status_pool(st);
-        if (p->requests < last) {
+        long long requests = 0, workers = 0, idle = 0, starting = 0, stopping = 0;
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_REQUESTS, &requests);
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_WORKERS, &workers);
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_IDLE, &idle);
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_STARTING, &starting);
+        pm_status_value(st, PM_STATUS_POOL, PM_POOL_STOPPING, &stopping);
+        if ((unsigned long long)requests < last) {
             if (regressions++ < 5)
-                fprintf(stderr, "requests went down: %llu after %llu\n", p->requests, last);
+                fprintf(stderr, "requests went down: %lld after %llu\n", requests, last);
         }
-        last = p->requests;
-        int counted[5] = {0};
-        for (int i = 0; i < p->workers; i++) {
-            const pm_worker_status_t *w = pm_status_worker(st, i);
-            if (w->state >= 0 && w->state < 5)
-                counted[w->state]++;
+        last = (unsigned long long)requests;
+        long long counted[5] = {0};
+        for (int i = 0; i < pm_status_workers(st); i++) {
+            long long state = -1;
+            pm_status_value(st, i, PM_SLOT_STATE, &state);
+            if (state >= 0 && state < 5)
+                counted[state]++;
+            const char *uri = pm_status_text(st, i, PM_SLOT_URI);
+            const char *method = pm_status_text(st, i, PM_SLOT_METHOD);
+            const char *remote = pm_status_text(st, i, PM_SLOT_REMOTE);
             /* Named by pm_fcgx_accept from the params first (GET, the client), then
              * by the app: either naming is whole, a mix of the two is torn. */
-            if (strncmp(w->uri, "/named?k=", 9) != 0 ||
-                (strcmp(w->method, "GET") == 0 && strcmp(w->remote, "127.0.0.1") == 0))
+            if (strncmp(uri, "/named?k=", 9) != 0 || (strcmp(method, "GET") == 0 && strcmp(remote, "127.0.0.1") == 0))
                 continue;
             named++;
-            const char *k = w->uri + 9;
-            if (w->method[0] != 'M' || strcmp(w->method + 1, k) != 0 || strcmp(w->remote, k) != 0) {
+            const char *k = uri + 9;
+            if (method[0] != 'M' || strcmp(method + 1, k) != 0 || strcmp(remote, k) != 0) {
                 if (torn++ < 5)
-                    fprintf(stderr, "torn: %s %s (%s)\n", w->method, w->uri, w->remote);
+                    fprintf(stderr, "torn: %s %s (%s)\n", method, uri, remote);
             }
         }
-        int sum = counted[0] + counted[1] + counted[2] + counted[3] + counted[4];
-        if (sum != p->workers || p->idle != counted[PM_WORKER_IDLE] || p->starting != counted[PM_WORKER_STARTING] ||
-            p->stopping != counted[PM_WORKER_STOPPING] || p->workers < 0 || p->workers > 100000)
+        long long sum = counted[0] + counted[1] + counted[2] + counted[3] + counted[4];
+        if (sum != workers || idle != counted[PM_WORKER_IDLE] || starting != counted[PM_WORKER_STARTING] ||
+            stopping != counted[PM_WORKER_STOPPING] || workers != pm_status_workers(st))
             inconsistent++;
     }
     printf("reads %ld named %ld torn %ld regressions %ld inconsistent %ld failed %ld\n", reads, named, torn,
