@@ -121,7 +121,9 @@ const char *pm_get_parameter(pm_t *pm, const char *name);
  * PM_ESTATE: called twice, in a worker, with more than one thread, or with SIGCHLD
  * ignored (SIG_IGN or SA_NOCLDWAIT) where the library may not change that: with
  * "no_signals" 1, or set so by the manager_init hook; PM_EBADVALUE: "stop_signal"
- * other than TERM without exec mode; PM_ESYS, with pm_errno). A
+ * other than TERM without exec mode, "status_group" unknown or without a
+ * "status_socket"; PM_ESYS, with pm_errno: also a "status_socket" that cannot be
+ * made). A
  * failure leaves the process as it was: no pid file, the environment, title,
  * signal mask and dispositions unchanged. In the manager it does not return: it
  * exits 0 after TERM (or pm_request_stop), 1 after a wait timeout, a start timeout

@@ -117,6 +117,11 @@ void proc_manager::check_can_manage() {
     if (params_.no_signals && sigchld_ignored())
         throw error(PM_ESTATE, "pm_manage: SIGCHLD is ignored and no_signals forbids changing that; the kernel "
                                "would reap the workers unseen");
+    gid_t group;
+    if (!params_.status_group.empty() && params_.status_socket.empty())
+        throw error(PM_EBADVALUE, "status_group: '" + params_.status_group + "' needs a status_socket to apply to");
+    if (!params_.status_group.empty() && !os::group_id(params_.status_group, group))
+        throw error(PM_EBADVALUE, "status_group: no group '" + params_.status_group + "'");
     if (exec_argv_.empty() && params_.stop_signal != SIGTERM)
         throw error(PM_EBADVALUE, std::string("stop_signal: ") + signal_name(params_.stop_signal) +
                                       ": only exec'd workers can be stopped by another signal than TERM");

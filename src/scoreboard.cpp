@@ -221,6 +221,7 @@ void scoreboard::reset_slot(size_t i) {
     __atomic_store_n(&s.state, 0, __ATOMIC_RELAXED);
     s.initialized = 0;
     s.stopped = 0;
+    s.views = 0;
     s.requests = 0;
     board::write_begin(s.wseq);  // no worker writes it now: the last one is reaped
     s.busy = 0;

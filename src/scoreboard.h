@@ -101,7 +101,7 @@ struct alignas(64) worker_slot {
     uint32_t state;                 // phase (low byte) and stop flags; atomics only
     volatile uint32_t initialized;  // pm_manage has returned in it
     volatile uint32_t stopped;      // it received TERM or HUP (also by signal)
-    uint32_t reserved;
+    volatile uint32_t views;        // it writes its view (params::scoreboard)
     volatile uint64_t requests;     // requests served, for the manager's crash check
     // the manager's view
     uint32_t mseq;

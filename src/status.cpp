@@ -427,10 +427,11 @@ void status_reader::read(int flags) {
             if (!board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view, 100))
                 copy[i].pid = 0;
             copy[i].initialized = slots[i].initialized;
+            copy[i].views = slots[i].views;
             copy[i].requests = slots[i].requests;  // one aligned word: never torn
             copy[i].state = board::load(slots[i]);
             // The worker's own view: whole, or left out of this snapshot's detail.
-            view[i] = copy[i].pid > 0 &&
+            view[i] = copy[i].pid > 0 && copy[i].views &&
                       board::read_view(slots[i].wseq, &slots[i].busy, &copy[i].busy, worker_view, 100);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);

@@ -419,6 +419,8 @@ void proc_manager::arm_parent_death(pid_t manager_pid) {
 void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     views_ = report_ && params_.scoreboard;
+    if (views_)
+        report_->views = 1;  // readers take its view from now on
     clock_ = board_.clock();
     request_named_ = false;
     forget_manager_state();

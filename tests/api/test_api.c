@@ -787,15 +787,26 @@ static void test_status_errors(void **state)
     assert_int_equal(pm_set_request_params(pm, NULL), 0);
     assert_int_equal(pm_parameter(pm, "scoreboard", "2"), PM_EBADVALUE);
     assert_string_equal(pm_get_parameter(pm, "scoreboard"), "1");
+    /* A status group needs a status socket, and must exist: refused before anything. */
+    assert_int_equal(pm_parameter(pm, "n_processes", "1"), 0);
+    assert_int_equal(pm_parameter(pm, "status_group", "root"), 0);
+    assert_int_equal(pm_manage(pm), PM_EBADVALUE);
+    assert_non_null(strstr(pm_errmsg(pm), "needs a status_socket"));
+    assert_int_equal(pm_parameter(pm, "status_socket", "/nonexistent/dir/status.sock"), 0);
+    assert_int_equal(pm_parameter(pm, "status_group", "no-such-group-here"), 0);
+    assert_int_equal(pm_manage(pm), PM_EBADVALUE);
+    assert_non_null(strstr(pm_errmsg(pm), "no group 'no-such-group-here'"));
+    assert_int_equal(pm_parameter(pm, "status_group", ""), 0);
+    assert_int_equal(pm_manage(pm), PM_ESYS); /* the socket's directory does not exist */
+    assert_non_null(strstr(pm_errmsg(pm), "status_socket: /nonexistent/dir/status.sock"));
+    assert_string_equal(pm_role(pm), "manager");
     pm_destroy(pm);
 }
 
-/* A forked pool read through the API: the workers as the manager forked them, the
- * requests they named and counted, the state of one still in its request. */
-static void test_status_of_forked_pool(void **state)
+/* A pool of two forked workers (scoreboard on or off), each of which serves two
+ * named requests and then stays in a third until to_child[1] is closed. */
+static pid_t start_named_pool(int to_child[2], const char *scoreboard)
 {
-    (void)state;
-    int to_child[2];
     assert_int_equal(pipe(to_child), 0);
     pid_t manager = fork();
     assert_true(manager >= 0);
@@ -805,6 +816,7 @@ static void test_status_of_forked_pool(void **state)
         pm_t *pm = pm_create();
         pm_parameter(pm, "n_processes", "2");
         pm_parameter(pm, "die_timeout", "5");
+        pm_parameter(pm, "scoreboard", scoreboard);
         pm_set_notify_hook(pm, NULL, NULL);
         if (pm_manage(pm) != PM_WORKER)
             _exit(1);
@@ -823,6 +835,52 @@ static void test_status_of_forked_pool(void **state)
         _exit(2);
     }
     close(to_child[0]);
+    return manager;
+}
+
+/* Without the scoreboard's views, the stop protocol's phase still tells busy from
+ * idle, and the requests are counted; nothing is named. */
+static void test_status_without_scoreboard(void **state)
+{
+    (void)state;
+    int to_child[2];
+    pid_t manager = start_named_pool(to_child, "0");
+    char target[32];
+    snprintf(target, sizeof target, "%d", (int)manager);
+    pm_status_t *st = pm_status_new();
+    long long busy = 0, v = 0;
+    for (int tries = 0; tries < 500 && busy < 2; tries++) {
+        pu_sleep_ms(10);
+        if (pm_status_open(st, target) == 0 && pm_status_read(st, 0) == 0)
+            pm_status_value(st, PM_STATUS_POOL, PM_POOL_BUSY, &busy);
+    }
+    assert_int_equal(busy, 2);
+    assert_int_equal(pm_status_value(st, PM_STATUS_POOL, PM_POOL_REQUESTS, &v), 0);
+    assert_int_equal(v, 4);
+    assert_int_equal(pm_status_value(st, PM_STATUS_POOL, PM_POOL_ACCEPTED, &v), 0);
+    assert_int_equal(v, 6);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_STATE, &v), 0);
+        assert_int_equal(v, PM_WORKER_BUSY);
+        assert_string_equal(pm_status_text(st, i, PM_SLOT_URI), "");
+        assert_int_equal(pm_status_value(st, i, PM_SLOT_REQUEST_US, &v), 0);
+        assert_int_equal(v, -1);
+    }
+    kill(manager, SIGTERM);
+    close(to_child[1]);
+    int status;
+    assert_int_equal(pu_wait_exit(manager, 10000, &status), 1);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pm_status_close(st);
+}
+
+/* A forked pool read through the API: the workers as the manager forked them, the
+ * requests they named and counted, the state of one still in its request. */
+static void test_status_of_forked_pool(void **state)
+{
+    (void)state;
+    int to_child[2];
+    pid_t manager = start_named_pool(to_child, "1");
     char target[32];
     snprintf(target, sizeof target, "%d", (int)manager);
     pm_status_t *st = pm_status_new();
@@ -899,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_status_errors),
         cmocka_unit_test(test_status_of_forked_pool),
+        cmocka_unit_test(test_status_without_scoreboard),
         cmocka_unit_test(test_strerror_covers_every_code),
         cmocka_unit_test(test_null_handles),
         cmocka_unit_test(test_null_strings),

@@ -11,7 +11,7 @@
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals)]
 
-use core::ffi::{c_char, c_int, c_longlong, c_uint, c_ulonglong, c_void};
+use core::ffi::{c_char, c_int, c_longlong, c_uint, c_void};
 use core::marker::{PhantomData, PhantomPinned};
 
 pub const PM_VERSION_MAJOR: c_int = 0;
@@ -102,56 +102,55 @@ pub const PM_WORKER_BUSY: pm_worker_state_t = 2;
 pub const PM_WORKER_STOPPING: pm_worker_state_t = 3;
 pub const PM_WORKER_RUNNING: pm_worker_state_t = 4;
 
-/// `pm_worker_status_t`: one worker in a snapshot (the layout is checked against `fcgi_pm.h`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct pm_worker_status_t {
-    pub pid: c_int,
-    pub slot: c_int,
-    pub state: c_int,
-    pub busy: c_int,
-    pub requests: c_ulonglong,
-    pub started_us: c_longlong,
-    pub request_start_us: c_longlong,
-    pub request_us: c_longlong,
-    pub method: [c_char; 16],
-    pub uri: [c_char; 192],
-    pub remote: [c_char; 48],
-    pub cpu_us: c_longlong,
-    pub rss_kb: c_longlong,
-}
+/// `pm_pool_field_t`: the pool's figures in a snapshot, by number (`pm_status_value`, `pm_status_text`).
+pub type pm_pool_field_t = c_uint;
+pub const PM_POOL_MANAGER_PID: pm_pool_field_t = 0;
+pub const PM_POOL_START_TIME_US: pm_pool_field_t = 1;
+pub const PM_POOL_UPTIME_US: pm_pool_field_t = 2;
+pub const PM_POOL_TARGET: pm_pool_field_t = 3;
+pub const PM_POOL_WORKERS: pm_pool_field_t = 4;
+pub const PM_POOL_READY: pm_pool_field_t = 5;
+pub const PM_POOL_IDLE: pm_pool_field_t = 6;
+pub const PM_POOL_BUSY: pm_pool_field_t = 7;
+pub const PM_POOL_STARTING: pm_pool_field_t = 8;
+pub const PM_POOL_STOPPING: pm_pool_field_t = 9;
+pub const PM_POOL_CRASH_BACKOFF: pm_pool_field_t = 10;
+pub const PM_POOL_BACKOFF_US: pm_pool_field_t = 11;
+pub const PM_POOL_ACCEPTED: pm_pool_field_t = 12;
+pub const PM_POOL_REQUESTS: pm_pool_field_t = 13;
+pub const PM_POOL_SPAWNED: pm_pool_field_t = 14;
+pub const PM_POOL_RESPAWNS: pm_pool_field_t = 15;
+pub const PM_POOL_EXITS: pm_pool_field_t = 16;
+pub const PM_POOL_CRASHES: pm_pool_field_t = 17;
+pub const PM_POOL_RELOADS: pm_pool_field_t = 18;
+pub const PM_POOL_MAX_BUSY: pm_pool_field_t = 19;
+pub const PM_POOL_POOL_FULL: pm_pool_field_t = 20;
+pub const PM_POOL_LISTEN_QUEUE: pm_pool_field_t = 21;
+pub const PM_POOL_LISTEN_QUEUE_MAX: pm_pool_field_t = 22;
+pub const PM_POOL_LISTEN_BACKLOG: pm_pool_field_t = 23;
+pub const PM_POOL_TITLE: pm_pool_field_t = 24;
+pub const PM_POOL_PHASE: pm_pool_field_t = 25;
+pub const PM_POOL_FIELDS_: pm_pool_field_t = 26;
 
-/// `pm_pool_status_t`: the pool in a snapshot (the layout is checked against `fcgi_pm.h`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct pm_pool_status_t {
-    pub manager_pid: c_int,
-    pub title: [c_char; 256],
-    pub phase: [c_char; 16],
-    pub started_us: c_longlong,
-    pub uptime_us: c_longlong,
-    pub target: c_int,
-    pub workers: c_int,
-    pub ready: c_int,
-    pub idle: c_int,
-    pub busy: c_int,
-    pub starting: c_int,
-    pub stopping: c_int,
-    pub crash_backoff: c_int,
-    pub backoff_us: c_longlong,
-    pub accepted: c_ulonglong,
-    pub requests: c_ulonglong,
-    pub spawned: c_ulonglong,
-    pub respawns: c_ulonglong,
-    pub exits: c_ulonglong,
-    pub crashes: c_ulonglong,
-    pub reloads: c_ulonglong,
-    pub max_busy: c_ulonglong,
-    pub pool_full: c_ulonglong,
-    pub listen_queue: c_longlong,
-    pub listen_queue_max: c_longlong,
-    pub listen_backlog: c_longlong,
-}
+/// `pm_slot_field_t`: a worker's figures in a snapshot, by number.
+pub type pm_slot_field_t = c_uint;
+pub const PM_SLOT_PID: pm_slot_field_t = 0;
+pub const PM_SLOT_INDEX: pm_slot_field_t = 1;
+pub const PM_SLOT_STATE: pm_slot_field_t = 2;
+pub const PM_SLOT_BUSY: pm_slot_field_t = 3;
+pub const PM_SLOT_REQUESTS: pm_slot_field_t = 4;
+pub const PM_SLOT_START_TIME_US: pm_slot_field_t = 5;
+pub const PM_SLOT_REQUEST_START_US: pm_slot_field_t = 6;
+pub const PM_SLOT_REQUEST_US: pm_slot_field_t = 7;
+pub const PM_SLOT_CPU_US: pm_slot_field_t = 8;
+pub const PM_SLOT_RSS_KB: pm_slot_field_t = 9;
+pub const PM_SLOT_METHOD: pm_slot_field_t = 10;
+pub const PM_SLOT_URI: pm_slot_field_t = 11;
+pub const PM_SLOT_REMOTE: pm_slot_field_t = 12;
+pub const PM_SLOT_FIELDS_: pm_slot_field_t = 13;
+
+/// `pm_status_value`'s and `pm_status_text`'s worker for the pool's own figures.
+pub const PM_STATUS_POOL: c_int = -1;
 
 /// `pm_status_read`'s flag: each worker's CPU and memory too (/proc).
 pub const PM_STATUS_PROC: c_int = 1;
@@ -194,8 +193,10 @@ extern "C" {
     pub fn pm_status_new() -> *mut pm_status_t;
     pub fn pm_status_open(st: *mut pm_status_t, target: *const c_char) -> c_int;
     pub fn pm_status_read(st: *mut pm_status_t, flags: c_int) -> c_int;
-    pub fn pm_status_pool(st: *mut pm_status_t) -> *const pm_pool_status_t;
-    pub fn pm_status_worker(st: *mut pm_status_t, i: c_int) -> *const pm_worker_status_t;
+    pub fn pm_status_workers(st: *mut pm_status_t) -> c_int;
+    pub fn pm_status_value(st: *mut pm_status_t, worker: c_int, field: c_int, value: *mut c_longlong) -> c_int;
+    pub fn pm_status_text(st: *mut pm_status_t, worker: c_int, field: c_int) -> *const c_char;
+    pub fn pm_status_field_info(slot: c_int, field: c_int, name: *mut *const c_char, is_text: *mut c_int) -> c_int;
     pub fn pm_worker_state_name(state: c_int) -> *const c_char;
     pub fn pm_status_errmsg(st: *mut pm_status_t) -> *const c_char;
     pub fn pm_status_errno(st: *mut pm_status_t) -> c_int;

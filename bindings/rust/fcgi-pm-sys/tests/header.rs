@@ -3,7 +3,7 @@
 //! every Rust declaration is in the headers; then a C file generated from the Rust
 //! declarations is compiled against the headers, asserting each function's type,
 //! each constant's value, each type alias and the layout of each struct with fields
-//! (`FCGX_Request`, the live status's `pm_pool_status_t` and `pm_worker_status_t`).
+//! (`FCGX_Request`: fcgi_pm.h has none).
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -170,6 +170,7 @@ fn c_type(rust: &str) -> String {
     match t {
         "c_int" => "int".into(),
         "c_uint" => "unsigned int".into(),
+        "c_longlong" => "long long".into(),
         "c_char" => "char".into(),
         "c_void" => "void".into(),
         "bool" => "_Bool".into(),
@@ -314,68 +315,23 @@ fn rust_layouts() -> Vec<Layout> {
             (stringify!($t), size_of::<sys::$t>(), vec![$((stringify!($f), offset_of!(sys::$t, $f), size_of_val(&r.$f))),*])
         }};
     }
-    vec![
-        layout!(FCGX_Request {
-            requestId,
-            role,
-            in_,
-            out,
-            err,
-            envp,
-            paramsPtr,
-            ipcFd,
-            isBeginProcessed,
-            keepConnection,
-            appStatus,
-            nWriters,
-            flags,
-            listen_sock,
-            detached,
-        }),
-        layout!(pm_worker_status_t {
-            pid,
-            slot,
-            state,
-            busy,
-            requests,
-            started_us,
-            request_start_us,
-            request_us,
-            method,
-            uri,
-            remote,
-            cpu_us,
-            rss_kb,
-        }),
-        layout!(pm_pool_status_t {
-            manager_pid,
-            title,
-            phase,
-            started_us,
-            uptime_us,
-            target,
-            workers,
-            ready,
-            idle,
-            busy,
-            starting,
-            stopping,
-            crash_backoff,
-            backoff_us,
-            accepted,
-            requests,
-            spawned,
-            respawns,
-            exits,
-            crashes,
-            reloads,
-            max_busy,
-            pool_full,
-            listen_queue,
-            listen_queue_max,
-            listen_backlog,
-        }),
-    ]
+    vec![layout!(FCGX_Request {
+        requestId,
+        role,
+        in_,
+        out,
+        err,
+        envp,
+        paramsPtr,
+        ipcFd,
+        isBeginProcessed,
+        keepConnection,
+        appStatus,
+        nWriters,
+        flags,
+        listen_sock,
+        detached,
+    })]
 }
 
 #[test]
