@@ -1,18 +1,17 @@
 #include "os.h"
 
 #include <algorithm>
-#include <grp.h>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -308,6 +307,50 @@ int thread_count() {
     return n > 0 ? n : 1;
 }
 
+namespace {
+
+// A message of one byte with room for one descriptor.
+struct fd_message {
+    char byte;
+    struct iovec iov;
+    struct msghdr msg;
+    union {  // last: cmsghdr ends in a flexible array
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+
+    explicit fd_message(char b) : byte(b), iov{&byte, 1}, msg{}, control{} {
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof control.buf;
+    }
+};
+
+}  // namespace
+
+void send_fd(int sock, char tag, int fd) {
+    fd_message m(tag);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m.msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ::sendmsg(sock, &m.msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int receive_fd(int sock, char &tag) {
+    fd_message m(0);
+    ssize_t n = ::recvmsg(sock, &m.msg, MSG_CMSG_CLOEXEC);
+    tag = m.byte;
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m.msg) : nullptr;
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
 bool group_id(const std::string &name, gid_t &gid) {
     struct group g, *found = nullptr;
     char buf[4096];
@@ -322,16 +365,6 @@ bool group_id(const std::string &name, gid_t &gid) {
         return false;
     gid = static_cast<gid_t>(n);
     return true;
-}
-
-void *map_shared(size_t bytes) {
-    void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? nullptr : p;
-}
-
-void unmap_shared(void *p, size_t bytes) {
-    if (p)
-        ::munmap(p, bytes);
 }
 
 bool process_size_kb(int64_t &size, int64_t &share) {

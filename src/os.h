@@ -92,15 +92,17 @@ blocked_call interrupted_call(const void *context, int &fd);
 // request arriving in pieces). Async-signal-safe.
 bool answered_and_quiet(int fd, const socket_name *names, int n);
 
+// One byte and a descriptor over a unix socket (SCM_RIGHTS): send_fd never blocks
+// and never raises SIGPIPE; receive_fd returns the descriptor (close-on-exec) and the
+// byte in tag, or -1 if there was no descriptor.
+void send_fd(int sock, char tag, int fd);
+int receive_fd(int sock, char &tag);
+
 // A group's id from its name or number; false if there is no such group.
 bool group_id(const std::string &name, gid_t &gid);
 
 // Threads in this process (1 if it cannot tell).
 int thread_count();
-
-// Zeroed memory shared with the children forked after this call; nullptr on failure.
-void *map_shared(size_t bytes);
-void unmap_shared(void *p, size_t bytes);
 
 // Virtual size and shared resident size of this process in KB (/proc/self/statm,
 // its first and third fields). False if unreadable.

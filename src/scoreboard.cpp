@@ -233,58 +233,46 @@ void scoreboard::reset_slot(size_t i) {
     board::write_end(header_->seq);
 }
 
-void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
+// Every write of a manager's view is under the header's counter too: a reader's
+// snapshot then has the slots that the header's figures count.
+template <class F>
+void scoreboard::write_manager_view(size_t i, F &&f) {
     if (i >= capacity_)
         return;
     worker_slot &s = slots_[i];
-    // Under the header's counter too: a reader's snapshot has the slots that the
-    // header's figures count.
     board::write_begin(header_->seq);
     board::write_begin(s.mseq);
-    s.pid = pid;
-    s.started_unix_us = unix_us();
-    s.told_to_stop = 0;
-    s.flags = exec ? slot_flag_exec : 0;
+    f(s, *header_);
     board::write_end(s.mseq);
-    header_->spawned = counts.spawned;
-    header_->respawns = counts.respawns;
     board::write_end(header_->seq);
+}
+
+void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
+    write_manager_view(i, [&](worker_slot &s, board_header &h) {
+        s.pid = pid;
+        s.started_unix_us = unix_us();
+        s.told_to_stop = 0;
+        s.flags = exec ? slot_flag_exec : 0;
+        h.spawned = counts.spawned;
+        h.respawns = counts.respawns;
+    });
 }
 
 void scoreboard::slot_ready(size_t i) {
-    if (i >= capacity_)
-        return;
-    worker_slot &s = slots_[i];
-    board::write_begin(header_->seq);  // as every write of a manager's view
-    board::write_begin(s.mseq);
-    s.flags |= slot_flag_ready;
-    board::write_end(s.mseq);
-    board::write_end(header_->seq);
+    write_manager_view(i, [](worker_slot &s, board_header &) { s.flags |= slot_flag_ready; });
 }
 
 void scoreboard::slot_told_to_stop(size_t i) {
-    if (i >= capacity_)
-        return;
-    worker_slot &s = slots_[i];
-    board::write_begin(header_->seq);  // as every write of a manager's view
-    board::write_begin(s.mseq);
-    s.told_to_stop = 1;
-    board::write_end(s.mseq);
-    board::write_end(header_->seq);
+    write_manager_view(i, [](worker_slot &s, board_header &) { s.told_to_stop = 1; });
 }
 
 void scoreboard::slot_cleared(size_t i) {
-    if (i >= capacity_)
-        return;
-    worker_slot &s = slots_[i];
-    counts.served_by_gone += s.requests;
-    board::write_begin(header_->seq);
-    board::write_begin(s.mseq);
-    s.pid = 0;
-    s.told_to_stop = 0;
-    board::write_end(s.mseq);
-    header_->served_by_gone = counts.served_by_gone;
-    board::write_end(header_->seq);
+    write_manager_view(i, [&](worker_slot &s, board_header &h) {
+        counts.served_by_gone += s.requests;  // the count the reader stops taking from the slot
+        s.pid = 0;
+        s.told_to_stop = 0;
+        h.served_by_gone = counts.served_by_gone;
+    });
 }
 
 void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot) {
@@ -364,23 +352,7 @@ void scoreboard::answer_status() {
         int conn = ::accept4(status_sock_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (conn < 0)
             return;  // EAGAIN, or a failed connection: nothing to answer
-        char tag = 'S';
-        struct iovec iov = {&tag, 1};
-        union {
-            char buf[CMSG_SPACE(sizeof(int))];
-            struct cmsghdr align;
-        } control = {};
-        struct msghdr msg = {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.buf;
-        msg.msg_controllen = sizeof control.buf;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &read_only_fd_, sizeof(int));
-        ::sendmsg(conn, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        os::send_fd(conn, status_tag_byte, read_only_fd_);
         os::close_fd(conn);
     }
 }

@@ -279,8 +279,13 @@ public:
     void answer_status();  // the status socket is readable
     int status_socket() const { return status_sock_; }
 
+    // The byte sent with the descriptor on the status socket (a reader checks it).
+    static constexpr char status_tag_byte = 'S';
+
 private:
     void close_status_socket(bool unlink_path);
+    template <class F>
+    void write_manager_view(size_t i, F &&f);
 
     board_header *header_ = nullptr;
     worker_slot *slots_ = nullptr;

@@ -342,30 +342,13 @@ bool status_reader::open_status_socket(const std::string &path) {
         return false;
     }
     char tag = 0;
-    struct iovec iov = {&tag, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control = {};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof control.buf;
-    ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    int fd = os::receive_fd(sock, tag);
     ::close(sock);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (n != 1 || tag != 'S' || !c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(sizeof(int))) {
-        if (c && c->cmsg_type == SCM_RIGHTS) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    if (fd < 0 || tag != scoreboard::status_tag_byte) {
+        if (fd >= 0)
             ::close(fd);
-        }
         throw error(PM_EINVAL, path + ": not an fcgi-pm status socket");
     }
-    int fd;
-    std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
     map(fd, 0, path);
     return true;
 }
@@ -467,6 +450,7 @@ void status_reader::read(int flags) {
     p.pool_full = h.pool_full;
     std::vector<worker_status> &workers = next_;
     workers.clear();
+    workers.reserve(capacity);  // at once: growing it step by step costs a first read more than the copy
     int64_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
     for (size_t i = 0; i < capacity; ++i) {
         worker_slot &c = copy[i];

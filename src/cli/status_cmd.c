@@ -353,42 +353,39 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
         family(out, "fcgipm_listen_backlog", "gauge", NULL, "The most connections that may wait (listen backlog).");
         fprintf(out, "fcgipm_listen_backlog %lld\n", p->listen_backlog);
     }
-    family(out, "fcgipm_worker_requests", "counter", NULL, "Requests served by each live worker.");
-    for (int i = 0; i < p->workers; i++) {
-        struct worker worker, *w = &worker;
-        load_worker(st, i, w);
-        fprintf(out, "fcgipm_worker_requests_total{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid, w->requests);
-    }
-    family(out, "fcgipm_worker_busy", "gauge", NULL, "1 while the worker is in a request.");
-    for (int i = 0; i < p->workers; i++) {
-        struct worker worker, *w = &worker;
-        load_worker(st, i, w);
-        fprintf(out, "fcgipm_worker_busy{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid, w->busy);
-    }
-    family(out, "fcgipm_worker_request_duration_seconds", "gauge", "seconds",
-           "The current request's time so far, or the last request's duration.");
-    for (int i = 0; i < p->workers; i++) {
-        struct worker worker, *w = &worker;
-        load_worker(st, i, w);
-        if (w->request_us >= 0)
-            fprintf(out, "fcgipm_worker_request_duration_seconds{slot=\"%lld\",pid=\"%lld\"} %.6f\n", w->slot, w->pid,
-                    w->request_us / 1e6);
-    }
-    family(out, "fcgipm_worker_cpu_seconds", "counter", "seconds", "CPU time used by each worker (user and system).");
-    for (int i = 0; i < p->workers; i++) {
-        struct worker worker, *w = &worker;
-        load_worker(st, i, w);
-        if (w->cpu_us >= 0)
-            fprintf(out, "fcgipm_worker_cpu_seconds_total{slot=\"%lld\",pid=\"%lld\"} %.6f\n", w->slot, w->pid,
-                    w->cpu_us / 1e6);
-    }
-    family(out, "fcgipm_worker_resident_memory_bytes", "gauge", "bytes", "Resident memory of each worker.");
-    for (int i = 0; i < p->workers; i++) {
-        struct worker worker, *w = &worker;
-        load_worker(st, i, w);
-        if (w->rss_kb >= 0)
-            fprintf(out, "fcgipm_worker_resident_memory_bytes{slot=\"%lld\",pid=\"%lld\"} %lld\n", w->slot, w->pid,
-                    w->rss_kb * 1024);
+    /* Per worker, one family after the other (the format keeps a family's samples
+     * together): the field, its factor to the metric's unit, and whether the metric
+     * is a whole number. */
+    static const struct {
+        const char *family, *sample, *type, *unit, *help;
+        int field;
+        long long factor; /* whole numbers */
+        double scale;     /* or a fraction */
+    } per_worker[] = {
+        {"fcgipm_worker_requests", "fcgipm_worker_requests_total", "counter", NULL,
+         "Requests served by each live worker.", PM_SLOT_REQUESTS, 1, 0},
+        {"fcgipm_worker_busy", "fcgipm_worker_busy", "gauge", NULL, "1 while the worker is in a request.",
+         PM_SLOT_BUSY, 1, 0},
+        {"fcgipm_worker_request_duration_seconds", "fcgipm_worker_request_duration_seconds", "gauge", "seconds",
+         "The current request's time so far, or the last request's duration.", PM_SLOT_REQUEST_US, 0, 1e-6},
+        {"fcgipm_worker_cpu_seconds", "fcgipm_worker_cpu_seconds_total", "counter", "seconds",
+         "CPU time used by each worker (user and system).", PM_SLOT_CPU_US, 0, 1e-6},
+        {"fcgipm_worker_resident_memory_bytes", "fcgipm_worker_resident_memory_bytes", "gauge", "bytes",
+         "Resident memory of each worker.", PM_SLOT_RSS_KB, 1024, 0},
+    };
+    for (size_t f = 0; f < sizeof per_worker / sizeof per_worker[0]; f++) {
+        family(out, per_worker[f].family, per_worker[f].type, per_worker[f].unit, per_worker[f].help);
+        for (int i = 0; i < p->workers; i++) {
+            long long v = slot_value(st, i, per_worker[f].field);
+            if (v < 0)
+                continue; /* unknown: no sample */
+            fprintf(out, "%s{slot=\"%lld\",pid=\"%lld\"} ", per_worker[f].sample, slot_value(st, i, PM_SLOT_INDEX),
+                    slot_value(st, i, PM_SLOT_PID));
+            if (per_worker[f].factor)
+                fprintf(out, "%lld\n", v * per_worker[f].factor);
+            else
+                fprintf(out, "%.6f\n", v * per_worker[f].scale);
+        }
     }
     fprintf(out, "# EOF\n");
 }
