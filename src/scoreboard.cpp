@@ -201,15 +201,7 @@ void scoreboard::publish(const pool_figures &f) {
     h.stopping = f.stopping;
     h.crash_limited = f.crash_limited;
     h.backoff_until_mono_ns = f.backoff_until_ms > 0 ? f.backoff_until_ms * 1000000 : 0;
-    h.served_by_gone = counts.served_by_gone;
-    h.spawned = counts.spawned;
-    h.respawns = counts.respawns;
-    h.exits = counts.exits;
-    h.crashes = counts.crashes;
-    h.reloads = counts.reloads;
-    h.max_busy = counts.max_busy;
-    h.pool_full = counts.pool_full;
-    h.max_queue = counts.max_queue;
+    h.counts = counts;
     board::write_end(h.seq);
 }
 
@@ -253,8 +245,7 @@ void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
         s.started_unix_us = unix_us();
         s.told_to_stop = 0;
         s.flags = exec ? slot_flag_exec : 0;
-        h.spawned = counts.spawned;
-        h.respawns = counts.respawns;
+        h.counts = counts;
     });
 }
 
@@ -271,7 +262,7 @@ void scoreboard::slot_cleared(size_t i) {
         counts.served_by_gone += s.requests;  // the count the reader stops taking from the slot
         s.pid = 0;
         s.told_to_stop = 0;
-        h.served_by_gone = counts.served_by_gone;
+        h.counts = counts;
     });
 }
 

@@ -61,6 +61,20 @@ struct board_listener {
     uint64_t inode;
 };
 
+// The pool's counts since the manager's start, kept by the manager.
+struct pool_counts {
+    uint64_t served_by_gone;  // requests served by workers reaped since the start
+    uint64_t spawned;         // workers forked
+    uint64_t respawns;        // of them, into a slot that had a worker before
+    uint64_t exits;           // workers reaped
+    uint64_t crashes;         // of them, early failures (the crash backoff's)
+    uint64_t reloads;         // HUPs (and pm_request_reload)
+    uint64_t max_busy;        // sampled each second
+    uint64_t pool_full;       // samples that found every worker busy
+    uint32_t max_queue;       // longest listen queue sampled
+    uint32_t reserved;
+};
+
 // Written by the manager only, under seq.
 struct alignas(64) board_header {
     uint32_t magic;
@@ -82,16 +96,9 @@ struct alignas(64) board_header {
     uint32_t stopping;         // of them, those told to stop
     uint32_t crash_limited;    // the crash loop backoff is on
     int64_t backoff_until_mono_ns;  // 0, or when the next crashed slot may be refilled
-    uint64_t served_by_gone;   // requests served by workers reaped since the start
-    uint64_t spawned;          // workers forked
-    uint64_t respawns;         // of them, into a slot that had a worker before
-    uint64_t exits;            // workers reaped
-    uint64_t crashes;          // of them, early failures (the crash backoff's)
-    uint64_t reloads;          // HUPs (and pm_request_reload)
-    uint64_t max_busy;         // sampled each second
-    uint64_t pool_full;        // samples that found every worker busy
-    uint32_t max_queue;        // longest listen queue sampled
+    pool_counts counts;
     uint32_t n_listeners;
+    uint32_t reserved;
     board_listener listeners[board_listeners];
     char title[board_title_size];  // the manager's title
 };
@@ -251,11 +258,7 @@ public:
         uint32_t phase, target, live, ready, stopping, crash_limited;
         int64_t backoff_until_ms;
     };
-    struct {
-        uint64_t served_by_gone = 0, spawned = 0, respawns = 0, exits = 0, crashes = 0, reloads = 0;
-        uint64_t max_busy = 0, pool_full = 0;
-        uint32_t max_queue = 0;
-    } counts;
+    pool_counts counts = {};
 
     // The header's layout checked against the mapping's size: a board that can be
     // read without going past its end.

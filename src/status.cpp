@@ -441,13 +441,13 @@ void status_reader::read(int flags) {
     p.target = static_cast<int>(std::min<uint32_t>(h.target, 1000000));
     p.crash_backoff = h.crash_limited != 0;
     p.backoff_us = h.crash_limited && h.backoff_until_mono_ns > mono ? (h.backoff_until_mono_ns - mono) / 1000 : 0;
-    p.requests = h.served_by_gone;
-    p.spawned = h.spawned;
-    p.respawns = h.respawns;
-    p.exits = h.exits;
-    p.crashes = h.crashes;
-    p.reloads = h.reloads;
-    p.pool_full = h.pool_full;
+    p.requests = h.counts.served_by_gone;
+    p.spawned = h.counts.spawned;
+    p.respawns = h.counts.respawns;
+    p.exits = h.counts.exits;
+    p.crashes = h.counts.crashes;
+    p.reloads = h.counts.reloads;
+    p.pool_full = h.counts.pool_full;
     std::vector<worker_status> &workers = next_;
     workers.clear();
     workers.reserve(capacity);  // at once: growing it step by step costs a first read more than the copy
@@ -502,7 +502,7 @@ void status_reader::read(int flags) {
         read_all_proc(workers);
     p.ready = static_cast<int>(std::min<uint32_t>(h.ready, 1000000));
     p.accepted = p.requests + static_cast<unsigned long long>(p.busy);
-    p.max_busy = std::max<unsigned long long>(h.max_busy, static_cast<unsigned long long>(p.busy));
+    p.max_busy = std::max<unsigned long long>(h.counts.max_busy, static_cast<unsigned long long>(p.busy));
     p.listen_queue = p.listen_backlog = -1;
     for (uint32_t k = 0; k < std::min<uint32_t>(h.n_listeners, board_listeners); ++k) {
         sockdiag::listen_queue q;
@@ -511,7 +511,7 @@ void status_reader::read(int flags) {
         p.listen_queue = std::max<long long>(p.listen_queue, 0) + q.length;
         p.listen_backlog = std::max<long long>(p.listen_backlog, 0) + q.backlog;
     }
-    p.listen_queue_max = std::max<long long>(h.max_queue, p.listen_queue);
+    p.listen_queue_max = std::max<long long>(h.counts.max_queue, p.listen_queue);
     pool_ = p;
     workers_.swap(workers);
     have_ = true;

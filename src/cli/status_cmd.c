@@ -327,31 +327,39 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
     fprintf(out, "fcgipm_workers{state=\"starting\"} %lld\n", p->starting);
     fprintf(out, "fcgipm_workers{state=\"stopping\"} %lld\n", p->stopping);
     fprintf(out, "fcgipm_workers{state=\"running\"} %d\n", running);
-    family(out, "fcgipm_workers_max_busy", "gauge", NULL, "The most workers busy at once since the start.");
-    fprintf(out, "fcgipm_workers_max_busy %lld\n", p->max_busy);
-    family(out, "fcgipm_pool_full", "counter", NULL, "One-second samples that found every worker busy.");
-    fprintf(out, "fcgipm_pool_full_total %lld\n", p->pool_full);
-    family(out, "fcgipm_requests", "counter", NULL, "Requests served by the pool's workers.");
-    fprintf(out, "fcgipm_requests_total %lld\n", p->requests);
-    family(out, "fcgipm_worker_starts", "counter", NULL, "Workers started.");
-    fprintf(out, "fcgipm_worker_starts_total %lld\n", p->spawned);
-    family(out, "fcgipm_worker_respawns", "counter", NULL, "Workers started in place of one that had ended.");
-    fprintf(out, "fcgipm_worker_respawns_total %lld\n", p->respawns);
-    family(out, "fcgipm_worker_exits", "counter", NULL, "Workers that ended.");
-    fprintf(out, "fcgipm_worker_exits_total %lld\n", p->exits);
-    family(out, "fcgipm_worker_crashes", "counter", NULL, "Workers that failed soon after their start.");
-    fprintf(out, "fcgipm_worker_crashes_total %lld\n", p->crashes);
-    family(out, "fcgipm_reloads", "counter", NULL, "Reloads (HUP).");
-    fprintf(out, "fcgipm_reloads_total %lld\n", p->reloads);
-    family(out, "fcgipm_crash_backoff", "gauge", NULL, "1 while crashed workers are respawned one per second.");
-    fprintf(out, "fcgipm_crash_backoff %lld\n", p->crash_backoff);
-    if (p->listen_queue >= 0) {
-        family(out, "fcgipm_listen_queue", "gauge", NULL, "Connections waiting to be accepted.");
-        fprintf(out, "fcgipm_listen_queue %lld\n", p->listen_queue);
-        family(out, "fcgipm_listen_queue_max", "gauge", NULL, "The most connections seen waiting.");
-        fprintf(out, "fcgipm_listen_queue_max %lld\n", p->listen_queue_max);
-        family(out, "fcgipm_listen_backlog", "gauge", NULL, "The most connections that may wait (listen backlog).");
-        fprintf(out, "fcgipm_listen_backlog %lld\n", p->listen_backlog);
+    /* The pool's other figures: one family each, none for a figure not known. */
+    static const struct {
+        const char *family, *sample, *type, *help;
+        int field;
+    } pool_metrics[] = {
+        {"fcgipm_workers_max_busy", "fcgipm_workers_max_busy", "gauge", "The most workers busy at once since the start.",
+         PM_POOL_MAX_BUSY},
+        {"fcgipm_pool_full", "fcgipm_pool_full_total", "counter", "One-second samples that found every worker busy.",
+         PM_POOL_POOL_FULL},
+        {"fcgipm_requests", "fcgipm_requests_total", "counter", "Requests served by the pool's workers.",
+         PM_POOL_REQUESTS},
+        {"fcgipm_worker_starts", "fcgipm_worker_starts_total", "counter", "Workers started.", PM_POOL_SPAWNED},
+        {"fcgipm_worker_respawns", "fcgipm_worker_respawns_total", "counter",
+         "Workers started in place of one that had ended.", PM_POOL_RESPAWNS},
+        {"fcgipm_worker_exits", "fcgipm_worker_exits_total", "counter", "Workers that ended.", PM_POOL_EXITS},
+        {"fcgipm_worker_crashes", "fcgipm_worker_crashes_total", "counter",
+         "Workers that failed soon after their start.", PM_POOL_CRASHES},
+        {"fcgipm_reloads", "fcgipm_reloads_total", "counter", "Reloads (HUP).", PM_POOL_RELOADS},
+        {"fcgipm_crash_backoff", "fcgipm_crash_backoff", "gauge",
+         "1 while crashed workers are respawned one per second.", PM_POOL_CRASH_BACKOFF},
+        {"fcgipm_listen_queue", "fcgipm_listen_queue", "gauge", "Connections waiting to be accepted.",
+         PM_POOL_LISTEN_QUEUE},
+        {"fcgipm_listen_queue_max", "fcgipm_listen_queue_max", "gauge", "The most connections seen waiting.",
+         PM_POOL_LISTEN_QUEUE_MAX},
+        {"fcgipm_listen_backlog", "fcgipm_listen_backlog", "gauge",
+         "The most connections that may wait (listen backlog).", PM_POOL_LISTEN_BACKLOG},
+    };
+    for (size_t f = 0; f < sizeof pool_metrics / sizeof pool_metrics[0]; f++) {
+        long long v = pool_value(st, pool_metrics[f].field);
+        if (v < 0)
+            continue;
+        family(out, pool_metrics[f].family, pool_metrics[f].type, NULL, pool_metrics[f].help);
+        fprintf(out, "%s %lld\n", pool_metrics[f].sample, v);
     }
     /* Per worker, one family after the other (the format keeps a family's samples
      * together): the field, its factor to the metric's unit, and whether the metric
