@@ -21,7 +21,8 @@
  *   Signals are blocked across every fork; a worker gets the caller's signal mask and
  *   dispositions back (TERM and HUP excepted, which the library handles unless
  *   "no_signals" is 1, and a POSIX timer sending TERM after pm_accept_begin), no
- *   descriptor the manager opened, and it exits when the manager dies. Output the
+ *   descriptor the manager opened (an exec'd one: but the scoreboard's, see
+ *   FCGI_PM_SCOREBOARD), and it exits when the manager dies. Output the
  *   caller left in stdio's buffers (before pm_manage, or in a hook) is flushed
  *   before the next fork, so no worker writes it again.
  * - Log lines read "FastCGI: <role> (pid <pid>): <msg>" and go to stderr, or to the
@@ -35,7 +36,9 @@
  *   mask and the dispositions of TERM, HUP and CHLD (see pm_manage; none of them
  *   with "no_signals" 1, but CHLD is blocked in the manager), the process title
  *   (argv's memory), NOTIFY_SOCKET (taken out of the environment by the manager) and
- *   FCGI_PM_MANAGER_PID (set for exec'd workers, taken out in an adopted one).
+ *   FCGI_PM_MANAGER_PID and FCGI_PM_SCOREBOARD (set for exec'd workers, taken out in an
+ *   adopted one: the latter names a descriptor of the pool's scoreboard, sealed at
+ *   its size, which an adopted worker maps for its slot and closes).
  *   A failing pm_manage leaves all of these as they were.
  * - The request path (pm_pre_dispatch, pm_post_dispatch) makes no system call in
  *   steady state.
@@ -420,10 +423,14 @@ pm_status_t *pm_status_new(void);
  * that shares a scoreboard), PM_EBADVALUE (a scoreboard of another layout); the
  * message names the target. */
 int pm_status_open(pm_status_t *st, const char *target);
-/* A snapshot of the pool now (flags: PM_STATUS_PROC). 0; PM_ESYS (ESRCH: the
- * manager is gone), PM_EBADVALUE (its scoreboard is corrupt), PM_ESTATE (not open). */
+/* A snapshot of the pool now (flags: PM_STATUS_PROC, which reads /proc in a few
+ * short-lived threads of the caller's for a big pool). 0; PM_ESYS (ESRCH: the
+ * manager is gone), PM_EBADVALUE (its scoreboard kept changing for 200 ms),
+ * PM_ESTATE (not open), PM_EINVAL (NULL, unknown flags). After a failure the last
+ * snapshot stays readable. */
 int pm_status_read(pm_status_t *st, int flags);
-/* Live workers in the last snapshot (0 or more), PM_ESTATE before one. */
+/* Live workers in the last snapshot (0 or more), PM_ESTATE before one, PM_EINVAL
+ * for NULL. */
 int pm_status_workers(pm_status_t *st);
 /* A number of the last snapshot: worker PM_STATUS_POOL and a pm_pool_field_t, or a
  * worker from 0 (below pm_status_workers) and a pm_slot_field_t. 0 with *value set;
@@ -443,7 +450,7 @@ const char *pm_worker_state_name(int state);
 const char *pm_status_errmsg(pm_status_t *st);
 /* The errno behind the last PM_ESYS failure on st, else 0. */
 int pm_status_errno(pm_status_t *st);
-/* Unmaps and frees; NULL is a no-op. */
+/* Unmaps and frees the reader (st is invalid after it); NULL is a no-op. */
 void pm_status_close(pm_status_t *st);
 
 /* The parameters, for bindings: number index (from 0, in a fixed order) gives its

@@ -138,8 +138,6 @@ void proc_manager::managing_init() {
         reports_ = board_.slots();
         reports_capacity_ = board_.capacity();
     }
-    if (!params_.status_socket.empty())
-        open_status_socket();
     if (!params_.pid_fname.empty()) {
         try {
             write_pid_file(params_.pid_fname);
@@ -162,6 +160,10 @@ void proc_manager::managing_init() {
     // has run by now); each worker checks them by identity before it touches one.
     find_worker_listeners();
     board_.set_listeners(os::listening_fds());
+    // After the pid file (a manager refused for it touches nothing of the running
+    // one's) and after the listeners are known (it is not one the workers serve).
+    if (!params_.status_socket.empty())
+        open_status_socket();
     next_sample_ms_ = os::now_ms() + sample_interval_ms;
 }
 
@@ -414,7 +416,11 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         call_hook(PM_HOOK_MANAGER_SIGNAL);  // the host's own handler ran
     for (int k = 0; k < n; ++k) {
         if (tags[k] == status_tag) {
-            board_.answer_status();
+            int fd = board_.status_socket();
+            if (!board_.answer_status()) {
+                os::epoll_del(epoll_fd_, fd);
+                notify("status_socket: " + os::errno_text(errno) + "; no longer answered");
+            }
             continue;
         }
         if (tags[k] == wake_tag) {

@@ -44,10 +44,17 @@ bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tr
 uint32_t best_clock() {
 #if defined(__x86_64__)
     unsigned a, b, c, d;
-    if (__get_cpuid(0x80000007, &a, &b, &c, &d) && (d & (1u << 8)))
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
+        return clock_coarse_ns;
+    char source[32] = "";
+    int fd = ::open("/sys/devices/system/clocksource/clocksource0/current_clocksource", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? ::read(fd, source, sizeof source - 1) : -1;
+    os::close_fd(fd);
+    std::string name(source, n > 0 ? static_cast<size_t>(n) : 0);
+    if (name == "tsc\n" || name == "kvm-clock\n")
         return clock_tsc;
 #endif
-    return clock_monotonic_ns;
+    return clock_coarse_ns;
 }
 
 }  // namespace board
@@ -90,11 +97,14 @@ bool scoreboard::create(size_t n, const std::string &title, int64_t start_ms) {
     // A memfd: readers of the manager's user find it in /proc/PID/fd; nothing is
     // left behind when the last process holding it ends. Without one (a kernel
     // before 3.17, or a seccomp filter), the pool still runs, unseen by status.
-    fd_ = ::memfd_create(memfd_name, MFD_CLOEXEC);
+    // Sealed at its size: no holder of a descriptor (an exec'd worker) can shrink
+    // it under the others' mappings (SIGBUS).
+    fd_ = ::memfd_create(memfd_name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
     void *p = MAP_FAILED;
     if (fd_ >= 0) {
         ::fchmod(fd_, 0600);
-        if (::ftruncate(fd_, static_cast<off_t>(bytes_)) == 0)
+        if (::ftruncate(fd_, static_cast<off_t>(bytes_)) == 0 &&
+            ::fcntl(fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
             p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
         if (p == MAP_FAILED) {
             os::close_fd(fd_);
@@ -123,6 +133,8 @@ bool scoreboard::create(size_t n, const std::string &title, int64_t start_ms) {
     h.clock_ref_ticks = board::ticks(h.clock);
     h.clock_ref_ns = mono_ns();
     copy_text(h.title, sizeof h.title, title);
+    constants_ = h;
+    shadow_.assign(capacity_, manager_view{});
     return true;
 }
 
@@ -132,10 +144,15 @@ bool scoreboard::valid_layout(const board_header &h, size_t bytes) {
            h.capacity <= (bytes - sizeof(board_header)) / sizeof(worker_slot);
 }
 
+bool scoreboard::sealed(int fd) {
+    int seals = ::fcntl(fd, F_GET_SEALS);
+    return seals >= 0 && (seals & F_SEAL_SHRINK);
+}
+
 bool scoreboard::attach(int fd) {
     destroy();
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header)))
+    if (!sealed(fd) || ::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header)))
         return false;
     size_t bytes = static_cast<size_t>(st.st_size);
     void *p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -185,6 +202,8 @@ void scoreboard::set_listeners(const std::vector<int> &fds) {
         header_->listeners[n++] = {addr.ss_family, 0, static_cast<uint64_t>(st.st_ino)};
     }
     header_->n_listeners = n;
+    std::copy(std::begin(header_->listeners), std::end(header_->listeners), std::begin(constants_.listeners));
+    constants_.n_listeners = n;
     board::write_end(header_->seq);
     listeners_ = fds;
 }
@@ -235,6 +254,7 @@ void scoreboard::write_manager_view(size_t i, F &&f) {
     board::write_begin(header_->seq);
     board::write_begin(s.mseq);
     f(s, *header_);
+    shadow_[i] = {s.pid, s.started_unix_us, s.told_to_stop, s.flags};
     board::write_end(s.mseq);
     board::write_end(header_->seq);
 }
@@ -259,7 +279,9 @@ void scoreboard::slot_told_to_stop(size_t i) {
 
 void scoreboard::slot_cleared(size_t i) {
     write_manager_view(i, [&](worker_slot &s, board_header &h) {
-        counts.served_by_gone += s.requests;  // the count the reader stops taking from the slot
+        // The count the reader stops taking from the slot (a worker's own number:
+        // bounded, so that garbage cannot run the total to absurd heights).
+        counts.served_by_gone += std::min<uint64_t>(uint64_t{s.requests}, uint64_t(1) << 40);
         s.pid = 0;
         s.told_to_stop = 0;
         h.counts = counts;
@@ -290,6 +312,39 @@ void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot) {
             sockdiag::queue_of(addr.ss_family, static_cast<uint64_t>(st.st_ino), q))
             counts.max_queue = std::max(counts.max_queue, q.length);
     }
+    heal();
+}
+
+// What the manager wrote, written again: constants and views a worker may have
+// overwritten are right within a second (and their counters even again).
+void scoreboard::heal() {
+    board_header &h = *header_;
+    board::write_begin(h.seq);
+    h.magic = constants_.magic;
+    h.version = constants_.version;
+    h.header_size = constants_.header_size;
+    h.slot_size = constants_.slot_size;
+    h.capacity = constants_.capacity;
+    h.manager_pid = constants_.manager_pid;
+    h.clock = constants_.clock;
+    h.start_unix_us = constants_.start_unix_us;
+    h.start_mono_ns = constants_.start_mono_ns;
+    h.clock_ref_ticks = constants_.clock_ref_ticks;
+    h.clock_ref_ns = constants_.clock_ref_ns;
+    h.n_listeners = constants_.n_listeners;
+    std::copy(std::begin(constants_.listeners), std::end(constants_.listeners), std::begin(h.listeners));
+    std::copy(std::begin(constants_.title), std::end(constants_.title), std::begin(h.title));
+    for (size_t i = 0; i < capacity_; ++i) {
+        worker_slot &s = slots_[i];
+        const manager_view &m = shadow_[i];
+        board::write_begin(s.mseq);
+        s.pid = m.pid;
+        s.started_unix_us = m.started_unix_us;
+        s.told_to_stop = m.told_to_stop;
+        s.flags = m.flags;
+        board::write_end(s.mseq);
+    }
+    board::write_end(h.seq);
 }
 
 // --- the status socket: hands a read-only descriptor of the memfd to whoever connects
@@ -316,11 +371,23 @@ int scoreboard::open_status_socket(const std::string &path, gid_t group, bool wi
         close_status_socket(false);
         return -1;
     }
-    // A socket file left by a manager that was killed is replaced; anything else at
-    // the path is not.
+    // A socket file left by a manager that was killed (nothing answers on it) is
+    // replaced; a live one, or anything else at the path, is not.
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode))
+    if (::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool stale = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 &&
+                     errno == ECONNREFUSED;
+        os::close_fd(probe);
+        if (!stale) {
+            error = "status_socket: " + path + ": in use (something answers on it)";
+            os::close_fd(sock);
+            close_status_socket(false);
+            errno = EADDRINUSE;
+            return -1;
+        }
         ::unlink(path.c_str());
+    }
     mode_t old = ::umask(0777);  // no moment with looser permissions than asked
     int rc = ::bind(sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
     ::umask(old);
@@ -338,11 +405,20 @@ int scoreboard::open_status_socket(const std::string &path, gid_t group, bool wi
     return sock;
 }
 
-void scoreboard::answer_status() {
+bool scoreboard::answer_status() {
     for (;;) {
         int conn = ::accept4(status_sock_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (conn < 0)
-            return;  // EAGAIN, or a failed connection: nothing to answer
+        if (conn < 0) {
+            // Nothing more to answer now, or a connection that failed on its own;
+            // anything else (no descriptor left, a socket shut down) would come
+            // back at once, every time the loop waits.
+            int err = errno;
+            if (err == EAGAIN || err == EINTR || err == ECONNABORTED || err == EPROTO)
+                return true;
+            close_status_socket(true);
+            errno = err;
+            return false;
+        }
         os::send_fd(conn, status_tag_byte, read_only_fd_);
         os::close_fd(conn);
     }

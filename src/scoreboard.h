@@ -14,7 +14,8 @@
 // A view is written under a sequence counter (odd while a write is under way), so a
 // reader copies it and retries if the counter moved: never a torn view. The worker
 // writes with plain stores (no system call, no lock); the time is read from the TSC
-// where it is invariant (x86_64), else from CLOCK_MONOTONIC (vDSO).
+// where it is invariant and the kernel keeps time by it (x86_64), else from
+// CLOCK_MONOTONIC_COARSE (the vDSO's, a tick's resolution).
 //
 // How a stop reaches a worker without disturbing a request: the manager sets a stop
 // flag in the slot's state word, and signals the worker only if the word said it
@@ -44,16 +45,16 @@
 namespace fcgipm {
 
 constexpr uint32_t board_magic = 0x53504346;  // "FCPS"
-constexpr uint32_t board_version = 1;
+constexpr uint32_t board_version = 2;
 constexpr size_t board_listeners = 4;       // listening sockets described in the header
 constexpr size_t board_title_size = 256;
 constexpr size_t board_method_size = 16;
 constexpr size_t board_uri_size = 192;
 constexpr size_t board_remote_size = 48;
 
-// Clock of the request times in the slots.
-constexpr uint32_t clock_monotonic_ns = 0;
-constexpr uint32_t clock_tsc = 1;
+// Clock of the request times in the slots: both read without a system call.
+constexpr uint32_t clock_coarse_ns = 0;  // CLOCK_MONOTONIC_COARSE (the vDSO always serves it)
+constexpr uint32_t clock_tsc = 1;        // the TSC, where it is invariant and the kernel's clock
 
 struct board_listener {
     uint32_t family;  // AF_UNIX, AF_INET, AF_INET6; 0: none
@@ -210,19 +211,20 @@ inline void write_end(uint32_t &seq) {
 // 4-byte aligned.
 bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries = 1000);
 
-// The clock of request times: TSC ticks where the TSC is invariant, else ns.
+// The clock of request times: TSC ticks, or ns.
 inline uint64_t ticks(uint32_t clock) {
 #if defined(__x86_64__)
     if (clock == clock_tsc)
         return __rdtsc();
 #endif
     struct timespec t;
-    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    ::clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
     return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
 }
 
 // clock_tsc if this machine's TSC runs at a constant rate in every state (CPUID's
-// invariant TSC bit), else clock_monotonic_ns.
+// invariant TSC bit) and the kernel keeps time by it (its clocksource is tsc, or
+// kvm-clock, which is the host's TSC), else clock_coarse_ns.
 uint32_t best_clock();
 
 }  // namespace board
@@ -250,7 +252,7 @@ public:
     bool mapped() const { return header_ != nullptr; }
     worker_slot *slots() const { return slots_; }
     size_t capacity() const { return capacity_; }
-    uint32_t clock() const { return header_ ? header_->clock : clock_monotonic_ns; }
+    uint32_t clock() const { return header_ ? header_->clock : clock_coarse_ns; }
     int fd() const { return fd_; }
 
     // The figures the manager keeps in itself, published with the rest.
@@ -263,6 +265,8 @@ public:
     // The header's layout checked against the mapping's size: a board that can be
     // read without going past its end.
     static bool valid_layout(const board_header &h, size_t bytes);
+    // fd is a board sealed at its size (as create makes it): mapping it is safe.
+    static bool sealed(int fd);
 
     void set_listeners(const std::vector<int> &fds);
     void publish(const pool_figures &f);
@@ -272,14 +276,18 @@ public:
     void slot_told_to_stop(size_t i);
     void slot_cleared(size_t i);  // its worker reaped: its requests go to served_by_gone
     // Each second: busy workers (max_busy, pool_full) and the listen queues
-    // (max_queue). live_pids_by_slot: 0 for a free slot.
+    // (max_queue); and the header's constants and the manager's views written again
+    // from the manager's own copies (a worker may have written over them).
+    // live_pids_by_slot: 0 for a free slot.
     void sample(const std::vector<pid_t> &live_pids_by_slot);
 
     // A unix socket at path (mode 0600, or 0660 with group) on which the manager hands
     // a read-only descriptor of the scoreboard to each connection: the way in for a
     // group that /proc/PID/fd keeps out. Returns the socket, or -1 with error set.
     int open_status_socket(const std::string &path, gid_t group, bool with_group, std::string &error);
-    void answer_status();  // the status socket is readable
+    // The status socket is readable. false if it failed for good: then the caller
+    // takes it out of its epoll set, and it is closed.
+    bool answer_status();
     int status_socket() const { return status_sock_; }
 
     // The byte sent with the descriptor on the status socket (a reader checks it).
@@ -287,6 +295,7 @@ public:
 
 private:
     void close_status_socket(bool unlink_path);
+    void heal();
     template <class F>
     void write_manager_view(size_t i, F &&f);
 
@@ -295,6 +304,15 @@ private:
     size_t bytes_ = 0;
     size_t capacity_ = 0;
     bool owner_ = false;  // the manager that created it: unmapped when destroyed
+    // The manager's own copies of what it wrote: the header up to its figures, and
+    // each slot's manager view.
+    board_header constants_ = {};
+    struct manager_view {
+        int32_t pid;
+        int64_t started_unix_us;
+        uint32_t told_to_stop, flags;
+    };
+    std::vector<manager_view> shadow_;
     int fd_ = -1;
     int read_only_fd_ = -1;
     int status_sock_ = -1;

@@ -34,12 +34,13 @@ int64_t clock_ns(clockid_t id) {
 }
 
 // A string field of the board, cut at its size whatever was written there, and
-// printable (a byte below 0x20 or 0x7f becomes '?').
+// printable ASCII (any other byte becomes '?': a URI is sent percent-encoded, and
+// nothing a worker wrote reaches a terminal as a control sequence).
 void copy_string(char *to, size_t to_size, const char *from, size_t from_size) {
     size_t n = ::strnlen(from, std::min(from_size, to_size - 1));
     for (size_t i = 0; i < n; ++i) {
         unsigned char c = static_cast<unsigned char>(from[i]);
-        to[i] = c < 0x20 || c == 0x7f ? '?' : static_cast<char>(c);
+        to[i] = c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c);
     }
     to[n] = '\0';
 }
@@ -357,9 +358,15 @@ bool status_reader::open_status_socket(const std::string &path) {
 // manager it names.
 void status_reader::map(int fd, int pid, const std::string &what) {
     struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header))) {
+    if (!scoreboard::sealed(fd)) {
         ::close(fd);
-        throw error(PM_EBADVALUE, what + ": the scoreboard is too small");
+        throw error(PM_EBADVALUE, what + ": not a scoreboard sealed at its size");
+    }
+    // The most a pool can have (n_processes' bound), with room: nothing bigger is mapped.
+    constexpr off_t max_bytes = sizeof(board_header) + 200000 * static_cast<off_t>(sizeof(worker_slot));
+    if (::fstat(fd, &st) != 0 || st.st_size < static_cast<off_t>(sizeof(board_header)) || st.st_size > max_bytes) {
+        ::close(fd);
+        throw error(PM_EBADVALUE, what + ": a scoreboard of an impossible size");
     }
     size_t bytes = static_cast<size_t>(st.st_size);
     void *p = ::mmap(nullptr, bytes, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -374,6 +381,11 @@ void status_reader::map(int fd, int pid, const std::string &what) {
         close();
         throw error(PM_EBADVALUE, what + (other ? ": a scoreboard of another fcgi-pm version (layout)"
                                                 : ": not an fcgi-pm scoreboard"));
+    }
+    if (pid && header_->manager_pid != pid) {
+        int manager = header_->manager_pid;
+        close();
+        throw error(PM_EINVAL, what + " is a worker, not a manager (its manager: pid " + std::to_string(manager) + ")");
     }
     pid_ = pid ? pid : header_->manager_pid;
     what_ = pid ? what : what + " (manager pid " + std::to_string(pid_) + ")";
@@ -400,14 +412,17 @@ void status_reader::read(int flags) {
     copy.resize(capacity);  // kept from read to read: no allocation, no page faults, once warm
     view.resize(capacity);
     bool consistent = false;
-    for (int attempt = 0; attempt < 1000 && !consistent; ++attempt) {
+    // A deadline rather than a count: a worker that keeps a counter moving (or odd)
+    // costs a reader this much at most.
+    int64_t give_up = clock_ns(CLOCK_MONOTONIC) + 200 * 1000000LL;
+    for (int attempt = 0; !consistent && (attempt < 3 || clock_ns(CLOCK_MONOTONIC) < give_up); ++attempt) {
         uint32_t before = __atomic_load_n(&live.seq, __ATOMIC_ACQUIRE);
         if (!board::read_view(live.seq, &live, &h, sizeof h))
             continue;
         for (size_t i = 0; i < capacity; ++i) {
             // A manager's view that stays mid-write was written over (by a worker
             // gone wrong): that slot is left out until the manager writes it again.
-            if (!board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view, 100))
+            if (!board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view, 20))
                 copy[i].pid = 0;
             copy[i].initialized = slots[i].initialized;
             copy[i].views = slots[i].views;
@@ -415,7 +430,7 @@ void status_reader::read(int flags) {
             copy[i].state = board::load(slots[i]);
             // The worker's own view: whole, or left out of this snapshot's detail.
             view[i] = copy[i].pid > 0 && copy[i].views &&
-                      board::read_view(slots[i].wseq, &slots[i].busy, &copy[i].busy, worker_view, 100);
+                      board::read_view(slots[i].wseq, &slots[i].busy, &copy[i].busy, worker_view, 20);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         consistent = __atomic_load_n(&live.seq, __ATOMIC_RELAXED) == before;
@@ -428,16 +443,22 @@ void status_reader::read(int flags) {
     double ns_per_tick = 1.0;
     if (h.clock == clock_tsc && now_ticks > h.clock_ref_ticks && mono > h.clock_ref_ns)
         ns_per_tick = static_cast<double>(mono - h.clock_ref_ns) / static_cast<double>(now_ticks - h.clock_ref_ticks);
-    auto ticks_ago_us = [&](uint64_t t) -> long long {
-        return t <= now_ticks ? static_cast<long long>(static_cast<double>(now_ticks - t) * ns_per_tick / 1000) : 0;
+    ns_per_tick = std::min(100.0, std::max(0.01, ns_per_tick));  // 10 MHz to 100 GHz: whatever the header says
+    // Ticks as microseconds, between 0 and the manager's uptime (a time a worker wrote
+    // is a worker's word).
+    long long uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
+    auto ticks_us = [&](uint64_t t) -> long long {
+        double us = static_cast<double>(t) * ns_per_tick / 1000;
+        return us >= static_cast<double>(uptime_us) ? uptime_us : static_cast<long long>(us);
     };
+    auto ticks_ago_us = [&](uint64_t t) -> long long { return t <= now_ticks ? ticks_us(now_ticks - t) : 0; };
 
     pool_status p = {};
     p.manager_pid = pid_;
     copy_string(p.title, sizeof p.title, h.title, sizeof h.title);
     std::snprintf(p.phase, sizeof p.phase, "%s", h.phase < 5 ? phase_names[h.phase] : "?");
     p.started_us = h.start_unix_us;
-    p.uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
+    p.uptime_us = uptime_us;
     p.target = static_cast<int>(std::min<uint32_t>(h.target, 1000000));
     p.crash_backoff = h.crash_limited != 0;
     p.backoff_us = h.crash_limited && h.backoff_until_mono_ns > mono ? (h.backoff_until_mono_ns - mono) / 1000 : 0;
@@ -464,16 +485,17 @@ void status_reader::read(int flags) {
         w.request_start_us = w.request_us = -1;
         w.cpu_us = w.rss_kb = -1;
         bool initialized = c.initialized != 0;
-        // The count the manager adds to served_by_gone when it reaps the worker: the
-        // total neither misses nor doubles it across a reap.
-        w.requests = c.requests;
+        // The count as the manager adds it to served_by_gone when it reaps the worker
+        // (so the total neither misses nor doubles it across a reap), bounded as it
+        // is there; from the worker's view, with the request's end, when it is whole.
+        w.requests = std::min<uint64_t>(view[i] ? c.served : uint64_t{c.requests}, uint64_t(1) << 40);
         w.busy = (state & board::phase_mask) == board::busy;
         if (view[i]) {
             w.busy = c.busy != 0;
             if (c.request_start) {
                 long long ago = ticks_ago_us(c.request_start);
                 w.request_start_us = now_us - ago;
-                w.request_us = w.busy ? ago : static_cast<long long>(static_cast<double>(c.last_duration) * ns_per_tick / 1000);
+                w.request_us = w.busy ? ago : ticks_us(c.last_duration);
             }
             copy_string(w.method, sizeof w.method, c.method, sizeof c.method);
             copy_string(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
@@ -511,7 +533,7 @@ void status_reader::read(int flags) {
         p.listen_queue = std::max<long long>(p.listen_queue, 0) + q.length;
         p.listen_backlog = std::max<long long>(p.listen_backlog, 0) + q.backlog;
     }
-    p.listen_queue_max = std::max<long long>(h.counts.max_queue, p.listen_queue);
+    p.listen_queue_max = p.listen_queue < 0 ? -1 : std::max<long long>(h.counts.max_queue, p.listen_queue);
     pool_ = p;
     workers_.swap(workers);
     have_ = true;

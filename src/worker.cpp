@@ -780,15 +780,20 @@ void proc_manager::set_request_params(const char *const *envp) {
 
 void proc_manager::post_dispatch() {
     ++requests_;
-    if (report_)
-        report_->requests = static_cast<uint64_t>(requests_);
     if (views_) {
+        // The count with the end of the request, in one view: a reader never sees a
+        // request both served and in progress.
         worker_slot &s = *report_;
+        uint64_t now = board::ticks(clock_);
         board::write_begin(s.wseq);
         s.busy = 0;
         s.served = static_cast<uint64_t>(requests_);
-        s.last_duration = board::ticks(clock_) - s.request_start;
+        s.requests = static_cast<uint64_t>(requests_);
+        s.last_duration = now > s.request_start ? now - s.request_start : 0;
         board::write_end(s.wseq);
+        request_named_ = false;  // a name given after pre_dispatch is not the next request's
+    } else if (report_) {
+        report_->requests = static_cast<uint64_t>(requests_);
     }
     if (params_.max_requests > 0 && requests_ >= params_.max_requests)
         worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");

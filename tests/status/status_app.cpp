@@ -55,7 +55,9 @@ static int find_board(unsigned char **start, size_t *size)
 }
 
 /* Garbage over this worker's own slot (found by its pid): every byte of its views
- * and counters, but not the control word of the stop protocol, nor the pid. */
+ * and counters, but not the control word of the stop protocol, nor the pid; then
+ * both views' sequence counters even, so that readers take the garbage as written
+ * (strings without an end, bytes of every kind, absurd counts and times). */
 static int corrupt_own_slot(void)
 {
     unsigned char *board;
@@ -73,6 +75,9 @@ static int corrupt_own_slot(void)
         for (size_t k = sizeof(uint32_t); k < slot; k++)
             if (k < pid_at || k >= pid_at + sizeof pid)
                 board[off + k] = (unsigned char)(0xA5 ^ (k * 37));
+        uint32_t even = 0x7fff0000;
+        memcpy(board + off + offsetof(fcgipm::worker_slot, mseq), &even, sizeof even);
+        memcpy(board + off + offsetof(fcgipm::worker_slot, wseq), &even, sizeof even);
         return 1;
     }
     return 0;

@@ -159,18 +159,41 @@ check "watch: the terminal's screen is given back" sh -c "! tmux -L fcgipm-statu
 tmux -L fcgipm-status kill-server 2>/dev/null
 
 # -- 8. a worker that writes garbage into its slot: readers and the manager carry on
+status_json "$work/app.pid" "$work/before.json"
 body=$(get /corrupt)
-check "corrupt: the worker overwrote its slot" sh -c "echo '$body' | grep -q 'corrupted 1'"
+victim=$(echo "$body" | sed -n 's/^pid //p')
+check "corrupt: worker $victim overwrote its slot" sh -c "echo '$body' | grep -q 'corrupted 1'"
 "$cli" status --json "$work/app.pid" >"$work/c.json" 2>"$work/c.err"; rc=$?
-check "corrupt: status answers (rc $rc) with JSON or one line" sh -c \
-  "[ $rc -eq 0 ] && $py -m json.tool '$work/c.json' >/dev/null || { [ $rc -eq 1 ] && [ \$(wc -l <'$work/c.err') -eq 1 ]; }"
-"$cli" status "$work/app.pid" >/dev/null 2>&1; rc=$?
-check "corrupt: the table too does not crash (rc $rc)" test $rc -le 1
-"$cli" status --openmetrics "$work/app.pid" >"$work/c.txt" 2>/dev/null && \
-  check "corrupt: OpenMetrics still parses" "$py" -c "
+check "corrupt: status answers, exit 0 (rc $rc)" test $rc -eq 0
+check "corrupt: the JSON parses" "$py" -m json.tool "$work/c.json" >/dev/null
+cat >"$work/bounded.py" <<'PY'
+import json, string, sys
+j = json.load(open(sys.argv[1])); victim = int(sys.argv[2])
+p = j["pool"]; w = [x for x in j["workers"] if x["pid"] == victim]
+assert len(w) == 1, "the worker is still listed"
+w = w[0]
+printable = set(string.printable) - set("\t\n\r\x0b\x0c")
+for f in ("method", "uri", "remote"):
+    assert len(w[f]) <= {"method": 15, "uri": 191, "remote": 47}[f], (f, len(w[f]))
+    assert set(w[f]) <= printable, (f, w[f])
+assert w["state"] in ("starting", "idle", "busy", "stopping", "running"), w["state"]
+assert 0 <= w["requests"] <= 1 << 40, w["requests"]
+if w["request_seconds"] is not None:
+    assert 0 <= w["request_seconds"] <= p["uptime_seconds"] + 1, (w["request_seconds"], p["uptime_seconds"])
+assert 0 <= p["requests"] < 1 << 42, p["requests"]
+print("  garbage bounded: uri %r..., %d requests, request_seconds %s" % (w["uri"][:16], w["requests"], w["request_seconds"]))
+PY
+check "corrupt: every field of the worker bounded, printable" "$py" "$work/bounded.py" "$work/c.json" "$victim"
+"$cli" status "$work/app.pid" >"$work/c.txt" 2>&1; rc=$?
+check "corrupt: the table too (rc $rc)" test $rc -eq 0
+"$cli" status --openmetrics "$work/app.pid" >"$work/c.om" 2>/dev/null
+check "corrupt: OpenMetrics still parses" "$py" -c "
 import sys
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-list(text_string_to_metric_families(open(sys.argv[1]).read()))" "$work/c.txt"
+list(text_string_to_metric_families(open(sys.argv[1]).read()))" "$work/c.om"
+started_before=$(json "$work/before.json" "[w['start_time'] for w in j['workers'] if w['pid'] == $victim][0]")
+check "corrupt: within 2 s the manager's view of it is its own again" until_json "$work/app.pid" \
+  "[w['start_time'] for w in j['workers'] if w['pid'] == $victim] == [$started_before]"
 check "corrupt: the manager lives" kill -0 $manager
 seq 20 | xargs -P 4 -I{} curl -sS --max-time 10 "http://127.0.0.1:$port/after{}" >"$work/after.txt"
 check "corrupt: the pool still answers" test "$(grep -c '^pid ' "$work/after.txt")" -eq 20
@@ -280,7 +303,23 @@ check "status socket: refused to one outside the group, exit 1, one line" \
   sh -c "[ $rc -eq 1 ] && [ \$(wc -l <'$work/g2.err') -eq 1 ] && grep -q 'permission denied' '$work/g2.err'"
 check "status socket: the memfd is not readable by others through /proc" sh -c \
   "! setpriv --reuid=nobody --regid=nogroup --groups=$gid '$cli' status $gm >/dev/null 2>&1"
-kill -TERM $gm; gone $gm
+check "status socket: not taken for a listener (the backlog is the FastCGI socket's)" \
+  test "$(json "$work/g.json" "j['pool']['listen_backlog']")" -eq 1024
+"$cli" -s "$work/g2.sock" -F 1 --status-socket "$ssock" -- "$app" 2>"$work/g2.log"; rc=$?
+check "status socket: a second manager refuses a live one's path (exit $rc)" test $rc -eq 1
+check "status socket: ...saying it is in use" grep -q "status_socket: $ssock: in use" "$work/g2.log"
+REQUEST_METHOD=GET REQUEST_URI="/slow?ms=1500" SCRIPT_FILENAME=/s cgi-fcgi -bind -connect "$work/g.sock" >/dev/null 2>&1 &
+slow=$!
+check "status socket: a worker busy" until_json "$ssock" "j['pool']['busy'] == 1"
+kill -TERM $gm
+check "status socket: read by the group while the pool stops" sh -c \
+  "for _ in \$(seq 100); do setpriv --reuid=nobody --regid=nogroup --groups=$gid '$cli' status --json '$ssock' 2>/dev/null |
+     grep -q '\"phase\":\"stopping\"' && exit 0; sleep 0.02; done; exit 1"
+check "status socket: the stopping manager does not spin (CPU under 20%)" sh -c \
+  "t0=\$(awk '{print \$14 + \$15}' /proc/$gm/stat); sleep 0.5; t1=\$(awk '{print \$14 + \$15}' /proc/$gm/stat);
+   [ \$((t1 - t0)) -lt \$(( \$(getconf CLK_TCK) / 10 )) ]"
+wait $slow
+gone $gm
 check "status socket: removed at the stop" test ! -e "$ssock"
 groupdel fcgipm-status-test 2>/dev/null
 
