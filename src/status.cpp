@@ -407,10 +407,54 @@ void status_reader::read(int flags) {
     constexpr size_t manager_view = offsetof(worker_slot, wseq) - offsetof(worker_slot, pid);
     constexpr size_t worker_view = sizeof(worker_slot) - offsetof(worker_slot, busy);
     board_header h;
-    std::vector<worker_slot> &copy = copy_;
-    std::vector<char> &view = view_;
-    copy.resize(capacity);  // kept from read to read: no allocation, no page faults, once warm
-    view.resize(capacity);
+    std::vector<worker_status> &workers = next_;
+    workers.reserve(capacity);  // at once: growing it step by step costs a first read more than the copy
+    int64_t mono = 0, now_us = 0, uptime_us = 0;
+    uint64_t now_ticks = 0;
+    double ns_per_tick = 1.0;
+    // Ticks as microseconds, between 0 and the manager's uptime (a time a worker wrote
+    // is a worker's word).
+    auto ticks_us = [&](uint64_t t) -> long long {
+        double us = static_cast<double>(t) * ns_per_tick / 1000;
+        return us >= static_cast<double>(uptime_us) ? uptime_us : static_cast<long long>(us);
+    };
+    auto ticks_ago_us = [&](uint64_t t) -> long long { return t <= now_ticks ? ticks_us(now_ticks - t) : 0; };
+    // One worker of the snapshot, from its slot's copy c (view: its own view is whole).
+    auto add_worker = [&](const worker_slot &c, bool view, size_t i) {
+        uint32_t state = c.state;
+        worker_status w = {};
+        w.pid = c.pid;
+        w.slot = static_cast<int>(i);
+        w.started_us = c.started_unix_us;
+        w.request_start_us = w.request_us = -1;
+        w.cpu_us = w.rss_kb = -1;
+        // The count as the manager adds it to served_by_gone when it reaps the worker
+        // (so the total neither misses nor doubles it across a reap), bounded as it
+        // is there; from the worker's view, with the request's end, when it is whole.
+        w.requests = std::min<uint64_t>(view ? c.served : uint64_t{c.requests}, uint64_t(1) << 40);
+        w.busy = (state & board::phase_mask) == board::busy;
+        if (view) {
+            w.busy = c.busy != 0;
+            if (c.request_start) {
+                long long ago = ticks_ago_us(c.request_start);
+                w.request_start_us = now_us - ago;
+                w.request_us = w.busy ? ago : ticks_us(c.last_duration);
+            }
+            copy_string(w.method, sizeof w.method, c.method, sizeof c.method);
+            copy_string(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
+            copy_string(w.remote, sizeof w.remote, c.remote, sizeof c.remote);
+        }
+        if (c.told_to_stop || (state & board::stop_mask))
+            w.state = PM_WORKER_STOPPING;
+        else if (c.initialized)
+            w.state = w.busy ? PM_WORKER_BUSY : PM_WORKER_IDLE;
+        else if ((c.flags & slot_flag_exec) && (c.flags & slot_flag_ready))
+            w.state = PM_WORKER_RUNNING;  // exec'd, and not reporting (yet)
+        else
+            w.state = PM_WORKER_STARTING;
+        workers.push_back(w);
+    };
+    constexpr int32_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
     bool consistent = false;
     // A deadline rather than a count: a worker that keeps a counter moving (or odd)
     // costs a reader this much at most.
@@ -419,39 +463,38 @@ void status_reader::read(int flags) {
         uint32_t before = __atomic_load_n(&live.seq, __ATOMIC_ACQUIRE);
         if (!board::read_view(live.seq, &live, &h, sizeof h))
             continue;
+        mono = clock_ns(CLOCK_MONOTONIC);
+        now_us = clock_ns(CLOCK_REALTIME) / 1000;
+        now_ticks = board::ticks(h.clock);
+        // Ticks to ns: the rate from the manager's start pair to ours, bounded to
+        // 10 MHz .. 100 GHz whatever the header says.
+        ns_per_tick = 1.0;
+        if (h.clock == clock_tsc && now_ticks > h.clock_ref_ticks && mono > h.clock_ref_ns)
+            ns_per_tick =
+                static_cast<double>(mono - h.clock_ref_ns) / static_cast<double>(now_ticks - h.clock_ref_ticks);
+        ns_per_tick = std::min(100.0, std::max(0.01, ns_per_tick));
+        uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
+        workers.clear();
         for (size_t i = 0; i < capacity; ++i) {
+            worker_slot c{};
             // A manager's view that stays mid-write was written over (by a worker
             // gone wrong): that slot is left out until the manager writes it again.
-            if (!board::read_view(slots[i].mseq, &slots[i].pid, &copy[i].pid, manager_view, 20))
-                copy[i].pid = 0;
-            copy[i].initialized = slots[i].initialized;
-            copy[i].views = slots[i].views;
-            copy[i].requests = slots[i].requests;  // one aligned word: never torn
-            copy[i].state = board::load(slots[i]);
+            if (!board::read_view(slots[i].mseq, &slots[i].pid, &c.pid, manager_view, 20) || c.pid <= 0 ||
+                c.pid > pid_max)
+                continue;
+            c.initialized = slots[i].initialized;
+            c.views = slots[i].views;
+            c.requests = slots[i].requests;  // one aligned word: never torn
+            c.state = board::load(slots[i]);
             // The worker's own view: whole, or left out of this snapshot's detail.
-            view[i] = copy[i].pid > 0 && copy[i].views &&
-                      board::read_view(slots[i].wseq, &slots[i].busy, &copy[i].busy, worker_view, 20);
+            bool view = c.views && board::read_view(slots[i].wseq, &slots[i].busy, &c.busy, worker_view, 20);
+            add_worker(c, view, i);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         consistent = __atomic_load_n(&live.seq, __ATOMIC_RELAXED) == before;
     }
     if (!consistent)
         throw error(PM_EBADVALUE, what_ + ": the scoreboard kept changing (corrupt?)");
-    int64_t mono = clock_ns(CLOCK_MONOTONIC), now_us = clock_ns(CLOCK_REALTIME) / 1000;
-    uint64_t now_ticks = board::ticks(h.clock);
-    // Ticks to ns: the rate from the manager's start pair to ours.
-    double ns_per_tick = 1.0;
-    if (h.clock == clock_tsc && now_ticks > h.clock_ref_ticks && mono > h.clock_ref_ns)
-        ns_per_tick = static_cast<double>(mono - h.clock_ref_ns) / static_cast<double>(now_ticks - h.clock_ref_ticks);
-    ns_per_tick = std::min(100.0, std::max(0.01, ns_per_tick));  // 10 MHz to 100 GHz: whatever the header says
-    // Ticks as microseconds, between 0 and the manager's uptime (a time a worker wrote
-    // is a worker's word).
-    long long uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
-    auto ticks_us = [&](uint64_t t) -> long long {
-        double us = static_cast<double>(t) * ns_per_tick / 1000;
-        return us >= static_cast<double>(uptime_us) ? uptime_us : static_cast<long long>(us);
-    };
-    auto ticks_ago_us = [&](uint64_t t) -> long long { return t <= now_ticks ? ticks_us(now_ticks - t) : 0; };
 
     pool_status p = {};
     p.manager_pid = pid_;
@@ -469,49 +512,6 @@ void status_reader::read(int flags) {
     p.crashes = h.counts.crashes;
     p.reloads = h.counts.reloads;
     p.pool_full = h.counts.pool_full;
-    std::vector<worker_status> &workers = next_;
-    workers.clear();
-    workers.reserve(capacity);  // at once: growing it step by step costs a first read more than the copy
-    int64_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
-    for (size_t i = 0; i < capacity; ++i) {
-        worker_slot &c = copy[i];
-        if (c.pid <= 0 || c.pid > pid_max)
-            continue;
-        uint32_t state = c.state;
-        worker_status w = {};
-        w.pid = c.pid;
-        w.slot = static_cast<int>(i);
-        w.started_us = c.started_unix_us;
-        w.request_start_us = w.request_us = -1;
-        w.cpu_us = w.rss_kb = -1;
-        bool initialized = c.initialized != 0;
-        // The count as the manager adds it to served_by_gone when it reaps the worker
-        // (so the total neither misses nor doubles it across a reap), bounded as it
-        // is there; from the worker's view, with the request's end, when it is whole.
-        w.requests = std::min<uint64_t>(view[i] ? c.served : uint64_t{c.requests}, uint64_t(1) << 40);
-        w.busy = (state & board::phase_mask) == board::busy;
-        if (view[i]) {
-            w.busy = c.busy != 0;
-            if (c.request_start) {
-                long long ago = ticks_ago_us(c.request_start);
-                w.request_start_us = now_us - ago;
-                w.request_us = w.busy ? ago : ticks_us(c.last_duration);
-            }
-            copy_string(w.method, sizeof w.method, c.method, sizeof c.method);
-            copy_string(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
-            copy_string(w.remote, sizeof w.remote, c.remote, sizeof c.remote);
-        }
-        if (c.told_to_stop || (state & board::stop_mask))
-            w.state = PM_WORKER_STOPPING;
-        else if (initialized)
-            w.state = w.busy ? PM_WORKER_BUSY : PM_WORKER_IDLE;
-        else if ((c.flags & slot_flag_exec) && (c.flags & slot_flag_ready))
-            w.state = PM_WORKER_RUNNING;  // exec'd, and not reporting (yet)
-        else
-            w.state = PM_WORKER_STARTING;
-        workers.push_back(w);
-    }
-    (void)flags;
     p.workers = static_cast<int>(workers.size());
     for (worker_status &w : workers) {
         p.requests += w.requests;

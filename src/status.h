@@ -82,10 +82,7 @@ private:
     bool have_ = false;
     pool_status pool_ = {};
     std::vector<worker_status> workers_;
-    // read's buffers, kept for the next read
-    std::vector<worker_slot> copy_;
-    std::vector<char> view_;
-    std::vector<worker_status> next_;
+    std::vector<worker_status> next_;  // read's, kept for the next read
 };
 
 }  // namespace fcgipm

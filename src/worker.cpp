@@ -494,14 +494,19 @@ bool proc_manager::adopt_exec_worker() {
     const char *value = ::getenv(manager_pid_variable);
     if (!value)
         return false;
+    size_t index = 0;
+    int board = take_scoreboard_variable(index);
     if (!exec_argv_.empty()) {  // a manager in exec mode (fcgi-pm run by fcgi-pm)
         ::unsetenv(manager_pid_variable);
+        os::close_fd(board);  // the outer pool's: a manager of its own makes its own
         return false;
     }
     pid_t pid = manager_in_environment();
     ::unsetenv(manager_pid_variable);  // the application's own children are not ours
-    if (!pid)
+    if (!pid) {
+        os::close_fd(board);
         return false;
+    }
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
     ::sigaction(SIGCHLD, nullptr, &host_chld_);
     // The guard against a TERM before adoption has done its work: with "no_signals"
@@ -513,34 +518,44 @@ bool proc_manager::adopt_exec_worker() {
         ::sigaction(SIGTERM, &term, nullptr);
     }
     find_listeners();
-    size_t index = attach_scoreboard();
+    bool mapped = board >= 0 && board_.attach(board) && index < board_.capacity();
+    os::close_fd(board);
+    if (mapped) {
+        reports_ = board_.slots();
+        reports_capacity_ = board_.capacity();
+    } else {
+        board_.destroy();
+        index = 0;
+    }
     become_worker(pid, index, false);
     return true;
 }
 
-// An exec'd worker's slot: the scoreboard its manager passed in the environment,
-// mapped (and its descriptor closed), or none.
-size_t proc_manager::attach_scoreboard() {
+// FCGI_PM_SCOREBOARD taken out of the environment: the descriptor it names if that
+// is a scoreboard (a memfd of the library's name; anything else under that number
+// is left alone), with the slot in index; or -1.
+int proc_manager::take_scoreboard_variable(size_t &index) {
     const char *value = ::getenv(scoreboard_variable);
     if (!value)
-        return 0;
+        return -1;
     std::string text = value;
     ::unsetenv(scoreboard_variable);
     char *end = nullptr;
     long fd = std::strtol(text.c_str(), &end, 10);
     if (end == text.c_str() || *end != ':' || fd < 3 || fd > INT_MAX)
-        return 0;
+        return -1;
     const char *index_text = end + 1;
-    unsigned long index = std::strtoul(index_text, &end, 10);
-    bool ok = *index_text && !*end && board_.attach(static_cast<int>(fd)) && index < board_.capacity();
-    ::close(static_cast<int>(fd));
-    if (!ok) {
-        board_.destroy();
-        return 0;
-    }
-    reports_ = board_.slots();
-    reports_capacity_ = board_.capacity();
-    return index;
+    unsigned long slot = std::strtoul(index_text, &end, 10);
+    if (!*index_text || *end)
+        return -1;
+    char link[128];
+    std::string path = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
+    std::string want = std::string("/memfd:") + scoreboard::memfd_name;
+    if (n <= 0 || std::string(link, static_cast<size_t>(n)).compare(0, want.size(), want) != 0)
+        return -1;
+    index = slot;
+    return static_cast<int>(fd);
 }
 
 void proc_manager::set_exec(int listen_fd, std::vector<std::string> argv, bool own_env,
@@ -600,6 +615,8 @@ void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
         ::setenv(manager_pid_variable, pid_entry.c_str() + pid_entry.find('=') + 1, 1);
         if (!board_entry.empty())
             ::setenv(scoreboard_variable, board_entry.c_str() + board_entry.find('=') + 1, 1);
+        else
+            ::unsetenv(scoreboard_variable);  // none of this pool's to pass on
     }
     std::vector<char *> argv, envp;
     for (std::string &a : exec_argv_)
@@ -607,7 +624,8 @@ void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
     argv.push_back(nullptr);
     for (std::string &e : exec_env_)
         if (e.compare(0, 14, "NOTIFY_SOCKET=") != 0 &&  // the manager's to use, not the workers'
-            e.compare(0, pid_entry.find('=') + 1, pid_entry, 0, pid_entry.find('=') + 1) != 0)
+            e.compare(0, pid_entry.find('=') + 1, pid_entry, 0, pid_entry.find('=') + 1) != 0 &&
+            e.compare(0, std::strlen(scoreboard_variable) + 1, std::string(scoreboard_variable) + "=") != 0)
             envp.push_back(e.data());
     envp.push_back(pid_entry.data());
     if (!board_entry.empty())
