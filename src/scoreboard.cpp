@@ -170,6 +170,8 @@ bool scoreboard::attach(int fd) {
 }
 
 void scoreboard::destroy() {
+    if (owner_)
+        sockdiag::keep_socket(false);
     close_status_socket(true);
     if (header_)
         ::munmap(header_, bytes_);
@@ -181,6 +183,7 @@ void scoreboard::destroy() {
 
 void scoreboard::close_fds() {
     owner_ = false;  // a worker's now
+    sockdiag::keep_socket(false);
     os::close_fd(fd_);
     fd_ = -1;
     close_status_socket(false);
@@ -202,6 +205,7 @@ void scoreboard::set_listeners(const std::vector<int> &fds) {
         header_->listeners[n++] = {addr.ss_family, 0, static_cast<uint64_t>(st.st_ino)};
     }
     header_->n_listeners = n;
+    sockdiag::keep_socket(true);  // for the samples: opened now, with the manager's other descriptors
     std::copy(std::begin(header_->listeners), std::end(header_->listeners), std::begin(constants_.listeners));
     constants_.n_listeners = n;
     board::write_end(header_->seq);

@@ -31,7 +31,9 @@ constexpr size_t align4(size_t n) { return (n + 3) & ~size_t{3}; }
 constexpr size_t msg_header = align4(sizeof(nlmsghdr));
 constexpr size_t attr_header = align4(sizeof(nlattr));
 
-constexpr uint32_t dump_seq = 1;
+uint32_t dump_seq = 0;  // each dump's own: what an earlier one left is told apart
+int kept_fd = -1;       // keep_socket's
+bool keeping = false;
 
 // A request as sent: the netlink header, then the family's request.
 template <typename Request>
@@ -54,12 +56,39 @@ struct socket_guard {
 // socket the kernel reports, until on_socket returns true or the dump ends. false with
 // errno if the socket, the request or the reply failed.
 template <typename Request, typename OnSocket>
+bool dump_on(int fd, const Request &req, OnSocket on_socket);
+
+template <typename Request, typename OnSocket>
 bool dump(const Request &req, OnSocket on_socket) {
+    if (keeping) {
+        // The kept socket, read to the end of each dump (the kernel runs one dump
+        // at a time on a socket); one that failed midway is closed and made anew.
+        if (kept_fd < 0)
+            kept_fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+        if (kept_fd < 0)
+            return false;
+        bool found = false;
+        bool ok = dump_on(kept_fd, req, [&](const unsigned char *p, size_t n) {
+            if (!found)
+                found = on_socket(p, n);
+            return false;  // on to NLMSG_DONE
+        });
+        if (!ok) {
+            socket_guard gone{kept_fd};
+            kept_fd = -1;
+        }
+        return ok;
+    }
     int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (fd < 0)
         return false;
     socket_guard guard{fd};
+    return dump_on(fd, req, on_socket);
+}
 
+template <typename Request, typename OnSocket>
+bool dump_on(int fd, const Request &req, OnSocket on_socket) {
+    ++dump_seq;
     static_assert(offsetof(request_msg<Request>, body) == msg_header);
     request_msg<Request> msg{};
     msg.header.nlmsg_len = static_cast<uint32_t>(msg_header + sizeof req);
@@ -401,6 +430,16 @@ bool find_tcp_listener(const struct sockaddr *addr, socklen_t len, uint64_t &ino
     }
     ino = exact != 0 ? exact : any;
     return true;
+}
+
+void keep_socket(bool keep) {
+    keeping = keep;
+    if (keep && kept_fd < 0)
+        kept_fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (!keep && kept_fd >= 0) {
+        socket_guard gone{kept_fd};
+        kept_fd = -1;
+    }
 }
 
 }  // namespace fcgipm::sockdiag

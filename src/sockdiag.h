@@ -39,4 +39,9 @@ bool find_unix_listener(const std::string &path, uint64_t &ino);
 // a netlink failure.
 bool find_tcp_listener(const struct sockaddr *addr, socklen_t len, uint64_t &ino);
 
+// keep true: the calls that follow share one netlink socket, opened now and kept (a
+// process that asks each second, the manager, has no descriptor that comes and
+// goes); false closes it (a new worker, which asks nothing).
+void keep_socket(bool keep);
+
 }  // namespace fcgipm::sockdiag
