@@ -410,7 +410,8 @@ typedef enum {
     PM_SLOT_FIELDS_ = 13         /* not a field: how many there are */
 } pm_slot_field_t;
 
-#define PM_STATUS_PROC 1    /* pm_status_read: also each worker's CPU and memory (/proc) */
+#define PM_STATUS_PROC 1    /* pm_status_read: every worker's CPU and memory (/proc where
+                             * the manager's figures do not hold: see pm_status_read) */
 #define PM_STATUS_POOL (-1) /* pm_status_value and pm_status_text: the pool, not a worker */
 
 /* A new reader, NULL if out of memory. */
@@ -423,8 +424,11 @@ pm_status_t *pm_status_new(void);
  * that shares a scoreboard), PM_EBADVALUE (a scoreboard of another layout); the
  * message names the target. */
 int pm_status_open(pm_status_t *st, const char *target);
-/* A snapshot of the pool now (flags: PM_STATUS_PROC, which reads /proc in a few
- * short-lived threads of the caller's for a big pool). 0; PM_ESYS (ESRCH: the
+/* A snapshot of the pool now. A worker's CPU time and memory are the manager's
+ * figures (it reads /proc each second for idle workers that served a request since)
+ * while the worker stays idle on the same count; with flags PM_STATUS_PROC, the other
+ * workers' are read from /proc now (in a few short-lived threads of the caller's for
+ * a big pool); without, they are -1. 0; PM_ESYS (ESRCH: the
  * manager is gone), PM_EBADVALUE (its scoreboard kept changing for 200 ms),
  * PM_ESTATE (not open), PM_EINVAL (NULL, unknown flags). After a failure the last
  * snapshot stays readable. */

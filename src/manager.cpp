@@ -591,7 +591,7 @@ void proc_manager::sample_status(int64_t now) {
     sample_pids_.resize(slots_.size());
     for (size_t i = 0; i < slots_.size(); ++i)
         sample_pids_[i] = slots_[i].pid;
-    board_.sample(sample_pids_);
+    board_.sample(sample_pids_, now);
     publish_status();
 }
 

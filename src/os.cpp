@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
@@ -384,6 +385,32 @@ bool process_size_kb(int64_t &size, int64_t &share) {
     int64_t kb_per_page = ::sysconf(_SC_PAGESIZE) / 1024;
     size = pages * kb_per_page;
     share = shared * kb_per_page;
+    return true;
+}
+
+bool proc_usage(int proc, pid_t pid, int64_t &cpu_us, int64_t &rss_kb) {
+    char path[32];
+    std::snprintf(path, sizeof path, "%d/stat", static_cast<int>(pid));
+    int fd = ::openat(proc, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[1024];
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    // After the command, which may hold spaces and parentheses: its last ')'. Then
+    // state (3), ..., utime (14), stime (15), ..., rss (24, in pages).
+    char *p = std::strrchr(buf, ')');
+    unsigned long long utime = 0, stime = 0;
+    long long rss = 0;
+    if (!p || std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %lld",
+                          &utime, &stime, &rss) != 3)
+        return false;
+    static const long long tick = ::sysconf(_SC_CLK_TCK), page_kb = ::sysconf(_SC_PAGESIZE) / 1024;
+    cpu_us = static_cast<int64_t>((utime + stime) * 1000000 / static_cast<unsigned long long>(tick));
+    rss_kb = rss * page_kb;
     return true;
 }
 

@@ -108,5 +108,9 @@ int thread_count();
 // its first and third fields). False if unreadable.
 bool process_size_kb(int64_t &size, int64_t &share);
 
+// User + system CPU time (microseconds) and resident memory (KiB) of pid, from the
+// one file /proc/PID/stat (proc: a descriptor of /proc). false if it cannot be read.
+bool proc_usage(int proc, pid_t pid, int64_t &cpu_us, int64_t &rss_kb);
+
 
 }  // namespace fcgipm::os

@@ -258,7 +258,8 @@ void scoreboard::write_manager_view(size_t i, F &&f) {
     board::write_begin(header_->seq);
     board::write_begin(s.mseq);
     f(s, *header_);
-    shadow_[i] = {s.pid, s.started_unix_us, s.told_to_stop, s.flags};
+    manager_view &m = shadow_[i];
+    m = {s.pid, s.started_unix_us, s.told_to_stop, s.flags, s.usage_requests, s.cpu_us, s.rss_kb, m.usage_at_ms};
     board::write_end(s.mseq);
     board::write_end(header_->seq);
 }
@@ -269,6 +270,8 @@ void scoreboard::slot_started(size_t i, pid_t pid, bool exec) {
         s.started_unix_us = unix_us();
         s.told_to_stop = 0;
         s.flags = exec ? slot_flag_exec : 0;
+        s.usage_requests = 0;
+        s.cpu_us = s.rss_kb = -1;
         h.counts = counts;
     });
 }
@@ -292,19 +295,41 @@ void scoreboard::slot_cleared(size_t i) {
     });
 }
 
-void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot) {
+void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot, int64_t now) {
     if (!header_)
         return;
     uint64_t live = 0, busy = 0;
+    int proc = -1;
     for (size_t i = 0; i < live_pids_by_slot.size() && i < capacity_; ++i) {
         if (!live_pids_by_slot[i])
             continue;
         ++live;
         // The stop protocol's phase (forked workers), or the worker's view (exec'd
         // ones on this library write only that).
-        busy += (board::load(slots_[i]) & board::phase_mask) == board::busy ||
-                __atomic_load_n(&slots_[i].busy, __ATOMIC_RELAXED) != 0;
+        const worker_slot &s = slots_[i];
+        bool is_busy = (board::load(s) & board::phase_mask) == board::busy ||
+                       __atomic_load_n(&s.busy, __ATOMIC_RELAXED) != 0;
+        busy += is_busy;
+        // An idle worker's CPU time and memory, read after its count (a request
+        // that ends meanwhile leaves the figures with the count it had: a reader
+        // then reads /proc itself). Once per request at most: an idle pool costs
+        // nothing but the refresh of figures older than usage_refresh_ms.
+        manager_view &m = shadow_[i];
+        uint64_t served = __atomic_load_n(&s.requests, __ATOMIC_ACQUIRE);
+        if (is_busy || !s.initialized || m.pid != live_pids_by_slot[i] ||
+            (m.cpu_us >= 0 && m.usage_requests == served && now - m.usage_at_ms < usage_refresh_ms))
+            continue;
+        if (proc < 0 && (proc = ::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            continue;
+        int64_t cpu_us, rss_kb;
+        if (os::proc_usage(proc, m.pid, cpu_us, rss_kb)) {
+            m.usage_requests = served;
+            m.cpu_us = cpu_us;
+            m.rss_kb = rss_kb;
+            m.usage_at_ms = now;
+        }
     }
+    os::close_fd(proc);
     counts.max_busy = std::max(counts.max_busy, busy);
     counts.pool_full += live > 0 && busy == live;
     for (int fd : listeners_) {
@@ -346,6 +371,9 @@ void scoreboard::heal() {
         s.started_unix_us = m.started_unix_us;
         s.told_to_stop = m.told_to_stop;
         s.flags = m.flags;
+        s.usage_requests = m.usage_requests;
+        s.cpu_us = m.cpu_us;
+        s.rss_kb = m.rss_kb;
         board::write_end(s.mseq);
     }
     board::write_end(h.seq);

@@ -7,8 +7,8 @@
 // Each slot has three parts, each with one writer:
 // - control: the stop protocol between manager and worker (below), and the
 //   worker's "initialized" and "stopped" reports;
-// - the manager's view (mseq): the worker's pid and start, and whether it was told to
-//   stop;
+// - the manager's view (mseq): the worker's pid and start, whether it was told to
+//   stop, and its CPU time and memory as of its last request;
 // - the worker's view (wseq): busy or idle, the current or last request (its start,
 //   method, URI, remote address), the last one's duration, the requests served.
 // A view is written under a sequence counter (odd while a write is under way), so a
@@ -45,7 +45,7 @@
 namespace fcgipm {
 
 constexpr uint32_t board_magic = 0x53504346;  // "FCPS"
-constexpr uint32_t board_version = 2;
+constexpr uint32_t board_version = 3;
 constexpr size_t board_listeners = 4;       // listening sockets described in the header
 constexpr size_t board_title_size = 256;
 constexpr size_t board_method_size = 16;
@@ -117,6 +117,12 @@ struct alignas(64) worker_slot {
     int64_t started_unix_us;
     uint32_t told_to_stop;
     uint32_t flags;                 // slot_flag_exec, slot_flag_ready
+    // The worker's CPU time and resident memory as the manager last read them (from
+    // /proc, each second), while it was idle with usage_requests served; cpu_us -1:
+    // not read yet. Current as long as the worker stays idle with that count.
+    uint64_t usage_requests;
+    int64_t cpu_us;
+    int64_t rss_kb;
     // the worker's view
     uint32_t wseq;
     uint32_t busy;
@@ -275,11 +281,16 @@ public:
     void slot_ready(size_t i);
     void slot_told_to_stop(size_t i);
     void slot_cleared(size_t i);  // its worker reaped: its requests go to served_by_gone
-    // Each second: busy workers (max_busy, pool_full) and the listen queues
-    // (max_queue); and the header's constants and the manager's views written again
-    // from the manager's own copies (a worker may have written over them).
-    // live_pids_by_slot: 0 for a free slot.
-    void sample(const std::vector<pid_t> &live_pids_by_slot);
+    // Each second: busy workers (max_busy, pool_full), the listen queues
+    // (max_queue), the CPU time and memory of each idle worker that served a request
+    // since it was last read (or was read more than usage_refresh_ms ago); and the
+    // header's constants and the manager's views written again from the manager's
+    // own copies (a worker may have written over them). live_pids_by_slot: 0 for a
+    // free slot; now: os::now_ms().
+    void sample(const std::vector<pid_t> &live_pids_by_slot, int64_t now);
+    // How old an idle worker's figures may grow (its CPU time can move without a
+    // request: a thread of its own, a runtime's collector).
+    static constexpr int64_t usage_refresh_ms = 10000;
 
     // A unix socket at path (mode 0600, or 0660 with group) on which the manager hands
     // a read-only descriptor of the scoreboard to each connection: the way in for a
@@ -311,6 +322,9 @@ private:
         int32_t pid;
         int64_t started_unix_us;
         uint32_t told_to_stop, flags;
+        uint64_t usage_requests;
+        int64_t cpu_us, rss_kb;
+        int64_t usage_at_ms;  // when cpu_us and rss_kb were read
     };
     std::vector<manager_view> shadow_;
     int fd_ = -1;

@@ -111,44 +111,29 @@ uid_t owner_of(int pid) {
     return ::stat(path.c_str(), &st) == 0 ? st.st_uid : static_cast<uid_t>(-1);
 }
 
-// User + system CPU (microseconds) and resident memory (KiB) of pid, from the one
-// file /proc/PID/stat (proc: a descriptor of /proc).
-void read_proc(int proc, int pid, long long &cpu_us, long long &rss_kb) {
-    cpu_us = rss_kb = -1;
-    char path[32];
-    std::snprintf(path, sizeof path, "%d/stat", pid);
-    int fd = ::openat(proc, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+// The CPU time and memory of the workers whose figures the scoreboard does not hold
+// current (busy, starting, stopping, not on this library, or served a request since
+// the manager's last look), from /proc. About 10 us a file: shared among a few
+// threads (one per CPU, at most 4) from 64 workers on.
+void read_proc(std::vector<worker_status> &all) {
+    std::vector<worker_status *> workers;
+    for (worker_status &w : all)
+        if (w.cpu_us < 0)
+            workers.push_back(&w);
+    if (workers.empty())
         return;
-    char buf[1024];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = '\0';
-    // After the command, which may hold spaces and parentheses: its last ')'. Then
-    // state (3), ..., utime (14), stime (15), ..., rss (24, in pages).
-    char *p = std::strrchr(buf, ')');
-    unsigned long long utime = 0, stime = 0;
-    long long rss = 0;
-    if (p && std::sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %lld",
-                         &utime, &stime, &rss) == 3) {
-        static const long long tick = ::sysconf(_SC_CLK_TCK), page_kb = ::sysconf(_SC_PAGESIZE) / 1024;
-        cpu_us = static_cast<long long>(utime + stime) * 1000000 / tick;
-        rss_kb = rss * page_kb;
-    }
-}
-
-// Every worker's CPU and memory. The kernel's work per file is most of a big pool's
-// status: shared among a few threads (one per CPU, at most 4) from 64 workers on.
-void read_all_proc(std::vector<worker_status> &workers) {
     int proc = ::open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (proc < 0)
         return;
     size_t n = workers.size();
     auto range = [&](size_t from, size_t step) {
-        for (size_t i = from; i < n; i += step)
-            read_proc(proc, workers[i].pid, workers[i].cpu_us, workers[i].rss_kb);
+        for (size_t i = from; i < n; i += step) {
+            int64_t cpu_us, rss_kb;
+            if (os::proc_usage(proc, workers[i]->pid, cpu_us, rss_kb)) {
+                workers[i]->cpu_us = cpu_us;
+                workers[i]->rss_kb = rss_kb;
+            }
+        }
     };
     size_t threads = n >= 64 ? std::min<size_t>(4, std::max(1u, std::thread::hardware_concurrency())) : 1;
     std::vector<std::thread> helpers;
@@ -431,7 +416,8 @@ void status_reader::read(int flags) {
         // The count as the manager adds it to served_by_gone when it reaps the worker
         // (so the total neither misses nor doubles it across a reap), bounded as it
         // is there; from the worker's view, with the request's end, when it is whole.
-        w.requests = std::min<uint64_t>(view ? c.served : uint64_t{c.requests}, uint64_t(1) << 40);
+        uint64_t served = view ? c.served : uint64_t{c.requests};
+        w.requests = std::min<uint64_t>(served, uint64_t(1) << 40);
         w.busy = (state & board::phase_mask) == board::busy;
         if (view) {
             w.busy = c.busy != 0;
@@ -452,6 +438,12 @@ void status_reader::read(int flags) {
             w.state = PM_WORKER_RUNNING;  // exec'd, and not reporting (yet)
         else
             w.state = PM_WORKER_STARTING;
+        // CPU time and memory as the manager read them, while they are current: the
+        // worker is idle and has served nothing since (bounded: a worker's word too).
+        if (w.state == PM_WORKER_IDLE && c.cpu_us >= 0 && c.rss_kb >= 0 && c.usage_requests == served) {
+            w.cpu_us = std::min<long long>(c.cpu_us, 1LL << 52);
+            w.rss_kb = std::min<long long>(c.rss_kb, 1LL << 40);
+        }
         workers.push_back(w);
     };
     constexpr int32_t pid_max = 4194304;  // the kernel's limit (PID_MAX_LIMIT)
@@ -521,7 +513,7 @@ void status_reader::read(int flags) {
         p.stopping += w.state == PM_WORKER_STOPPING;
     }
     if (flags & PM_STATUS_PROC)
-        read_all_proc(workers);
+        read_proc(workers);
     p.ready = static_cast<int>(std::min<uint32_t>(h.ready, 1000000));
     p.accepted = p.requests + static_cast<unsigned long long>(p.busy);
     p.max_busy = std::max<unsigned long long>(h.counts.max_busy, static_cast<unsigned long long>(p.busy));

@@ -407,7 +407,8 @@ static void status_usage(FILE *out)
             "  --json              one JSON object, for programs\n"
             "  --openmetrics       OpenMetrics (Prometheus) text\n"
             "  --watch[=SECONDS]   redraw the table every SECONDS (default 1) until interrupted\n"
-            "  --no-proc           skip each worker's CPU and memory (/proc)\n"
+            "  --no-proc           no /proc reads: CPU and memory only where the\n"
+            "                      manager's figures hold (idle workers)\n"
             "  -h, --help          this text\n");
 }
 

@@ -4,6 +4,7 @@
  *
  * Requests (the path of REQUEST_URI):
  *   /slow?ms=N   sleeps N ms, then answers
+ *   /burn?ms=N   spins until it has used N ms of CPU time, then answers
  *   /crash       aborts mid-request (SIGABRT)
  *   /named?k=K   names itself with pm_set_request as method "M<K>", URI "/named?k=<K>"
  *                and remote "<K>": a reader that sees them disagree saw a torn view
@@ -32,6 +33,20 @@ static void sleep_ms(long ms)
 {
     struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&t, &t) != 0) {
+    }
+}
+
+/* Spins until this thread has used ms milliseconds of CPU time. */
+static long cpu_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+static void burn_ms(long ms)
+{
+    long until = cpu_ms() + ms;
+    while (cpu_ms() < until) {
     }
 }
 
@@ -108,6 +123,8 @@ int main(void)
         pm_pre_dispatch(pm);
         if (strncmp(uri, "/slow?ms=", 9) == 0)
             sleep_ms(atol(uri + 9));
+        else if (strncmp(uri, "/burn?ms=", 9) == 0)
+            burn_ms(atol(uri + 9));
         else if (strcmp(uri, "/crash") == 0)
             abort();
         int corrupted = strcmp(uri, "/corrupt") == 0 ? corrupt_own_slot() : -1;

@@ -64,6 +64,22 @@ check "JSON: the last request's URI, method and client per worker" \
   test "$(json "$work/s1.json" "all(w['uri'].startswith('/r') and w['method'] == 'GET' and w['remote'] == '127.0.0.1' for w in j['workers'])")" = True
 check "JSON: CPU and memory of each worker from /proc" \
   test "$(json "$work/s1.json" "all(w['rss_bytes'] > 0 and w['cpu_seconds'] >= 0 for w in j['workers'])")" = True
+# CPU and memory: current at once after a request (read from /proc: the manager's
+# figures are from before it), then from the manager's look (--no-proc has them).
+burner=$(get "/burn?ms=400" | sed -n 's/^pid //p')
+status_json "$work/app.pid" "$work/burn.json"
+check "CPU: worker $burner's 400 ms of CPU shows at once" \
+  test "$(json "$work/burn.json" "[w['cpu_seconds'] >= 0.35 for w in j['workers'] if w['pid'] == ${burner:-0}]")" = "[True]"
+until_json_no_proc() {  # manager expr: as until_json, with --no-proc
+  for _ in $(seq 250); do
+    "$cli" status --json --no-proc "$1" >"$work/until.json" 2>/dev/null &&
+      [ "$(json "$work/until.json" "$2")" = True ] && return 0
+    sleep 0.02
+  done
+  echo "  never: $2"; cat "$work/until.json"; return 1
+}
+check "CPU: then from the scoreboard (--no-proc), the same, for every idle worker" until_json_no_proc "$work/app.pid" \
+  "all(w['rss_bytes'] > 0 and w['cpu_seconds'] >= (0.35 if w['pid'] == ${burner:-0} else 0) for w in j['workers'])"
 check "JSON: the manager's pid and title" \
   test "$(json "$work/s1.json" "(j['pool']['manager_pid'], j['pool']['title'])")" = "($manager, 'fcgi-pm: manager (status_app on $sock)')"
 for target in "$manager" "$sock" "unix:$sock"; do
@@ -86,6 +102,9 @@ status_json "$work/app.pid" "$work/b1.json"; sleep 0.4; status_json "$work/app.p
 d1=$(json "$work/b1.json" "[w['request_seconds'] for w in j['workers'] if w['busy']][0]")
 d2=$(json "$work/b2.json" "[w['request_seconds'] for w in j['workers'] if w['busy']][0]")
 check "its duration grows: $d1 s, then $d2 s" "$py" -c "import sys; sys.exit(not (0 < $d1 < $d2 - 0.3 < 3))"
+"$cli" status --json --no-proc "$work/app.pid" >"$work/b3.json"
+check "--no-proc: no CPU or memory for the busy worker (the manager's are not current)" \
+  test "$(json "$work/b3.json" "[(w['cpu_seconds'], w['rss_bytes']) for w in j['workers'] if w['busy']]")" = "[(None, None)]"
 "$cli" status "$work/app.pid" >"$work/table.txt"
 sed 's/^/  | /' "$work/table.txt"
 check "table: the busy row shows the request" grep -q 'busy .*\* GET /slow?ms=2500 (127.0.0.1)' "$work/table.txt"
@@ -100,7 +119,7 @@ check "HUP: a reload counted" until_json "$work/app.pid" "j['pool']['reloads'] =
 wait $slow
 check "HUP: then 3 new workers, all idle, 3 respawns" until_json "$work/app.pid" \
   "j['pool']['idle'] == 3 and j['pool']['workers'] == 3 and j['pool']['respawns'] == 3 and j['pool']['phase'] == 'running' and not set(w['pid'] for w in j['workers']) & set(map(int, '$before'.split()))"
-check "HUP: requests served survive the workers (301)" until_json "$work/app.pid" "j['pool']['requests'] == 301"
+check "HUP: requests served survive the workers (302: the 300, the burn, the slow one)" until_json "$work/app.pid" "j['pool']['requests'] == 302"
 
 # -- 5. a crash mid-request: counted as an exit and a respawn, the pool whole again
 get /crash >/dev/null 2>&1
