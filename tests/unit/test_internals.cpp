@@ -24,6 +24,7 @@ extern "C" {
 #include "params.h"
 #include "pid_table.h"
 #include "pidfile.h"
+#include "pool_policy.h"
 #include "scoreboard.h"
 
 using namespace fcgipm;
@@ -414,6 +415,124 @@ void test_parameter_descriptions(void **) {
     assert_true(n >= 21);
 }
 
+
+// --- the pool policy: decisions without processes
+
+pool_settings dynamic_pool(size_t start, size_t min_idle, size_t max_idle, size_t max_workers) {
+    pool_settings s;
+    s.mode = pool_mode::dynamic;
+    s.start = start;
+    s.min_idle = min_idle;
+    s.max_idle = max_idle;
+    s.max_workers = max_workers;
+    s.idle_timeout_ms = 1000;
+    s.spawn_rate = 1000;
+    return s;
+}
+
+// n ready workers in slots 0.., the first busy ones busy, the others idle since since_ms.
+pool_look pool_of(int64_t now, size_t n, size_t busy, int64_t since_ms, size_t waiting) {
+    pool_look l{now, n, 0, {}, waiting};
+    for (size_t i = 0; i < n; ++i)
+        l.ready.push_back({i, i >= busy, since_ms});
+    return l;
+}
+
+void test_policy_fixed(void **) {
+    pool_settings s;
+    s.start = 4;
+    pool_policy p(s);
+    assert_int_equal(p.initial_target(), 4);
+    pool_decision d = p.decide(pool_of(0, 4, 4, 0, 100));
+    assert_int_equal(d.target, 4);  // a fixed pool never grows, whatever waits
+    assert_true(d.retire.empty());
+    assert_true(d.next_check_ms == INT64_MAX);
+}
+
+void test_policy_burst(void **) {
+    // A dynamic pool of 2 (min idle 2), both busy, 64 connections waiting: 64 more
+    // at once (the waiting ones, and two to be idle), up to max_workers.
+    pool_policy p(dynamic_pool(2, 2, 4, 100));
+    assert_int_equal(p.initial_target(), 2);
+    pool_decision d = p.decide(pool_of(0, 2, 2, 0, 64));
+    assert_int_equal(d.target, 2 + 66);
+    assert_true(d.next_check_ms == pool_policy::recheck_ms);  // connections still wait: look again soon
+    // Those starting count as coming: no more for the same queue.
+    pool_look l = pool_of(1, 2, 2, 0, 64);
+    l.live = 68;
+    l.starting = 66;
+    assert_int_equal(p.decide(l).target, 68);
+    // max_workers bounds it.
+    pool_policy small(dynamic_pool(2, 2, 4, 10));
+    assert_int_equal(small.decide(pool_of(0, 2, 2, 0, 64)).target, 10);
+    // An idle worker takes a waiting connection: none needed beyond min idle.
+    pool_policy q(dynamic_pool(2, 1, 4, 100));
+    assert_int_equal(q.decide(pool_of(0, 3, 1, 0, 1)).target, 3 + 0);
+}
+
+void test_policy_min_idle(void **) {
+    // Nothing waits, but only 1 of 5 is idle: 1 more to keep min idle 2.
+    pool_policy p(dynamic_pool(5, 2, 4, 100));
+    pool_decision d = p.decide(pool_of(0, 5, 4, 0, 0));
+    assert_int_equal(d.target, 6);
+    assert_true(d.retire.empty());
+}
+
+void test_policy_spawn_rate(void **) {
+    pool_settings s = dynamic_pool(0, 0, 0, 1000);
+    s.mode = pool_mode::ondemand;
+    s.spawn_rate = 10;  // 10 a second, 10 at once
+    pool_policy p(s);
+    assert_int_equal(p.initial_target(), 0);
+    pool_decision d = p.decide(pool_of(0, 0, 0, 0, 50));
+    assert_int_equal(d.target, 10);
+    assert_true(d.next_check_ms > 0 && d.next_check_ms <= 100);  // the next token's time
+    pool_look l = pool_of(50, 10, 10, 0, 40);
+    assert_int_equal(p.decide(l).target, 10);  // half a token: none yet
+    l = pool_of(300, 10, 10, 0, 40);
+    assert_int_equal(p.decide(l).target, 13);  // 3 tokens since (2.5 + 0.5 left)
+}
+
+void test_policy_shrink(void **) {
+    pool_policy p(dynamic_pool(2, 1, 2, 100));
+    // 6 idle since 0 (timeout 1 s): at 500 nothing is due, the check comes at 1000.
+    pool_decision d = p.decide(pool_of(500, 6, 0, 0, 0));
+    assert_true(d.retire.empty());
+    assert_int_equal(d.target, 6);
+    assert_int_equal(d.next_check_ms, 1000);
+    // At 1000 all 4 beyond max idle 2 retire at once, longest idle first.
+    pool_look l = pool_of(1000, 6, 0, 0, 0);
+    l.ready[5].idle_since_ms = 900;  // idle for less: kept, with one other
+    l.ready[2].idle_since_ms = -50;  // idle longest: first to go
+    d = p.decide(l);
+    assert_int_equal(d.retire.size(), 4);
+    assert_int_equal(d.retire[0], 2);
+    for (size_t slot : d.retire)
+        assert_true(slot != 5);
+    assert_int_equal(d.target, 2);
+    // Never a busy one, and never while connections wait.
+    d = p.decide(pool_of(5000, 6, 6, 0, 0));
+    assert_true(d.retire.empty());
+    d = p.decide(pool_of(5000, 6, 0, 0, 3));
+    assert_true(d.retire.empty());
+}
+
+void test_policy_ondemand_to_zero(void **) {
+    pool_settings s = dynamic_pool(0, 0, 0, 64);
+    s.mode = pool_mode::ondemand;
+    pool_policy p(s);
+    // One connection, no worker: one.
+    assert_int_equal(p.decide(pool_of(0, 0, 0, 0, 1)).target, 1);
+    // Idle past the timeout: none left.
+    pool_decision d = p.decide(pool_of(2000, 3, 0, 500, 0));
+    assert_int_equal(d.target, 0);
+    assert_int_equal(d.retire.size(), 3);
+    // A busy one stays; the check comes back within a timeout.
+    d = p.decide(pool_of(2000, 3, 1, 500, 0));
+    assert_int_equal(d.retire.size(), 2);
+    assert_int_equal(d.target, 1);
+    assert_true(d.next_check_ms <= 2000 + 1000);
+}
 }  // namespace
 
 int main(void) {
@@ -436,6 +555,12 @@ int main(void) {
         cmocka_unit_test(test_scoreboard_stop_protocol),
         cmocka_unit_test(test_manager_phases),
         cmocka_unit_test(test_parameter_descriptions),
+        cmocka_unit_test(test_policy_fixed),
+        cmocka_unit_test(test_policy_burst),
+        cmocka_unit_test(test_policy_min_idle),
+        cmocka_unit_test(test_policy_spawn_rate),
+        cmocka_unit_test(test_policy_shrink),
+        cmocka_unit_test(test_policy_ondemand_to_zero),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
