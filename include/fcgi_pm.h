@@ -113,6 +113,11 @@ void pm_destroy(pm_t *pm);
  * 0, or PM_EINVAL (NULL argument), PM_EUNKNOWN, PM_EBADVALUE, PM_ERANGE, PM_ETOOLONG,
  * PM_ESTATE (a parameter fixed once pm_manage has started); nothing changes on error. */
 int pm_parameter(pm_t *pm, const char *name, const char *value);
+/* Whether the parameters make a pool together (pm_manage checks the same first): 0,
+ * or PM_EBADVALUE with a message naming the parameters (min_idle above max_idle, a
+ * dynamic pool without max_workers, a limit of one pool mode set on another), or
+ * PM_EINVAL (NULL). */
+int pm_check_parameters(pm_t *pm);
 /* The current value as text, or NULL for an unknown name or NULL argument.
  * Valid until the next call on pm. */
 const char *pm_get_parameter(pm_t *pm, const char *name);

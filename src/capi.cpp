@@ -176,6 +176,17 @@ int pm_parameter(pm_t *pm, const char *name, const char *value) {
     });
 }
 
+int pm_check_parameters(pm_t *pm) {
+    if (!pm)
+        return PM_EINVAL;
+    return guarded(pm, [&] {
+        std::string why = fcgipm::check_pool(pm->rep.parameters());
+        if (!why.empty())
+            throw fcgipm::error(PM_EBADVALUE, why);
+        return 0;
+    });
+}
+
 const char *pm_get_parameter(pm_t *pm, const char *name) {
     if (!pm || !name)
         return nullptr;

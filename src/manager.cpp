@@ -1,4 +1,5 @@
-// The manager: forks the pool, keeps it at n_processes, and handles HUP and TERM.
+// The manager: forks the pool, keeps it at its size (n_processes, or what an adaptive
+// pool's policy says: manager_pool.cpp), and handles HUP and TERM.
 //
 // One loop does everything. Signals are never handled in a handler: TERM, HUP and
 // CHLD are blocked and read from a signalfd. On SIGCHLD the kernel is asked which
@@ -69,7 +70,10 @@ int proc_manager::manage() {
         throw error(PM_ESTATE, "pm_manage: already managing");
     if (adopt_exec_worker())
         return PM_WORKER;
-    if (params_.n_processes == 0)
+    std::string pool_error = check_pool(params_);
+    if (!pool_error.empty())
+        throw error(PM_EBADVALUE, "pm_manage: " + pool_error);
+    if (params_.n_processes == 0 && params_.pool == pool_mode::fixed)
         return PM_SINGLE_PROCESS;
     check_can_manage();
     params_.role = "manager";
@@ -87,9 +91,12 @@ int proc_manager::manage() {
     start_ms_ = os::now_ms();
     for (;;) {
         try {
-            if (params_.n_processes <= 0)
+            if (params_.n_processes <= 0 && !policy_.adaptive())
                 die("", 0);
             handle_requests();
+            int64_t now = os::now_ms();
+            if (adapt_due_ || now >= next_adapt_ms_)
+                adapt(now);
             if (spawn_due())
                 return PM_WORKER;
             update_service_state();
@@ -134,7 +141,11 @@ void proc_manager::managing_init() {
     saved_title_ = save_process_title();
     install_manager_signals();
     // Without a scoreboard, crashes are told by exit status alone.
-    if (board_.create(static_cast<size_t>(std::max(params_.n_processes, 1L)), params_.pm_title, os::now_ms())) {
+    policy_ = pool_policy(pool_settings_of(params_));
+    target_ = policy_.initial_target();
+    size_t most = std::max<size_t>({static_cast<size_t>(std::max(params_.n_processes, 1L)),
+                                    policy_.adaptive() ? policy_.settings().max_workers : 0});
+    if (board_.create(most, params_.pm_title, os::now_ms())) {
         reports_ = board_.slots();
         reports_capacity_ = board_.capacity();
     }
@@ -160,6 +171,7 @@ void proc_manager::managing_init() {
     // has run by now); each worker checks them by identity before it touches one.
     find_worker_listeners();
     board_.set_listeners(os::listening_fds());
+    watch_listeners_for_pool();
     // After the pid file (a manager refused for it touches nothing of the running
     // one's) and after the listeners are known (it is not one the workers serve).
     if (!params_.status_socket.empty())
@@ -264,14 +276,18 @@ void proc_manager::leave_manager_role() {
 bool proc_manager::spawn_due() {
     if (phase_ == phase::stopping)
         return false;
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
-    if (slots_.size() < want) {
+    size_t want = wanted();
+    // An adaptive pool's slots are all its max_workers; its workers told to stop (a
+    // HUP, a retirement) are replaced at once, while they finish.
+    size_t room = policy_.adaptive() ? policy_.settings().max_workers : want;
+    size_t counted = policy_.adaptive() ? live_ - stopping_ : live_;
+    if (slots_.size() < room) {
         // Room for the whole pool now: reaping and forking then allocate nothing.
-        slots_.reserve(want);
-        free_.reserve(want);
-        candidates_.reserve(want);
-        slot_of_pid_.reserve(want);
-        for (size_t i = slots_.size(); i < want; ++i) {
+        slots_.reserve(room);
+        free_.reserve(room);
+        candidates_.reserve(room);
+        slot_of_pid_.reserve(room);
+        for (size_t i = slots_.size(); i < room; ++i) {
             slots_.emplace_back();
             free_.push_back(i);
         }
@@ -285,7 +301,7 @@ bool proc_manager::spawn_due() {
     free_.clear();
     for (size_t k = 0; k < candidates.size(); ++k) {
         size_t index = candidates[k];
-        if (live_ >= want || index >= want || slot_due_ms(slots_[index]) > now || next_fork_ms_ > now) {
+        if (counted >= want || index >= room || slot_due_ms(slots_[index]) > now || next_fork_ms_ > now) {
             free_.push_back(index);  // kept in order, so workers start in slot order
             continue;
         }
@@ -332,6 +348,7 @@ bool proc_manager::spawn_due() {
         if (slots_[index].early_deaths > 0 && crash_limited_)
             next_crash_fork_ms_ = now + crash_fork_interval_ms;
         start_worker_in_slot(index, pid, exec_pipe[0]);
+        ++counted;
         call_hook(PM_HOOK_PARENT_AFTER_FORK);
         if (params_.start_delay_ms > 0) {
             now = os::now_ms();
@@ -363,6 +380,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
     s.told_to_stop = false;
     s.spared = false;
     s.ready = false;
+    s.idle_seen_ms = -1;
     ++live_;
     // Before the log line: a notify hook that ends the manager leaves nothing open.
     if (exec_pipe >= 0)
@@ -376,11 +394,15 @@ int64_t proc_manager::next_deadline(bool spawning) const {
     int64_t due = board_.mapped() ? next_sample_ms_ : INT64_MAX;
     if (phase_ == phase::starting && params_.start_timeout_ms > 0)
         due = start_ms_ + params_.start_timeout_ms;  // (a HUP while starting stays starting)
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
-    if (spawning && phase_ != phase::stopping && live_ < want) {
+    if (phase_ != phase::stopping)
+        due = std::min(due, next_adapt_ms_);
+    size_t want = wanted();
+    size_t room = policy_.adaptive() ? policy_.settings().max_workers : want;
+    size_t counted = policy_.adaptive() ? live_ - stopping_ : live_;
+    if (spawning && phase_ != phase::stopping && counted < want) {
         int64_t respawn = INT64_MAX;
         for (size_t index : free_)
-            if (index < want)
+            if (index < room)
                 respawn = std::min(respawn, slot_due_ms(slots_[index]));
         if (respawn != INT64_MAX)
             due = std::min(due, std::max(respawn, next_fork_ms_));
@@ -421,6 +443,10 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
                 os::epoll_del(epoll_fd_, fd);
                 notify("status_socket: " + os::errno_text(errno) + "; no longer answered");
             }
+            continue;
+        }
+        if (tags[k] == listen_tag) {
+            adapt_due_ = true;  // a connection arrived: are there workers for it?
             continue;
         }
         if (tags[k] == wake_tag) {
@@ -512,7 +538,8 @@ void proc_manager::note_early_death(int64_t now) {
 void proc_manager::update_crash_limit(int64_t now) {
     while (!early_deaths_.empty() && early_deaths_.front() <= now - params_.crash_window_ms)
         early_deaths_.pop_front();
-    int64_t budget = params_.crash_budget > 0 ? params_.crash_budget : std::max(params_.n_processes, 1L);
+    int64_t budget = params_.crash_budget > 0 ? params_.crash_budget
+                     : std::max<int64_t>(policy_.adaptive() ? static_cast<int64_t>(policy_.settings().max_workers) : params_.n_processes, 1);
     if (!crash_limited_ && static_cast<int64_t>(early_deaths_.size()) >= budget) {
         crash_limited_ = true;
         size_t failed = early_deaths_.size();
@@ -532,6 +559,7 @@ void proc_manager::note_ready(size_t index) {
     if (!s.pid || s.ready)
         return;
     s.ready = true;
+    s.ready_ms = os::now_ms();
     ++ready_;
     board_.slot_ready(index);
 }
@@ -568,7 +596,7 @@ void proc_manager::exec_settled(size_t index) {
 // (systemd) is told: READY=1 once every worker of the pool can serve (at start, and
 // again when a HUP has replaced them all), and the pool's state as STATUS=.
 void proc_manager::update_service_state() {
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    size_t want = wanted();
     if ((phase_ == phase::starting || phase_ == phase::reloading) && stopping_ == 0 && ready_ >= want)
         enter(phase_event::ready);
     if (service_.active())
@@ -578,7 +606,7 @@ void proc_manager::update_service_state() {
 
 // The pool's figures, for status readers.
 void proc_manager::publish_status() {
-    size_t want = static_cast<size_t>(std::max(params_.n_processes, 0L));
+    size_t want = wanted();
     board_.publish({static_cast<uint32_t>(phase_), static_cast<uint32_t>(want), static_cast<uint32_t>(live_),
                     static_cast<uint32_t>(ready_), static_cast<uint32_t>(stopping_), crash_limited_,
                     crash_limited_ ? next_crash_fork_ms_ : 0});
@@ -611,7 +639,7 @@ void proc_manager::open_status_socket() {
 void proc_manager::check_start_timeout(int64_t now) {
     if (phase_ != phase::starting || params_.start_timeout_ms <= 0 || now < start_ms_ + params_.start_timeout_ms)
         return;
-    notify("start timeout: " + std::to_string(ready_) + " of " + std::to_string(params_.n_processes) +
+    notify("start timeout: " + std::to_string(ready_) + " of " + std::to_string(wanted()) +
            " workers ready after " + seconds_text(params_.start_timeout_ms) + " s");
     die("start timeout", 1);
 }
@@ -644,7 +672,7 @@ void proc_manager::enter(phase_event e) {
 }
 
 std::string proc_manager::pool_status() const {
-    std::string text = std::to_string(live_ - stopping_) + " of " + std::to_string(params_.n_processes) +
+    std::string text = std::to_string(live_ - stopping_) + " of " + std::to_string(wanted()) +
                        " workers running";
     if (stopping_ > 0)
         text += ", " + std::to_string(stopping_) + " stopping";
@@ -764,6 +792,7 @@ void proc_manager::clear_slot(size_t index, int status) {
         --spared_;
     }
     free_.push_back(index);
+    adapt_due_ = true;  // an adaptive pool may want it replaced, or not
     board_.slot_cleared(index);
     ++board_.counts.exits;
     publish_status();  // served_by_gone and the slot change together for readers

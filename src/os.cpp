@@ -46,11 +46,18 @@ int epoll_create() {
     return ::epoll_create1(EPOLL_CLOEXEC);
 }
 
-int epoll_add(int epfd, int fd, uint64_t tag) {
+int epoll_add(int epfd, int fd, uint64_t tag, bool edge) {
     struct epoll_event ev = {};
-    ev.events = EPOLLIN;
+    ev.events = EPOLLIN | (edge ? EPOLLET : 0u);
     ev.data.u64 = tag;
     return ::epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void epoll_rearm(int epfd, int fd, uint64_t tag, bool on) {
+    struct epoll_event ev = {};
+    ev.events = on ? EPOLLIN | EPOLLET : 0u;
+    ev.data.u64 = tag;
+    ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
 }
 
 void epoll_del(int epfd, int fd) {

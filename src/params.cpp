@@ -1,5 +1,6 @@
 #include "params.h"
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <errno.h>
@@ -215,6 +216,16 @@ const std::vector<param_def> &param_table() {
         fixed_when_running(boolean("scoreboard", &params::scoreboard)),
         fixed_when_running(text("status_socket", &params::status_socket, 107, true)),
         fixed_when_running(text("status_group", &params::status_group, 255, true)),
+        fixed_when_running(choice<pool_mode>("pool", &params::pool,
+                                             {{"static", pool_mode::fixed},
+                                              {"dynamic", pool_mode::dynamic},
+                                              {"ondemand", pool_mode::ondemand}})),
+        integer("min_idle", &params::min_idle, 0, max_workers),
+        integer("max_idle", &params::max_idle, 0, max_workers),
+        // The scoreboard has a slot for each, made at the start.
+        fixed_when_running(integer("max_workers", &params::max_workers, 0, max_workers)),
+        seconds("idle_timeout", &params::idle_timeout_ms),
+        integer("spawn_rate", &params::spawn_rate, 1, 1000000),
     };
     return table;
 }
@@ -227,6 +238,70 @@ const param_def *find_param(const std::string &name) {
 }
 
 }  // namespace
+
+std::string check_pool(const params &p) {
+    const params d;  // the defaults: what a mode without the setting leaves alone
+    std::string mode = p.pool == pool_mode::dynamic ? "dynamic" : p.pool == pool_mode::ondemand ? "ondemand" : "static";
+    auto only = [&](const char *name, const char *modes) {
+        return std::string(name) + " applies to pool " + modes + " only (pool is " + mode + ")";
+    };
+    if (p.pool == pool_mode::fixed) {
+        if (p.min_idle != d.min_idle)
+            return only("min_idle", "dynamic");
+        if (p.max_idle != d.max_idle)
+            return only("max_idle", "dynamic");
+        if (p.max_workers != d.max_workers)
+            return only("max_workers", "dynamic or ondemand");
+        if (p.idle_timeout_ms != d.idle_timeout_ms)
+            return only("idle_timeout", "dynamic or ondemand");
+        if (p.spawn_rate != d.spawn_rate)
+            return only("spawn_rate", "dynamic or ondemand");
+        return "";
+    }
+    if (p.max_workers < 1)
+        return "pool " + mode + " needs max_workers (the most workers it may grow to)";
+    if (p.pool == pool_mode::ondemand) {
+        if (p.min_idle != d.min_idle)
+            return only("min_idle", "dynamic");
+        if (p.max_idle != d.max_idle)
+            return only("max_idle", "dynamic");
+        if (p.n_processes > 0)
+            return "n_processes applies to pool static or dynamic only (pool ondemand starts none)";
+        return "";
+    }
+    int64_t max_idle = p.max_idle ? p.max_idle : std::max<int64_t>(p.min_idle, p.n_processes);
+    if (p.min_idle < 1)
+        return "min_idle must be at least 1 in pool dynamic (pool ondemand keeps none)";
+    if (p.n_processes < 0)
+        return "n_processes must not be negative in pool dynamic";
+    if (p.n_processes > p.max_workers)
+        return "n_processes (" + std::to_string(p.n_processes) + ") must not exceed max_workers (" +
+               std::to_string(p.max_workers) + ")";
+    if (p.min_idle > p.max_workers)
+        return "min_idle (" + std::to_string(p.min_idle) + ") must not exceed max_workers (" +
+               std::to_string(p.max_workers) + ")";
+    if (p.min_idle > max_idle)
+        return "min_idle (" + std::to_string(p.min_idle) + ") must not exceed max_idle (" + std::to_string(max_idle) +
+               ")";
+    if (max_idle > p.max_workers)
+        return "max_idle (" + std::to_string(max_idle) + ") must not exceed max_workers (" +
+               std::to_string(p.max_workers) + ")";
+    return "";
+}
+
+pool_settings pool_settings_of(const params &p) {
+    pool_settings s;
+    s.mode = p.pool;
+    s.start = static_cast<size_t>(std::max<int64_t>(p.n_processes, 0));
+    s.min_idle = p.pool == pool_mode::dynamic ? static_cast<size_t>(p.min_idle) : 0;
+    s.max_idle = p.pool == pool_mode::dynamic
+                     ? static_cast<size_t>(p.max_idle ? p.max_idle : std::max<int64_t>(p.min_idle, p.n_processes))
+                     : 0;
+    s.max_workers = static_cast<size_t>(p.max_workers);
+    s.idle_timeout_ms = p.idle_timeout_ms;
+    s.spawn_rate = p.spawn_rate;
+    return s;
+}
 
 std::string seconds_text(int64_t ms) {
     std::string s = std::to_string(ms / 1000);
@@ -286,6 +361,14 @@ int set_param(params &p, const std::string &name, const std::string &value, std:
     if (candidate.backoff_min_ms > candidate.backoff_max_ms) {
         message = name + ": backoff_min must not exceed backoff_max";
         return PM_ERANGE;
+    }
+    if (running) {
+        // A running pool's limits stay coherent: a change that would not make one is refused.
+        std::string pool = check_pool(candidate);
+        if (!pool.empty() && check_pool(p).empty()) {
+            message = name + ": '" + value + "': " + pool;
+            return PM_EBADVALUE;
+        }
     }
     if (name == "process_name")
         candidate.process_name_set = true;

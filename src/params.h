@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "pool_policy.h"
+
 namespace fcgipm {
 
 // Durations are kept in milliseconds; the text form is seconds ("60", "0.25").
@@ -60,7 +62,23 @@ struct params {
     // group allowed to connect (empty: the manager's user only).
     std::string status_socket;
     std::string status_group;
+    // The pool's size (pool_policy.h): fixed at n_processes, dynamic (n_processes to
+    // start, min_idle..max_idle idle, max_workers at most) or on demand (none until a
+    // connection waits, max_workers at most). Idle workers beyond the resting number
+    // retire after idle_timeout; at most spawn_rate forks a second.
+    pool_mode pool = pool_mode::fixed;
+    int64_t min_idle = 1;
+    int64_t max_idle = 0;  // 0: the larger of min_idle and n_processes
+    int64_t max_workers = 0;
+    int64_t idle_timeout_ms = 10000;
+    int64_t spawn_rate = 1000;
 };
+
+// The pool's settings, checked together: "" if they make a pool, else what is wrong
+// (one line, naming the parameters).
+std::string check_pool(const params &p);
+// The settings the policy decides with (after check_pool).
+pool_settings pool_settings_of(const params &p);
 
 constexpr size_t max_title_length = 255;
 constexpr size_t max_path_length = 4095;

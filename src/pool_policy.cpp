@@ -54,13 +54,18 @@ pool_decision pool_policy::decide(const pool_look &look) {
     }
     if (look.waiting > 0 && d.target < s_.max_workers)
         d.next_check_ms = std::min(d.next_check_ms, now + recheck_ms);  // while connections wait
-    if (add > 0 || look.waiting > 0)
+    size_t keep = s_.mode == pool_mode::dynamic ? s_.max_idle : 0;
+    if (add > 0 || look.waiting > 0) {
+        // No shrinking while connections wait; the busy workers that may go idle
+        // after are looked at again within a timeout.
+        if (d.target > keep)
+            d.next_check_ms = std::min(d.next_check_ms, now + s_.idle_timeout_ms);
         return d;
+    }
 
     // Shrinking, when nothing waits: the idle workers beyond the pool's resting
     // number (max_idle, or none on demand), longest idle first, each once it has been
     // idle idle_timeout.
-    size_t keep = s_.mode == pool_mode::dynamic ? s_.max_idle : 0;
     std::vector<const worker_look *> idle_ones;
     idle_ones.reserve(idle);
     for (const worker_look &w : look.ready)

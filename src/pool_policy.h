@@ -61,6 +61,7 @@ public:
 
     explicit pool_policy(const pool_settings &s = {}) : s_(s) {}
     const pool_settings &settings() const { return s_; }
+    void update(const pool_settings &s) { s_ = s; }  // limits changed at run time
     bool adaptive() const { return s_.mode != pool_mode::fixed; }
     // The size to start with.
     size_t initial_target() const;

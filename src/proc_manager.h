@@ -34,6 +34,16 @@ struct slot {
     bool spared = false;        // told to stop, not signalled: accepting on a socket shut down
     int exec_pipe = -1;         // exec mode: read end of its close-on-exec pipe, until the exec
     bool used = false;          // has had a worker: the next is a respawn
+    int64_t ready_ms = 0;       // when it could serve
+    int64_t idle_seen_ms = -1;  // adaptive pools: idle since then, as last seen (-1: not idle)
+    uint64_t idle_seen_requests = 0;  // with this many served
+};
+
+// A listening socket an adaptive pool watches for connections that wait.
+struct pool_listener {
+    int fd;
+    int family;
+    uint64_t inode;
 };
 
 class proc_manager {
@@ -134,6 +144,15 @@ private:
     void publish_status();
     void open_status_socket();
     void sample_status(int64_t now);
+    // Adaptive pools (manager_pool.cpp).
+    static constexpr uint64_t listen_tag = UINT64_MAX - 3;  // epoll tag of the listening sockets
+    static constexpr int64_t exec_report_ms = 1000;  // an exec'd program on this library has reported by then
+    void watch_listeners_for_pool();
+    void arm_listeners(bool on);
+    size_t wanted() const;  // workers the pool should have now
+    size_t connections_waiting();
+    void adapt(int64_t now);
+    bool retire_worker(size_t index, int64_t now);
 
     // worker.cpp
     void forget_manager_state();
@@ -214,6 +233,12 @@ private:
     size_t stopping_ = 0;       // live workers sent TERM (by HUP or shutdown)
     size_t spared_ = 0;         // live workers told to stop without a signal (slot::spared)
     std::vector<int> listeners_;  // the listening sockets the workers inherit
+    pool_policy policy_;          // the pool's size (fixed unless params "pool" says)
+    size_t target_ = 0;           // an adaptive pool's size now
+    std::vector<pool_listener> pool_listeners_;
+    bool listeners_armed_ = false;
+    bool adapt_due_ = false;             // an event the policy must see
+    int64_t next_adapt_ms_ = INT64_MAX;  // the policy's next look without one
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;
     saved_title saved_title_;  // given back if pm_manage fails

@@ -295,6 +295,32 @@ void scoreboard::slot_cleared(size_t i) {
     });
 }
 
+int64_t scoreboard::idle_ms(size_t i) const {
+    if (!header_ || i >= capacity_)
+        return -1;
+    const worker_slot &s = slots_[i];
+    if (!__atomic_load_n(&s.views, __ATOMIC_RELAXED))
+        return -1;
+    // Two words the worker writes together: a torn pair only misjudges the time,
+    // which is bounded below.
+    uint64_t start = __atomic_load_n(&s.request_start, __ATOMIC_RELAXED);
+    uint64_t duration = __atomic_load_n(&s.last_duration, __ATOMIC_RELAXED);
+    if (!start || __atomic_load_n(&s.busy, __ATOMIC_RELAXED))
+        return -1;
+    uint64_t now = board::ticks(constants_.clock);
+    uint64_t end = start + duration;
+    if (end > now)
+        return 0;
+    double ns_per_tick = 1.0;
+    int64_t mono = mono_ns();
+    if (constants_.clock == clock_tsc && now > constants_.clock_ref_ticks && mono > constants_.clock_ref_ns)
+        ns_per_tick = static_cast<double>(mono - constants_.clock_ref_ns) /
+                      static_cast<double>(now - constants_.clock_ref_ticks);
+    double ms = static_cast<double>(now - end) * ns_per_tick / 1e6;
+    double uptime_ms = static_cast<double>(mono - constants_.start_mono_ns) / 1e6;
+    return static_cast<int64_t>(std::max(0.0, std::min(ms, uptime_ms)));
+}
+
 void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot, int64_t now) {
     if (!header_)
         return;

@@ -175,6 +175,16 @@ inline void set_accepting(worker_slot &s, bool now) {
     }
 }
 
+// Manager: adds a stop flag only if the worker is idle (or accepting) and has none:
+// true if it did (the worker cannot go busy after: begin_request sees the flag).
+inline bool retire_idle(worker_slot &s, uint32_t flag) {
+    uint32_t old = __atomic_load_n(&s.state, __ATOMIC_RELAXED);
+    while (((old & phase_mask) == idle || (old & phase_mask) == accepting) && !(old & stop_mask))
+        if (__atomic_compare_exchange_n(&s.state, &old, old | flag, true, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return true;
+    return false;
+}
+
 // Worker: from idle (or accepting) to busy. Returns the stop flags already set (non-zero: the
 // manager may have signalled it, and the signal may still arrive).
 inline uint32_t begin_request(worker_slot &s) {
@@ -281,6 +291,9 @@ public:
     void slot_ready(size_t i);
     void slot_told_to_stop(size_t i);
     void slot_cleared(size_t i);  // its worker reaped: its requests go to served_by_gone
+    // How long slot i's worker has been idle since its last request, by its own view
+    // (ms, bounded by the manager's uptime); -1 if it has served none or has no view.
+    int64_t idle_ms(size_t i) const;
     // Each second: busy workers (max_busy, pool_full), the listen queues
     // (max_queue), the CPU time and memory of each idle worker that served a request
     // since it was last read (or was read more than usage_refresh_ms ago); and the

@@ -59,7 +59,18 @@ static void usage(FILE *out)
             "  -a ADDR           listen on TCP address ADDR (with -p; default 0.0.0.0)\n"
             "  -p PORT           listen on TCP port PORT\n"
             "  -b N              listen backlog (default 1024)\n"
-            "  -F N              workers to keep running (default 1)\n"
+            "  -F N              workers to keep running (default 1); with --pool dynamic,\n"
+            "                    the workers to start with\n"
+            "  --pool MODE       static (default: -F workers, always), dynamic (between\n"
+            "                    --min-idle and --max-idle idle, at most --max-workers) or\n"
+            "                    ondemand (none until a connection waits, at most\n"
+            "                    --max-workers; each idle --idle-timeout retires)\n"
+            "  --min-idle N, --max-idle N  a dynamic pool's idle workers (default 1, and\n"
+            "                    the larger of --min-idle and -F)\n"
+            "  --max-workers N   the most workers a dynamic or ondemand pool grows to\n"
+            "  --idle-timeout S  seconds an idle worker beyond the pool's resting size\n"
+            "                    stays (default 10)\n"
+            "  --spawn-rate N    the most workers started a second, and at once (default 1000)\n"
             "  -P FILE           pid file of the manager (locked; a second manager is refused)\n"
             "  -M MODE           unix socket mode, octal (default 0660)\n"
             "  -u USER, -g GROUP workers run as USER and GROUP (when started as root)\n"
@@ -308,6 +319,34 @@ static void set_title(pm_t *pm, const struct options *o, int inherited)
 }
 
 /* Sets a library parameter from a flag; a refused value is a usage error. */
+/* The library's message on the pool's settings, in the flags' names. */
+static const char *pool_message(const char *message)
+{
+    static const char *const names[][2] = {
+        {"n_processes", "-F"},          {"min_idle", "--min-idle"},       {"max_idle", "--max-idle"},
+        {"max_workers", "--max-workers"}, {"idle_timeout", "--idle-timeout"}, {"spawn_rate", "--spawn-rate"},
+        {"pool ", "--pool "},
+    };
+    static char out[512];
+    size_t n = 0;
+    for (const char *p = message; *p && n + 1 < sizeof out;) {
+        size_t k = 0;
+        for (; k < sizeof names / sizeof names[0]; ++k)
+            if (strncmp(p, names[k][0], strlen(names[k][0])) == 0)
+                break;
+        const char *word = k < sizeof names / sizeof names[0] ? names[k][1] : NULL;
+        if (word && n + strlen(word) + 1 < sizeof out) {
+            memcpy(out + n, word, strlen(word));
+            n += strlen(word);
+            p += strlen(names[k][0]);
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void set(pm_t *pm, const char *flag, const char *name, const char *value)
 {
     if (pm_parameter(pm, name, value) != 0)
@@ -366,7 +405,7 @@ int main(int argc, char **argv)
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
            MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL, START_TIMEOUT, STATUS_SOCKET,
-           STATUS_GROUP };
+           STATUS_GROUP, POOL, MIN_IDLE, MAX_IDLE, MAX_WORKERS, IDLE_TIMEOUT, SPAWN_RATE };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -383,6 +422,12 @@ int main(int argc, char **argv)
         {"start-timeout", required_argument, NULL, START_TIMEOUT},
         {"status-socket", required_argument, NULL, STATUS_SOCKET},
         {"status-group", required_argument, NULL, STATUS_GROUP},
+        {"pool", required_argument, NULL, POOL},
+        {"min-idle", required_argument, NULL, MIN_IDLE},
+        {"max-idle", required_argument, NULL, MAX_IDLE},
+        {"max-workers", required_argument, NULL, MAX_WORKERS},
+        {"idle-timeout", required_argument, NULL, IDLE_TIMEOUT},
+        {"spawn-rate", required_argument, NULL, SPAWN_RATE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -391,13 +436,20 @@ int main(int argc, char **argv)
     int c;
     const char *group = NULL;
     int titled = 0;
+    int workers_given = 0, ondemand = 0;
     while ((c = getopt_long(argc, argv, "+:s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
         case 'a': o.address = optarg; break;
         case 'p': o.port = optarg; parse_count("-p", optarg, 1, 65535); break;
         case 'b': o.backlog = parse_count("-b", optarg, 1, 65535); break;
-        case 'F': o.workers = optarg; parse_count("-F", optarg, 1, 100000); break;
+        case 'F': o.workers = optarg; workers_given = 1; parse_count("-F", optarg, 0, 100000); break;
+        case POOL: set(pm, "--pool", "pool", optarg); ondemand = strcmp(optarg, "ondemand") == 0; break;
+        case MIN_IDLE: set(pm, "--min-idle", "min_idle", optarg); break;
+        case MAX_IDLE: set(pm, "--max-idle", "max_idle", optarg); break;
+        case MAX_WORKERS: set(pm, "--max-workers", "max_workers", optarg); break;
+        case IDLE_TIMEOUT: set(pm, "--idle-timeout", "idle_timeout", optarg); break;
+        case SPAWN_RATE: set(pm, "--spawn-rate", "spawn_rate", optarg); break;
         case 'P': o.pid_file = optarg; break;
         case 'M': {
             char *end;
@@ -484,7 +536,11 @@ int main(int argc, char **argv)
     pm_set_hook(pm, PM_HOOK_SERVER_INIT, prepare_worker, &o);
     /* From here a Ctrl-C is a stop request, acted on as soon as pm_manage runs. */
     handle_interrupt(pm);
-    set(pm, "-F", "n_processes", o.workers);
+    /* An ondemand pool starts none: -F is its error only when given. */
+    if (!ondemand || workers_given)
+        set(pm, "-F", "n_processes", o.workers);
+    if (pm_check_parameters(pm) != 0)
+        die_usage("%s", pool_message(pm_errmsg(pm)));
     if (o.pid_file) {
         set(pm, "-P", "pid_fname", o.pid_file);
         /* Before the socket: a second manager is refused before it touches the

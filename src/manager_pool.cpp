@@ -1,0 +1,148 @@
+// The manager's side of an adaptive pool (params "pool" dynamic or ondemand; the
+// decisions are pool_policy's): what it sees of its workers, the listening sockets it
+// watches for connections that wait, and the retiring of idle workers.
+//
+// The manager watches its listening sockets edge-triggered: each connection that
+// arrives wakes it once (a wake that finds it busy is merged with the next). It then
+// counts the workers idle (from each slot's phase, written by the worker without a
+// system call) and the connections waiting (the kernel's socket diagnostics), and the
+// policy says how many to add. While connections wait and the pool may still grow it
+// looks again every millisecond; a pool at max_workers is not woken by connections at
+// all. Idle workers are retired at the policy's deadline: each one is taken out of
+// "idle" with a compare-and-swap on its slot's state word, so a worker that has just
+// taken a connection is never stopped (the swap fails, and it stays).
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "error.h"
+#include "log.h"
+#include "os.h"
+#include "proc_manager.h"
+#include "sockdiag.h"
+
+namespace fcgipm {
+
+void proc_manager::watch_listeners_for_pool() {
+    if (!policy_.adaptive())
+        return;
+    for (int fd : os::listening_fds()) {
+        struct sockaddr_storage addr;
+        socklen_t len = sizeof addr;
+        struct stat st;
+        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0 || ::fstat(fd, &st) != 0)
+            continue;
+        if (os::epoll_add(epoll_fd_, fd, listen_tag, true) < 0)
+            throw error(PM_ESYS, "epoll_ctl: " + os::errno_text(errno));
+        pool_listeners_.push_back({fd, addr.ss_family, static_cast<uint64_t>(st.st_ino)});
+    }
+    listeners_armed_ = true;
+}
+
+// The listening sockets wake the loop only while the pool can grow.
+void proc_manager::arm_listeners(bool on) {
+    if (on == listeners_armed_)
+        return;
+    for (const pool_listener &l : pool_listeners_)
+        os::epoll_rearm(epoll_fd_, l.fd, listen_tag, on);  // re-armed: reported at once if a connection waits
+    listeners_armed_ = on;
+}
+
+size_t proc_manager::wanted() const {
+    if (policy_.adaptive())
+        return target_;
+    return static_cast<size_t>(std::max(params_.n_processes, 0L));
+}
+
+size_t proc_manager::connections_waiting() {
+    size_t waiting = 0;
+    for (const pool_listener &l : pool_listeners_) {
+        sockdiag::listen_queue q;
+        if (sockdiag::queue_of(l.family, l.inode, q))
+            waiting += q.length;
+    }
+    return waiting;
+}
+
+void proc_manager::adapt(int64_t now) {
+    adapt_due_ = false;
+    if (!policy_.adaptive() || phase_ == phase::stopping)
+        return;
+    policy_.update(pool_settings_of(params_));  // limits set since apply now
+    pool_look look{now, 0, 0, {}, 0};
+    look.ready.reserve(live_);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        slot &s = slots_[i];
+        if (!s.pid || s.told_to_stop)
+            continue;
+        ++look.live;
+        const worker_slot *r = i < reports_capacity_ ? &reports_[i] : nullptr;
+        bool exec = !exec_argv_.empty();
+        // An exec'd program reports once it has mapped its slot (a program on this
+        // library, soon after its exec: until then it counts as starting); one that
+        // does not within exec_report_ms is not on the library: its phase unknown,
+        // never idle to the policy, so never retired.
+        bool reports = r && (!exec || r->views);
+        bool starting = reports ? !r->initialized : !s.ready || (exec && now - s.ready_ms < exec_report_ms);
+        if (starting) {
+            ++look.starting;
+            continue;
+        }
+        bool idle = false;
+        if (reports) {
+            uint32_t phase = board::load(*r) & board::phase_mask;
+            idle = exec ? __atomic_load_n(&r->busy, __ATOMIC_RELAXED) == 0 : phase != board::busy;
+        }
+        int64_t since = now;
+        if (idle) {
+            // Its own view tells since when; else the manager's first sight of it idle.
+            int64_t for_ms = board_.idle_ms(i);
+            uint64_t served = r ? __atomic_load_n(&r->requests, __ATOMIC_RELAXED) : 0;
+            if (for_ms >= 0)
+                since = std::max(now - for_ms, s.ready_ms);
+            else if (served == 0)
+                since = s.ready_ms;  // idle since it could serve
+            else if (s.idle_seen_ms >= 0 && s.idle_seen_requests == served)
+                since = s.idle_seen_ms;
+            s.idle_seen_ms = since;
+            s.idle_seen_requests = served;
+        } else {
+            s.idle_seen_ms = -1;
+        }
+        look.ready.push_back({i, idle, since});
+    }
+    // After the phases: a connection taken meanwhile is then counted neither waiting
+    // nor idle (too few workers, put right at the next look), never both.
+    look.waiting = connections_waiting();
+    pool_decision d = policy_.decide(look);
+    size_t retired = 0;
+    for (size_t index : d.retire)
+        retired += retire_worker(index, now);
+    // A worker that turned busy before it could be retired stays, and counts.
+    target_ = d.target + (d.retire.size() - retired);
+    next_adapt_ms_ = d.next_check_ms;
+    arm_listeners(target_ < policy_.settings().max_workers);
+}
+
+bool proc_manager::retire_worker(size_t index, int64_t now) {
+    slot &s = slots_[index];
+    bool exec = !exec_argv_.empty();
+    if (!exec) {
+        // Out of idle (or accepting) with the stop flag, unless it went busy.
+        if (index >= reports_capacity_ || !board::retire_idle(reports_[index], board::stop_hup))
+            return false;
+    }
+    int64_t idle_for = s.idle_seen_ms >= 0 ? now - s.idle_seen_ms : 0;
+    ++stopping_;
+    s.told_to_stop = true;
+    board_.slot_told_to_stop(index);
+    ::kill(s.pid, exec ? params_.stop_signal : SIGTERM);
+    notify((short_text() << "server (pid " << s.pid << ") retired: idle " << seconds_text(idle_for) << " s, "
+                         << static_cast<long long>(live_ - stopping_) << " workers left")
+               .view());
+    return true;
+}
+
+}  // namespace fcgipm
