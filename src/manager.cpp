@@ -345,7 +345,7 @@ bool proc_manager::spawn_due() {
             return false;
         }
         fork_failures_ = 0;
-        if (slots_[index].early_deaths > 0 && crash_limited_)
+        if ((slots_[index].early_deaths > 0 || policy_.adaptive()) && crash_limited_)
             next_crash_fork_ms_ = now + crash_fork_interval_ms;
         start_worker_in_slot(index, pid, exec_pipe[0]);
         ++counted;
@@ -446,7 +446,7 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
             continue;
         }
         if (tags[k] == listen_tag) {
-            adapt_due_ = true;  // a connection arrived: are there workers for it?
+            adapt_due_ = connection_arrived_ = true;  // are there workers for it?
             continue;
         }
         if (tags[k] == wake_tag) {
@@ -524,7 +524,11 @@ bool proc_manager::sigchld_ignored() {
 
 // When a free slot may be refilled: its own backoff, and the pool's pace for crashed
 // slots once the crash budget is spent.
+// An adaptive pool forks into any free slot, so its backoff is the pool's: after an
+// early death no slot is filled before the pause, and in a crash loop one a second.
 int64_t proc_manager::slot_due_ms(const slot &s) const {
+    if (policy_.adaptive())
+        return std::max({s.not_before_ms, pool_not_before_ms_, crash_limited_ ? next_crash_fork_ms_ : 0});
     if (crash_limited_ && s.early_deaths > 0)
         return std::max(s.not_before_ms, next_crash_fork_ms_);
     return s.not_before_ms;
@@ -731,6 +735,8 @@ void proc_manager::reset_crash_backoff() {
     }
     early_deaths_.clear();
     next_crash_fork_ms_ = 0;
+    pool_early_deaths_ = 0;
+    pool_not_before_ms_ = 0;
     if (crash_limited_) {
         crash_limited_ = false;
         notify("crash loop over: respawning normally");
@@ -815,11 +821,13 @@ pid_t proc_manager::reap_slot(size_t index) {
     int64_t now = os::now_ms();
     if (!told && now - s.started_ms < params_.min_uptime_ms && crashed(index, status)) {
         s.not_before_ms = now + backoff_ms(params_, ++s.early_deaths);
+        pool_not_before_ms_ = now + backoff_ms(params_, ++pool_early_deaths_);
         ++board_.counts.crashes;
         note_early_death(now);
     } else {
         s.early_deaths = 0;
         s.not_before_ms = now;
+        pool_early_deaths_ = 0;
     }
     return pid;
 }

@@ -2,13 +2,16 @@
 // decisions are pool_policy's): what it sees of its workers, the listening sockets it
 // watches for connections that wait, and the retiring of idle workers.
 //
-// The manager watches its listening sockets edge-triggered: each connection that
-// arrives wakes it once (a wake that finds it busy is merged with the next). It then
-// counts the workers idle (from each slot's phase, written by the worker without a
-// system call) and the connections waiting (the kernel's socket diagnostics), and the
-// policy says how many to add. While connections wait and the pool may still grow it
-// looks again every millisecond; a pool at max_workers is not woken by connections at
-// all. Idle workers are retired at the policy's deadline: each one is taken out of
+// The manager watches its listening sockets edge-triggered: a connection arriving at
+// a quiet pool wakes it. It then counts the workers idle (from each slot's phase,
+// written by the worker without a system call) and the connections waiting (the
+// kernel's socket diagnostics), and the policy says how many to add. The sockets are
+// then left unwatched for settle_ms, and looked at once more: by then the worker that
+// took the connection shows busy (it does not tell), and further arrivals are seen
+// together. Only a look that finds nothing waiting watches the sockets again. So a
+// pool under load costs the manager one look per settle_ms at most, whatever the
+// request rate; while connections wait and the pool may still grow it looks every
+// millisecond; a pool at max_workers is not woken by connections at all. Idle workers are retired at the policy's deadline: each one is taken out of
 // "idle" with a compare-and-swap on its slot's state word, so a worker that has just
 // taken a connection is never stopped (the swap fails, and it stays).
 #include <algorithm>
@@ -68,6 +71,8 @@ size_t proc_manager::connections_waiting() {
 
 void proc_manager::adapt(int64_t now) {
     adapt_due_ = false;
+    bool arrival = connection_arrived_;
+    connection_arrived_ = false;
     if (!policy_.adaptive() || phase_ == phase::stopping)
         return;
     policy_.update(pool_settings_of(params_));  // limits set since apply now
@@ -123,7 +128,14 @@ void proc_manager::adapt(int64_t now) {
     // A worker that turned busy before it could be retired stays, and counts.
     target_ = d.target + (d.retire.size() - retired);
     next_adapt_ms_ = d.next_check_ms;
-    arm_listeners(target_ < policy_.settings().max_workers);
+    bool can_grow = target_ < policy_.settings().max_workers;
+    if (can_grow && (arrival || look.waiting > 0)) {
+        // Traffic: look again once it settles, the sockets unwatched meanwhile.
+        arm_listeners(false);
+        next_adapt_ms_ = std::min(next_adapt_ms_, now + settle_ms);
+    } else {
+        arm_listeners(can_grow);
+    }
 }
 
 bool proc_manager::retire_worker(size_t index, int64_t now) {

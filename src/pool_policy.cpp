@@ -1,7 +1,6 @@
 #include "pool_policy.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace fcgipm {
 
@@ -17,13 +16,13 @@ size_t pool_policy::initial_target() const {
     return 0;
 }
 
+// Tokens in thousandths: spawn_rate a second is spawn_rate thousandths a millisecond.
 void pool_policy::refill(int64_t now_ms) {
-    double capacity = static_cast<double>(std::max<int64_t>(s_.spawn_rate, 1));
-    if (tokens_ < 0) {
+    int64_t rate = std::max<int64_t>(s_.spawn_rate, 1), capacity = rate * 1000;
+    if (tokens_ < 0)
         tokens_ = capacity;
-    } else if (now_ms > tokens_at_ms_) {
-        tokens_ = std::min(capacity, tokens_ + static_cast<double>(now_ms - tokens_at_ms_) * capacity / 1000.0);
-    }
+    else if (now_ms > tokens_at_ms_)
+        tokens_ = std::min(capacity, tokens_ + (now_ms - tokens_at_ms_) * rate);
     tokens_at_ms_ = std::max(tokens_at_ms_, now_ms);
 }
 
@@ -44,13 +43,13 @@ pool_decision pool_policy::decide(const pool_look &look) {
     size_t coming = idle + look.starting;
     size_t room = look.live < s_.max_workers ? s_.max_workers - look.live : 0;
     size_t wanted = std::min(need > coming ? need - coming : 0, room);
-    size_t add = std::min(wanted, static_cast<size_t>(std::floor(tokens_)));
-    tokens_ -= static_cast<double>(add);
+    size_t add = std::min(wanted, static_cast<size_t>(tokens_ / 1000));
+    tokens_ -= static_cast<int64_t>(add) * 1000;
     d.target = look.live + add;
     if (add < wanted) {
-        // Out of tokens: when the next one is there.
-        double per_ms = static_cast<double>(std::max<int64_t>(s_.spawn_rate, 1)) / 1000.0;
-        d.next_check_ms = now + std::max<int64_t>(1, static_cast<int64_t>(std::ceil((1.0 - (tokens_ - std::floor(tokens_))) / per_ms)));
+        // Out of tokens: when the next whole one is there.
+        int64_t rate = std::max<int64_t>(s_.spawn_rate, 1), missing = 1000 - tokens_ % 1000;
+        d.next_check_ms = now + std::max<int64_t>(1, (missing + rate - 1) / rate);
     }
     if (look.waiting > 0 && d.target < s_.max_workers)
         d.next_check_ms = std::min(d.next_check_ms, now + recheck_ms);  // while connections wait

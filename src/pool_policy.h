@@ -72,7 +72,7 @@ public:
 private:
     void refill(int64_t now_ms);
     pool_settings s_;
-    double tokens_ = -1;  // -1: full (set on the first decision)
+    int64_t tokens_ = -1;  // thousandths of a fork; -1: full (set on the first decision)
     int64_t tokens_at_ms_ = 0;
 };
 

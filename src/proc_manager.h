@@ -147,6 +147,7 @@ private:
     // Adaptive pools (manager_pool.cpp).
     static constexpr uint64_t listen_tag = UINT64_MAX - 3;  // epoll tag of the listening sockets
     static constexpr int64_t exec_report_ms = 1000;  // an exec'd program on this library has reported by then
+    static constexpr int64_t settle_ms = 2;  // after an arrival, the next look (manager_pool.cpp)
     void watch_listeners_for_pool();
     void arm_listeners(bool on);
     size_t wanted() const;  // workers the pool should have now
@@ -226,6 +227,9 @@ private:
     std::deque<int64_t> early_deaths_;
     bool crash_limited_ = false;
     int64_t next_crash_fork_ms_ = 0;
+    // An adaptive pool's backoff after early deaths (its forks go to any free slot).
+    int pool_early_deaths_ = 0;
+    int64_t pool_not_before_ms_ = 0;
     std::list<pid_file> pid_files_;  // pid files this process holds
     size_t pid_files_before_ = 0;    // how many it held when pm_manage began
     // The service manager (systemd), when it asked to be told.
@@ -238,6 +242,7 @@ private:
     std::vector<pool_listener> pool_listeners_;
     bool listeners_armed_ = false;
     bool adapt_due_ = false;             // an event the policy must see
+    bool connection_arrived_ = false;    // that event: a listening socket's
     int64_t next_adapt_ms_ = INT64_MAX;  // the policy's next look without one
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;

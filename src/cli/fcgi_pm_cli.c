@@ -443,7 +443,7 @@ int main(int argc, char **argv)
         case 'a': o.address = optarg; break;
         case 'p': o.port = optarg; parse_count("-p", optarg, 1, 65535); break;
         case 'b': o.backlog = parse_count("-b", optarg, 1, 65535); break;
-        case 'F': o.workers = optarg; workers_given = 1; parse_count("-F", optarg, 0, 100000); break;
+        case 'F': o.workers = optarg; workers_given = 1; parse_count("-F", optarg, 1, 100000); break;
         case POOL: set(pm, "--pool", "pool", optarg); ondemand = strcmp(optarg, "ondemand") == 0; break;
         case MIN_IDLE: set(pm, "--min-idle", "min_idle", optarg); break;
         case MAX_IDLE: set(pm, "--max-idle", "max_idle", optarg); break;

@@ -517,6 +517,45 @@ void test_policy_shrink(void **) {
     assert_true(d.retire.empty());
 }
 
+void test_pool_settings_checked(void **) {
+    params p;
+    assert_string_equal(check_pool(p).c_str(), "");  // static, the defaults
+    assert_int_equal(set(p, "pool", "dynamic"), PM_OK);
+    assert_true(check_pool(p).find("needs max_workers") != std::string::npos);
+    assert_int_equal(set(p, "max_workers", "8"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");
+    pool_settings s = pool_settings_of(p);
+    assert_int_equal(s.min_idle, 1);
+    assert_int_equal(s.max_idle, 1);  // the larger of min_idle and n_processes (0)
+    assert_int_equal(set(p, "n_processes", "4"), PM_OK);
+    assert_int_equal(pool_settings_of(p).max_idle, 4);
+    assert_int_equal(set(p, "min_idle", "6"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");  // max_idle follows: 6
+    assert_int_equal(set(p, "max_idle", "4"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "min_idle (6) must not exceed max_idle (4)");
+    assert_int_equal(set(p, "max_idle", "7"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");
+    assert_int_equal(set(p, "n_processes", "9"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "n_processes (9) must not exceed max_workers (8)");
+    params o;
+    assert_int_equal(set(o, "pool", "ondemand"), PM_OK);
+    assert_int_equal(set(o, "max_workers", "8"), PM_OK);
+    assert_string_equal(check_pool(o).c_str(), "");
+    assert_int_equal(pool_settings_of(o).min_idle, 0);
+    assert_int_equal(set(o, "min_idle", "2"), PM_OK);
+    assert_true(check_pool(o).find("min_idle applies to pool dynamic only") != std::string::npos);
+    params f;
+    assert_int_equal(set(f, "idle_timeout", "3"), PM_OK);
+    assert_true(check_pool(f).find("idle_timeout applies to pool dynamic or ondemand only (pool is static)") !=
+                std::string::npos);
+    // While running, a change that would break a good pool is refused, and changes nothing.
+    std::string message;
+    assert_int_equal(set_param(p, "min_idle", "8", message, true), PM_EBADVALUE);
+    assert_true(message.find("must not exceed") != std::string::npos);
+    assert_string_equal(get(p, "min_idle").c_str(), "6");
+    assert_int_equal(set_param(p, "max_workers", "9", message, true), PM_ESTATE);
+}
+
 void test_policy_ondemand_to_zero(void **) {
     pool_settings s = dynamic_pool(0, 0, 0, 64);
     s.mode = pool_mode::ondemand;
@@ -561,6 +600,7 @@ int main(void) {
         cmocka_unit_test(test_policy_spawn_rate),
         cmocka_unit_test(test_policy_shrink),
         cmocka_unit_test(test_policy_ondemand_to_zero),
+        cmocka_unit_test(test_pool_settings_checked),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -1,0 +1,171 @@
+#!/bin/sh
+# Adaptive pools against real traffic: fcgi-pm running status_app (a libfcgi worker on
+# this library), nginx in front, curl as the clients. Checks that bad combinations of
+# the pool's flags are refused (exit 2, one line), that an ondemand pool starts with
+# no worker, serves its first request and goes back to none after its idle timeout,
+# that a burst of slow requests gets a worker each at once (dynamic and ondemand) and
+# that the pool shrinks back to its resting size after, never retiring a busy worker,
+# that a dynamic pool keeps min_idle idle, and HUP, TERM and a crash on an adaptive
+# pool. Time bounds are generous: the figures are bench/run's.
+# Usage: test_pool.sh FCGI_PM STATUS_APP
+set -u
+cli=$1 app=$2
+here=$(cd "$(dirname "$0")" && pwd)
+deploy=$here/../../examples/deploy
+work=$(mktemp -d /tmp/fcgi-pm-pool-XXXXXX)
+chmod 755 "$work"
+started=
+trap 'for p in $started; do pkill -KILL -P $p; kill -KILL $p; done 2>/dev/null
+      for d in "$work"/nginx*; do sh "$deploy/nginx-front.sh" stop "$d"; done
+      rm -rf "$work"' EXIT
+. "$here/../cli/lib.sh"
+py=/usr/bin/python3
+
+# field MANAGER EXPR: a Python expression over the status JSON (as j)
+field() {
+  "$cli" status --json "$1" >"$work/st.json" 2>/dev/null &&
+    "$py" -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$work/st.json"
+}
+until_field() {  # manager seconds expr: within seconds, a status that makes expr True
+  for _ in $(seq $(($2 * 50))); do
+    [ "$(field "$1" "$3")" = True ] && return 0
+    sleep 0.02
+  done
+  echo "  never within $2 s: $3"; cat "$work/st.json"; echo; return 1
+}
+# start_pool NAME FLAGS...: a pool on $work/NAME.sock with nginx in front; sets
+# manager, log and port
+start_pool() {
+  name=$1; shift
+  log=$work/$name.log
+  "$cli" -s "$work/$name.sock" "$@" -- "$app" 2>"$log" &
+  manager=$!; started="$started $manager"
+  for _ in $(seq 250); do [ -S "$work/$name.sock" ] && break; sleep 0.02; done
+  port=$(sh "$deploy/nginx-front.sh" start "$work/nginx-$name" "$work/$name.sock")
+}
+stop_pool() {
+  kill -TERM $manager; gone $manager
+  sh "$deploy/nginx-front.sh" stop "$work/nginx-$name"
+}
+get() { curl -sS -o /dev/null -w '%{http_code}\n' --max-time 20 "http://127.0.0.1:$port$1"; }
+# burst N MS: N concurrent requests through nginx, each sleeping MS ms; their codes
+# and times (s) in $work/codes.txt
+burst() {
+  seq "$1" | xargs -P "$1" -I{} curl -sS -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 30 \
+    "http://127.0.0.1:$port/slow?ms=$2&n={}" >"$work/codes.txt"
+}
+answered() {  # n: n lines of 200 in codes.txt
+  test "$(grep -c '^200 ' "$work/codes.txt")" -eq "$1"
+}
+# none_waited MS: no request of the burst took a second more than its own MS (one that
+# waited for another's worker would have taken 2 x MS)
+none_waited() {
+  awk -v ms="$1" '$2 * 1000 > ms + 1000 { print "  took " $2 " s"; bad = 1 } END { exit bad }' "$work/codes.txt"
+}
+
+# -- 1. bad combinations: exit 2, one line naming the flags, nothing started
+refused() {  # expected-text flags...
+  want=$1; shift
+  "$cli" -s "$work/refused.sock" "$@" -- "$app" >"$work/out" 2>"$work/err"
+  rc=$?
+  [ $rc -eq 2 ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q -- "$want" "$work/err" && [ ! -e "$work/refused.sock" ] ||
+    { echo "  rc $rc: $(cat "$work/err")"; return 1; }
+}
+check "refused: dynamic without --max-workers" refused "needs --max-workers" --pool dynamic
+check "refused: --min-idle above --max-idle" refused "min-idle (4) must not exceed --max-idle (2)" \
+  --pool dynamic --max-workers 8 --min-idle 4 --max-idle 2
+check "refused: -F above --max-workers" refused "F (9) must not exceed --max-workers (8)" \
+  --pool dynamic --max-workers 8 -F 9
+check "refused: --min-idle on a static pool" refused "min-idle applies to --pool dynamic only" --min-idle 2
+check "refused: --max-workers on a static pool" refused "max-workers applies to --pool dynamic or ondemand" \
+  --max-workers 4
+check "refused: -F on an ondemand pool" refused "F applies to --pool static or dynamic only" \
+  --pool ondemand --max-workers 4 -F 2
+check "refused: --max-idle on an ondemand pool" refused "max-idle applies to --pool dynamic only" \
+  --pool ondemand --max-workers 4 --max-idle 2
+check "refused: an unknown mode" refused "must be one of static|dynamic|ondemand" --pool elastic
+check "refused: a negative --idle-timeout" refused "must not be negative" \
+  --pool ondemand --max-workers 4 --idle-timeout -1
+check "refused: --spawn-rate 0" refused "spawn_rate" --pool ondemand --max-workers 4 --spawn-rate 0
+
+# -- 2. ondemand: none at the start, one for the first request, none again after
+start_pool od --pool ondemand --max-workers 64 --idle-timeout 1
+check "ondemand: no worker at the start" until_field $manager 5 "j['pool']['workers'] == 0 and j['pool']['phase'] == 'running'"
+check "ondemand: the first request answered (200)" test "$(get /first)" = 200
+check "ondemand: one worker for it" test "$(field $manager "j['pool']['workers']")" = 1
+check "ondemand: back to none after the idle timeout" until_field $manager 3 "j['pool']['workers'] == 0"
+check "ondemand: the worker retired (logged with its idle time)" grep -q 'server (pid [0-9]*) retired: idle 1' "$log"
+
+# -- 3. a burst of 64 slow requests from none: a worker each, all answered, then none
+burst 64 2500
+check "ondemand burst: 64 answered 200" answered 64
+check "ondemand burst: none waited for another's worker" none_waited 2500
+check "ondemand burst: a worker each (64 started in all, the first one's besides)" \
+  test "$(field $manager "j['pool']['spawned']")" -eq 65
+check "ondemand burst: back to none" until_field $manager 4 "j['pool']['workers'] == 0"
+check "ondemand burst: no worker crashed" test "$(field $manager "j['pool']['crashes']")" = 0
+
+# -- 4. a busy worker is never retired: a long request outlives the idle timeout of
+# the others
+burst 4 300 &
+b=$!
+get "/slow?ms=3000" >"$work/long.txt" &
+long=$!
+wait $b
+check "ondemand: the others retire while one is busy" until_field $manager 3 \
+  "j['pool']['workers'] == 1 and j['pool']['busy'] == 1"
+wait $long
+check "ondemand: the long request answered (200)" test "$(cat "$work/long.txt")" = 200
+check "ondemand: then it retires too" until_field $manager 3 "j['pool']['workers'] == 0"
+stop_pool
+
+# -- 5. dynamic: start 2, keep 2 idle; grow for a burst, shrink to max idle after
+start_pool dyn --pool dynamic -F 2 --min-idle 2 --max-idle 3 --max-workers 80 --idle-timeout 1
+check "dynamic: 2 workers at the start, both idle" until_field $manager 5 \
+  "j['pool']['workers'] == 2 and j['pool']['idle'] == 2 and j['pool']['target'] == 2"
+get "/slow?ms=1500" >/dev/null &
+one=$!
+check "dynamic: one busy, so one more to keep 2 idle" until_field $manager 3 \
+  "j['pool']['workers'] == 3 and j['pool']['busy'] == 1 and j['pool']['idle'] == 2"
+wait $one
+burst 64 2500
+check "dynamic burst: 64 answered 200" answered 64
+check "dynamic burst: none waited for another's worker" none_waited 2500
+check "dynamic burst: back to max idle (3) after" until_field $manager 4 \
+  "j['pool']['workers'] == 3 and j['pool']['idle'] == 3"
+
+# -- 6. HUP, a crash and TERM on an adaptive pool
+before=$(children $manager | tr '\n' ' ')
+kill -HUP $manager
+check "dynamic HUP: 3 new workers, none of the old" until_field $manager 5 \
+  "j['pool']['workers'] == 3 and j['pool']['phase'] == 'running' and not set(w['pid'] for w in j['workers']) & set(map(int, '$before'.split()))"
+check "dynamic HUP: still serving (200)" test "$(get /after-hup)" = 200
+exits=$(field $manager "j['pool']['exits']")
+get /crash >/dev/null 2>&1
+check "dynamic crash: reaped, and min idle (2) still kept" until_field $manager 5 \
+  "j['pool']['exits'] == $exits + 1 and j['pool']['idle'] >= 2"
+burst 8 1000 &
+b=$!
+check "dynamic TERM: 8 in flight" until_field $manager 5 "j['pool']['busy'] == 8"
+workers=$(children $manager)
+kill -TERM $manager
+wait $b
+check "dynamic TERM: every request in flight answered (200)" answered 8
+check "dynamic TERM: the manager exits" gone $manager
+check "dynamic TERM: no worker left behind" all_gone $workers
+sh "$deploy/nginx-front.sh" stop "$work/nginx-dyn"
+
+# -- 7. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may
+# take a fresh slot), though a connection keeps waiting
+STATUS_APP_FAIL=1 start_pool loop --pool ondemand --max-workers 64 --backoff-min 0.1 --backoff-max 1
+curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/waits" &
+c=$!
+sleep 2.5
+spawned=$(field $manager "j['pool']['spawned']")
+check "crash loop: forks paced by the backoff ($spawned in 2.5 s)" test "${spawned:-999}" -le 12
+check "crash loop: every one counted a crash" test "$(field $manager "j['pool']['crashes'] >= j['pool']['spawned'] - 1")" = True
+wait $c
+stop_pool
+
+echo "pool: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
