@@ -549,6 +549,8 @@ void test_pool_settings_checked(void **) {
     assert_true(check_pool(f).find("idle_timeout applies to pool dynamic or ondemand only (pool is static)") !=
                 std::string::npos);
     // While running, a change that would break a good pool is refused, and changes nothing.
+    assert_int_equal(set(p, "n_processes", "4"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");
     std::string message;
     assert_int_equal(set_param(p, "min_idle", "8", message, true), PM_EBADVALUE);
     assert_true(message.find("must not exceed") != std::string::npos);
