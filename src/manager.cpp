@@ -381,6 +381,7 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
     s.spared = false;
     s.ready = false;
     s.idle_seen_ms = -1;
+    s.seen_accepting = false;
     ++live_;
     // Before the log line: a notify hook that ends the manager leaves nothing open.
     if (exec_pipe >= 0)
@@ -564,6 +565,7 @@ void proc_manager::note_ready(size_t index) {
         return;
     s.ready = true;
     s.ready_ms = os::now_ms();
+    adapt_due_ = true;  // one fewer starting
     ++ready_;
     board_.slot_ready(index);
 }
@@ -620,6 +622,7 @@ void proc_manager::sample_status(int64_t now) {
     if (!board_.mapped() || now < next_sample_ms_)
         return;
     next_sample_ms_ = now + sample_interval_ms;
+    adapt_due_ = true;  // an adaptive pool's look once a second too: limits changed at run time
     sample_pids_.resize(slots_.size());
     for (size_t i = 0; i < slots_.size(); ++i)
         sample_pids_[i] = slots_[i].pid;

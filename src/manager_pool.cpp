@@ -41,7 +41,11 @@ void proc_manager::watch_listeners_for_pool() {
             throw error(PM_ESYS, "epoll_ctl: " + os::errno_text(errno));
         pool_listeners_.push_back({fd, addr.ss_family, static_cast<uint64_t>(st.st_ino)});
     }
+    if (pool_listeners_.empty())
+        throw error(PM_ESTATE, "pm_manage: an adaptive pool grows on its listening socket's connections, and this "
+                               "process has no listening socket open");
     listeners_armed_ = true;
+    next_adapt_ms_ = os::now_ms();  // a first look: a dynamic pool may be above its resting size
 }
 
 // The listening sockets wake the loop only while the pool can grow.
@@ -59,12 +63,16 @@ size_t proc_manager::wanted() const {
     return static_cast<size_t>(std::max(params_.n_processes, 0L));
 }
 
-size_t proc_manager::connections_waiting() {
+// The connections in the listen queues; a queue the kernel does not tell (no socket
+// diagnostics here) counts as one connection when one has just arrived.
+size_t proc_manager::connections_waiting(bool arrival) {
     size_t waiting = 0;
     for (const pool_listener &l : pool_listeners_) {
         sockdiag::listen_queue q;
         if (sockdiag::queue_of(l.family, l.inode, q))
             waiting += q.length;
+        else
+            waiting += arrival;
     }
     return waiting;
 }
@@ -73,8 +81,13 @@ void proc_manager::adapt(int64_t now) {
     adapt_due_ = false;
     bool arrival = connection_arrived_;
     connection_arrived_ = false;
-    if (!policy_.adaptive() || phase_ == phase::stopping)
+    if (!policy_.adaptive())
         return;
+    if (phase_ == phase::stopping) {
+        arm_listeners(false);  // shut down, they would report HUP for ever
+        next_adapt_ms_ = INT64_MAX;
+        return;
+    }
     policy_.update(pool_settings_of(params_));  // limits set since apply now
     pool_look look{now, 0, 0, {}, 0};
     look.ready.reserve(live_);
@@ -89,16 +102,22 @@ void proc_manager::adapt(int64_t now) {
         // library, soon after its exec: until then it counts as starting); one that
         // does not within exec_report_ms is not on the library: its phase unknown,
         // never idle to the policy, so never retired.
-        bool reports = r && (!exec || r->views);
+        uint32_t views = r ? r->views : 0;
+        bool reports = r && (!exec || (views & views_written));
         bool starting = reports ? !r->initialized : !s.ready || (exec && now - s.ready_ms < exec_report_ms);
         if (starting) {
             ++look.starting;
             continue;
         }
+        // Free: waiting in pm_accept ("accepting"). A worker once seen accepting that
+        // is merely idle has taken a connection and not yet begun its request; one
+        // never seen so (a loop on libfcgi's own accept) is free whenever idle.
         bool idle = false;
         if (reports) {
             uint32_t phase = board::load(*r) & board::phase_mask;
-            idle = exec ? __atomic_load_n(&r->busy, __ATOMIC_RELAXED) == 0 : phase != board::busy;
+            bool not_busy = exec ? __atomic_load_n(&r->busy, __ATOMIC_RELAXED) == 0 : phase != board::busy;
+            s.seen_accepting |= phase == board::accepting || (views & views_accepting);
+            idle = not_busy && (phase == board::accepting || !s.seen_accepting);
         }
         int64_t since = now;
         if (idle) {
@@ -120,8 +139,15 @@ void proc_manager::adapt(int64_t now) {
     }
     // After the phases: a connection taken meanwhile is then counted neither waiting
     // nor idle (too few workers, put right at the next look), never both.
-    look.waiting = connections_waiting();
+    look.waiting = connections_waiting(arrival);
     pool_decision d = policy_.decide(look);
+    if (phase_ == phase::reloading) {
+        // A HUP replaces the pool at its size: nothing retired, nothing let go, until
+        // the new workers are all up.
+        d.target = std::max(d.target, target_);
+        d.retire.clear();
+        d.next_check_ms = std::min(d.next_check_ms, now + reload_look_ms);
+    }
     size_t retired = 0;
     for (size_t index : d.retire)
         retired += retire_worker(index, now);
@@ -150,7 +176,9 @@ bool proc_manager::retire_worker(size_t index, int64_t now) {
     ++stopping_;
     s.told_to_stop = true;
     board_.slot_told_to_stop(index);
-    ::kill(s.pid, exec ? params_.stop_signal : SIGTERM);
+    // A program on this library (the only kind retired) finishes a request on TERM,
+    // whatever stop_signal says for the others.
+    ::kill(s.pid, SIGTERM);
     notify((short_text() << "server (pid " << s.pid << ") retired: idle " << seconds_text(idle_for) << " s, "
                          << static_cast<long long>(live_ - stopping_) << " workers left")
                .view());

@@ -55,9 +55,9 @@ int epoll_add(int epfd, int fd, uint64_t tag, bool edge) {
 
 void epoll_rearm(int epfd, int fd, uint64_t tag, bool on) {
     struct epoll_event ev = {};
-    ev.events = on ? EPOLLIN | EPOLLET : 0u;
+    ev.events = EPOLLIN | EPOLLET;
     ev.data.u64 = tag;
-    ::epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+    ::epoll_ctl(epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev);
 }
 
 void epoll_del(int epfd, int fd) {

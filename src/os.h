@@ -22,7 +22,8 @@ void close_fd(int fd);
 // epoll instance and signalfd, both O_CLOEXEC; -1 with errno on failure.
 int epoll_create();
 int epoll_add(int epfd, int fd, uint64_t tag, bool edge = false);  // edge: EPOLLET
-// An edge-triggered fd's events on (reported at once if it is readable) or off.
+// An edge-triggered fd watched again (ADD: reported at once if it is readable) or not
+// at all (DEL: a descriptor left in the set with no events would still report HUP).
 void epoll_rearm(int epfd, int fd, uint64_t tag, bool on);
 void epoll_del(int epfd, int fd);
 int signalfd_create(const sigset_t &mask);

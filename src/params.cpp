@@ -260,6 +260,9 @@ std::string check_pool(const params &p) {
     }
     if (p.max_workers < 1)
         return "pool " + mode + " needs max_workers (the most workers it may grow to)";
+    if (p.no_signals)
+        return "pool " + mode + " needs the library's signal handling (no_signals 0): it retires idle workers "
+               "with TERM, and tells busy ones by their state";
     if (p.pool == pool_mode::ondemand) {
         if (p.min_idle != d.min_idle)
             return only("min_idle", "dynamic");

@@ -58,7 +58,7 @@ pool_decision pool_policy::decide(const pool_look &look) {
         // No shrinking while connections wait; the busy workers that may go idle
         // after are looked at again within a timeout.
         if (d.target > keep)
-            d.next_check_ms = std::min(d.next_check_ms, now + s_.idle_timeout_ms);
+            d.next_check_ms = std::min(d.next_check_ms, now + std::max(s_.idle_timeout_ms, min_wait_ms));
         return d;
     }
 
@@ -85,10 +85,10 @@ pool_decision pool_policy::decide(const pool_look &look) {
         d.retire.push_back(w->slot);
     }
     d.target = look.live - d.retire.size();
-    // Busy workers may go idle (a worker does not tell): by the time one of them is
-    // due, the manager looks again.
-    if (d.target > keep && look.ready.size() > idle)
-        d.next_check_ms = std::min(d.next_check_ms, now + s_.idle_timeout_ms);
+    // Busy workers may go idle, and starting ones become idle (a worker does not
+    // tell): by the time one of them is due, the manager looks again.
+    if (d.target > keep && (look.ready.size() > idle || look.starting > 0))
+        d.next_check_ms = std::min(d.next_check_ms, now + std::max(s_.idle_timeout_ms, min_wait_ms));
     return d;
 }
 

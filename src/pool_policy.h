@@ -58,6 +58,8 @@ class pool_policy {
 public:
     // How soon to look again while connections wait (and workers could be added).
     static constexpr int64_t recheck_ms = 1;
+    // The soonest look for workers that may go idle (idle_timeout 0 would spin).
+    static constexpr int64_t min_wait_ms = 100;
 
     explicit pool_policy(const pool_settings &s = {}) : s_(s) {}
     const pool_settings &settings() const { return s_; }

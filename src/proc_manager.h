@@ -37,6 +37,7 @@ struct slot {
     int64_t ready_ms = 0;       // when it could serve
     int64_t idle_seen_ms = -1;  // adaptive pools: idle since then, as last seen (-1: not idle)
     uint64_t idle_seen_requests = 0;  // with this many served
+    bool seen_accepting = false;      // seen waiting in pm_accept: idle alone is not free
 };
 
 // A listening socket an adaptive pool watches for connections that wait.
@@ -148,10 +149,11 @@ private:
     static constexpr uint64_t listen_tag = UINT64_MAX - 3;  // epoll tag of the listening sockets
     static constexpr int64_t exec_report_ms = 1000;  // an exec'd program on this library has reported by then
     static constexpr int64_t settle_ms = 2;  // after an arrival, the next look (manager_pool.cpp)
+    static constexpr int64_t reload_look_ms = 100;  // the looks while a HUP replaces the pool
     void watch_listeners_for_pool();
     void arm_listeners(bool on);
     size_t wanted() const;  // workers the pool should have now
-    size_t connections_waiting();
+    size_t connections_waiting(bool arrival);
     void adapt(int64_t now);
     bool retire_worker(size_t index, int64_t now);
 

@@ -299,7 +299,7 @@ int64_t scoreboard::idle_ms(size_t i) const {
     if (!header_ || i >= capacity_)
         return -1;
     const worker_slot &s = slots_[i];
-    if (!__atomic_load_n(&s.views, __ATOMIC_RELAXED))
+    if (!(__atomic_load_n(&s.views, __ATOMIC_RELAXED) & views_written))
         return -1;
     // Two words the worker writes together: a torn pair only misjudges the time,
     // which is bounded below.

@@ -109,7 +109,8 @@ struct alignas(64) worker_slot {
     uint32_t state;                 // phase (low byte) and stop flags; atomics only
     volatile uint32_t initialized;  // pm_manage has returned in it
     volatile uint32_t stopped;      // it received TERM or HUP (also by signal)
-    volatile uint32_t views;        // it writes its view (params::scoreboard)
+    volatile uint32_t views;        // views_written: it writes its view (params::scoreboard);
+                                    // views_accepting: it marks its waits in pm_accept
     volatile uint64_t requests;     // requests served, for the manager's crash check
     // the manager's view
     uint32_t mseq;
@@ -139,6 +140,9 @@ static_assert(offsetof(worker_slot, pid) % 4 == 0 && offsetof(worker_slot, busy)
                   (offsetof(worker_slot, wseq) - offsetof(worker_slot, pid)) % 4 == 0 &&
                   (sizeof(worker_slot) - offsetof(worker_slot, busy)) % 4 == 0 && sizeof(board_header) % 4 == 0,
               "views are whole words (board::read_view)");
+
+constexpr uint32_t views_written = 1;
+constexpr uint32_t views_accepting = 2;
 
 constexpr uint32_t slot_flag_exec = 1;   // an exec'd program: it reports only if it is on this library
 constexpr uint32_t slot_flag_ready = 2;  // the manager counts it as able to serve

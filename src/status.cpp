@@ -479,7 +479,7 @@ void status_reader::read(int flags) {
             c.requests = slots[i].requests;  // one aligned word: never torn
             c.state = board::load(slots[i]);
             // The worker's own view: whole, or left out of this snapshot's detail.
-            bool view = c.views && board::read_view(slots[i].wseq, &slots[i].busy, &c.busy, worker_view, 20);
+            bool view = (c.views & views_written) && board::read_view(slots[i].wseq, &slots[i].busy, &c.busy, worker_view, 20);
             add_worker(c, view, i);
         }
         __atomic_thread_fence(__ATOMIC_ACQUIRE);

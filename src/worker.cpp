@@ -420,7 +420,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     views_ = report_ && params_.scoreboard;
     if (views_)
-        report_->views = 1;  // readers take its view from now on
+        report_->views = views_written;  // readers take its view from now on
     clock_ = board_.clock();
     request_named_ = false;
     forget_manager_state();
@@ -662,7 +662,13 @@ int proc_manager::accept(int listen_fd) {
             if (slot)
                 board::set_accepting(*slot, false);  // no-op once busy
         }
-    } wait{on_board_ && !holding_stops_ && shut_on_stop(listen_fd) ? report_ : nullptr};
+    };
+    // An exec'd worker's phase is for the manager's eyes only (its stops come by
+    // signal): an adaptive pool counts the workers accepting as the ones free.
+    bool marked = on_board_ ? !holding_stops_ && shut_on_stop(listen_fd) : views_;
+    waiting wait{marked ? report_ : nullptr};
+    if (marked && !(report_->views & views_accepting))
+        report_->views |= views_accepting;  // from now on, idle outside pm_accept is not free
     worker_signals.accepting_fd = listen_fd;
     if (wait.slot)
         board::set_accepting(*wait.slot, true);

@@ -155,7 +155,41 @@ check "dynamic TERM: the manager exits" gone $manager
 check "dynamic TERM: no worker left behind" all_gone $workers
 sh "$deploy/nginx-front.sh" stop "$work/nginx-dyn"
 
-# -- 7. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may
+# -- 7. TERM with a request in flight on a pool at max_workers, and on one that the
+# traffic keeps settling: the manager waits without spinning (its listening socket,
+# shut down, is out of its epoll set)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+for flags in "--max-workers 1" "--max-workers 8"; do
+  start_pool term --pool ondemand $flags --die-timeout 10
+  get "/slow?ms=2500" >"$work/term.txt" &
+  r=$!
+  until_field $manager 5 "j['pool']['busy'] == 1" >/dev/null
+  kill -TERM $manager
+  sleep 0.3
+  t0=$(cpu_ticks $manager)
+  sleep 1.5
+  t1=$(cpu_ticks $manager)
+  check "TERM ($flags): the manager idle while a request finishes ($((t1 - t0)) ticks in 1.5 s)" \
+    test $((t1 - t0)) -le 15
+  wait $r
+  check "TERM ($flags): the request answered (200)" test "$(cat "$work/term.txt")" = 200
+  check "TERM ($flags): the manager exits" gone $manager
+  sh "$deploy/nginx-front.sh" stop "$work/nginx-term"
+done
+
+# -- 8. idle_timeout 0: idle workers go at once, and the manager does not spin while
+# one is busy
+start_pool zero --pool ondemand --max-workers 8 --idle-timeout 0
+get "/slow?ms=2000" >/dev/null &
+r=$!
+until_field $manager 5 "j['pool']['busy'] == 1" >/dev/null
+t0=$(cpu_ticks $manager); sleep 1; t1=$(cpu_ticks $manager)
+check "idle_timeout 0: the manager idle beside a busy worker ($((t1 - t0)) ticks in 1 s)" test $((t1 - t0)) -le 10
+wait $r
+check "idle_timeout 0: back to none once it is done" until_field $manager 3 "j['pool']['workers'] == 0"
+stop_pool
+
+# -- 9. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may
 # take a fresh slot), though a connection keeps waiting
 STATUS_APP_FAIL=1 start_pool loop --pool ondemand --max-workers 64 --backoff-min 0.1 --backoff-max 1
 curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/waits" &

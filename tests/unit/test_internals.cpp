@@ -544,6 +544,9 @@ void test_pool_settings_checked(void **) {
     assert_int_equal(pool_settings_of(o).min_idle, 0);
     assert_int_equal(set(o, "min_idle", "2"), PM_OK);
     assert_true(check_pool(o).find("min_idle applies to pool dynamic only") != std::string::npos);
+    assert_int_equal(set(o, "min_idle", "1"), PM_OK);
+    assert_int_equal(set(o, "no_signals", "1"), PM_OK);
+    assert_true(check_pool(o).find("needs the library's signal handling (no_signals 0)") != std::string::npos);
     params f;
     assert_int_equal(set(f, "idle_timeout", "3"), PM_OK);
     assert_true(check_pool(f).find("idle_timeout applies to pool dynamic or ondemand only (pool is static)") !=
