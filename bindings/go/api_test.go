@@ -20,7 +20,8 @@ func fullConfig() Config {
 		CrashBudget: 4, CrashWindow: 20 * time.Second, StartTimeout: 9 * time.Second, MaxRequests: 500,
 		SizecheckNumRequests: 10, MaxSizeKiB: 1 << 20, MinShareSizeKiB: 100, MaxUnsharedSizeKiB: 200,
 		PIDFile: "/run/app.pid", Title: "app-manager", ProcessName: "app-worker", KeepListening: true,
-		NoScoreboard: true, StatusSocket: "/run/app.status", StatusGroup: "adm"}
+		NoScoreboard: true, StatusSocket: "/run/app.status", StatusGroup: "adm",
+		Pool: "dynamic", MinIdle: 2, MaxIdle: 4, MaxWorkers: 16, IdleTimeout: 3 * time.Second, SpawnRate: 100}
 }
 
 func TestConfigCoversEveryParameter(t *testing.T) {
@@ -63,7 +64,8 @@ func TestConfigValuesAsTheLibraryReadsThem(t *testing.T) {
 		"max_size": "1048576", "min_share_size": "100", "max_unshared_size": "200",
 		"pid_fname": "/run/app.pid", "pm_title": "app-manager", "process_name": "app-worker",
 		"stop_listening": "0", "scoreboard": "0", "status_socket": "/run/app.status", "status_group": "adm",
-		"no_exit": "1"}
+		"pool": "dynamic", "min_idle": "2", "max_idle": "4", "max_workers": "16", "idle_timeout": "3",
+		"spawn_rate": "100", "no_exit": "1"}
 	for name, v := range want {
 		if got := getParameter(pm, name); got != v {
 			t.Errorf("%s = %q, want %q", name, got, v)

@@ -78,6 +78,19 @@ type Config struct {
 	// fails Serve (ErrBadValue).
 	StatusGroup string
 
+	// The pool's size. Pool (pool) is "static" (the default: Processes workers,
+	// always), "dynamic" (Processes to start, between MinIdle and MaxIdle idle, at
+	// most MaxWorkers) or "ondemand" (none until a connection waits, at most
+	// MaxWorkers). Idle workers beyond the resting size retire after IdleTimeout;
+	// SpawnRate bounds the forks a second. Zero values leave the library's
+	// defaults; the limits are checked together when Serve starts (ErrBadValue).
+	Pool        string
+	MinIdle     int           // min_idle (default 1)
+	MaxIdle     int           // max_idle (default: the larger of MinIdle and Processes)
+	MaxWorkers  int           // max_workers
+	IdleTimeout time.Duration // idle_timeout (default 10 s)
+	SpawnRate   int           // spawn_rate (default 1000)
+
 	// MaxProcs is GOMAXPROCS in each worker. 0: GOMAXPROCS from the environment if
 	// set, else 1 in a pool (one worker per core serves more on few cores than
 	// fewer workers with more threads: README, "Using it from Go"), and Go's own
@@ -173,6 +186,12 @@ func (c *Config) parameters() ([]param, error) {
 	}
 	text("status_socket", c.StatusSocket)
 	text("status_group", c.StatusGroup)
+	text("pool", c.Pool)
+	integer("min_idle", int64(c.MinIdle))
+	integer("max_idle", int64(c.MaxIdle))
+	integer("max_workers", int64(c.MaxWorkers))
+	duration("idle_timeout", c.IdleTimeout)
+	integer("spawn_rate", int64(c.SpawnRate))
 	if err != nil {
 		return nil, err
 	}

@@ -159,6 +159,7 @@ extern "C" {
     pub fn pm_create() -> *mut pm_t;
     pub fn pm_destroy(pm: *mut pm_t);
     pub fn pm_parameter(pm: *mut pm_t, name: *const c_char, value: *const c_char) -> c_int;
+    pub fn pm_check_parameters(pm: *mut pm_t) -> c_int;
     pub fn pm_get_parameter(pm: *mut pm_t, name: *const c_char) -> *const c_char;
     pub fn pm_manage(pm: *mut pm_t) -> c_int;
     pub fn pm_set_exec(pm: *mut pm_t, listen_fd: c_int, argv: *const *mut c_char, envp: *const *mut c_char) -> c_int;

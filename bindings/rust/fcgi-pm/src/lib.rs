@@ -67,7 +67,7 @@ mod request;
 
 pub use error::{strerror, Error, ErrorKind, Result};
 pub use manager::{
-    Builder, Dispatch, End, Exit, Manager, Pm, Process, Role, StopHandle, StopSignal, Worker, WorkerExit,
+    Builder, Dispatch, End, Exit, Manager, Pm, Pool, Process, Role, StopHandle, StopSignal, Worker, WorkerExit,
 };
 pub use request::{Listener, Request, Requests, Stream};
 

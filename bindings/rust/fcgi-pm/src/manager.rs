@@ -194,6 +194,19 @@ pub enum Role {
     Server,
 }
 
+/// How the pool's size is kept (the `pool` parameter).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pool {
+    /// `static`: `n_processes` workers, always (the default).
+    Static,
+    /// `dynamic`: `n_processes` to start, between `min_idle` and `max_idle` idle,
+    /// at most `max_workers`.
+    Dynamic,
+    /// `ondemand`: none until a connection waits, at most `max_workers`; idle ones
+    /// retire after `idle_timeout`.
+    OnDemand,
+}
+
 /// How a worker ends once it must stop (the `worker_exit` parameter). With this
 /// crate the library never exits itself: the worker's request loop ends, and the
 /// choice is what the library does when the program then exits through Rust.
@@ -953,6 +966,15 @@ impl Builder {
         /// `crash_budget`: failures within `crash_window` before the pool backs off
         /// (0: `n_processes`).
         crash_budget(u32) => "crash_budget";
+        /// `min_idle`: a dynamic pool's idle workers, at least (default 1).
+        min_idle(u32) => "min_idle";
+        /// `max_idle`: a dynamic pool's idle workers at rest, at most (0: the larger
+        /// of `min_idle` and `n_processes`).
+        max_idle(u32) => "max_idle";
+        /// `max_workers`: the most workers a dynamic or ondemand pool grows to.
+        max_workers(u32) => "max_workers";
+        /// `spawn_rate`: the most forks a second, and at once, when the pool grows.
+        spawn_rate(u32) => "spawn_rate";
     }
 
     seconds_setters! {
@@ -970,6 +992,8 @@ impl Builder {
         crash_window => "crash_window";
         /// `start_timeout`: a pool not ready this long after the start gives up (0: never).
         start_timeout => "start_timeout";
+        /// `idle_timeout`: how long an idle worker beyond the pool's resting size stays.
+        idle_timeout => "idle_timeout";
     }
 
     bool_setters! {
@@ -1015,6 +1039,19 @@ impl Builder {
     /// `role`: the role this process logs as before `manage`.
     pub fn role(self, role: Role) -> Self {
         self.set("role", if role == Role::Server { "server" } else { "manager" })
+    }
+
+    /// `pool`: how the pool's size is kept; the limits are checked together by
+    /// `manage` ([`ErrorKind::BadValue`] naming them).
+    pub fn pool(self, pool: Pool) -> Self {
+        self.set(
+            "pool",
+            match pool {
+                Pool::Static => "static",
+                Pool::Dynamic => "dynamic",
+                Pool::OnDemand => "ondemand",
+            },
+        )
     }
 
     /// `worker_exit`: how a stopping worker's process ends.

@@ -1,7 +1,7 @@
 //! The safe API without forking: every parameter's setter, bad input, errors.
 use std::time::Duration;
 
-use fcgi_pm::{Builder, ErrorKind, Manager, Role, StopSignal, WorkerExit};
+use fcgi_pm::{Builder, ErrorKind, Manager, Pool, Role, StopSignal, WorkerExit};
 
 type Setter = fn(Builder) -> Builder;
 
@@ -34,6 +34,12 @@ fn setters() -> Vec<(&'static str, Setter, &'static str)> {
         ("scoreboard", |b| b.scoreboard(false), "0"),
         ("status_socket", |b| b.status_socket("/run/app.status"), "/run/app.status"),
         ("status_group", |b| b.status_group("adm"), "adm"),
+        ("pool", |b| b.pool(Pool::OnDemand), "ondemand"),
+        ("min_idle", |b| b.min_idle(2), "2"),
+        ("max_idle", |b| b.max_idle(4), "4"),
+        ("max_workers", |b| b.max_workers(16), "16"),
+        ("idle_timeout", |b| b.idle_timeout(Duration::from_secs(3)), "3"),
+        ("spawn_rate", |b| b.spawn_rate(100), "100"),
     ]
 }
 
