@@ -68,8 +68,8 @@ func Serve(cfg Config, h http.Handler) error {
 	if serving.Swap(true) {
 		return &Error{Code: int(C.PM_ESTATE), Message: "Serve: called twice"}
 	}
-	if cfg.Processes == 0 {
-		return serveSingle(&cfg, h, ps)
+	if cfg.Processes == 0 && (cfg.Pool == "" || cfg.Pool == "static") {
+		return serveSingle(&cfg, h, ps) // an ondemand pool starts with none, as a manager
 	}
 	fd, err := listenFD(cfg.Address)
 	if err != nil {
