@@ -11,14 +11,14 @@
 // together. Only a look that finds nothing waiting watches the sockets again. So a
 // pool under load costs the manager one look per settle_ms at most, whatever the
 // request rate; while connections wait and the pool may still grow it looks every
-// millisecond; a pool at max_workers is not woken by connections at all. Idle workers are retired at the policy's deadline: each one is taken out of
-// "idle" with a compare-and-swap on its slot's state word, so a worker that has just
-// taken a connection is never stopped (the swap fails, and it stays).
+// millisecond; a pool at max_workers is not woken by connections at all.
+//
+// Idle workers are retired at the policy's deadline: each one is taken out of "idle"
+// with a compare-and-swap on its slot's state word, so a worker that has just taken a
+// connection is never stopped (the swap fails, and it stays).
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
-#include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "error.h"
 #include "log.h"
@@ -32,14 +32,12 @@ void proc_manager::watch_listeners_for_pool() {
     if (!policy_.adaptive())
         return;
     for (int fd : os::listening_fds()) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        struct stat st;
-        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0 || ::fstat(fd, &st) != 0)
+        pool_listener l{fd, 0, 0};
+        if (!os::socket_identity(fd, l.family, l.inode))
             continue;
         if (os::epoll_add(epoll_fd_, fd, listen_tag, true) < 0)
             throw error(PM_ESYS, "epoll_ctl: " + os::errno_text(errno));
-        pool_listeners_.push_back({fd, addr.ss_family, static_cast<uint64_t>(st.st_ino)});
+        pool_listeners_.push_back(l);
     }
     if (pool_listeners_.empty())
         throw error(PM_ESTATE, "pm_manage: an adaptive pool grows on its listening socket's connections, and this "
@@ -91,13 +89,13 @@ void proc_manager::adapt(int64_t now) {
     policy_.update(pool_settings_of(params_));  // limits set since apply now
     pool_look look{now, 0, 0, {}, 0};
     look.ready.reserve(live_);
+    bool exec = !exec_argv_.empty();
     for (size_t i = 0; i < slots_.size(); ++i) {
         slot &s = slots_[i];
         if (!s.pid || s.told_to_stop)
             continue;
         ++look.live;
         const worker_slot *r = i < reports_capacity_ ? &reports_[i] : nullptr;
-        bool exec = !exec_argv_.empty();
         // An exec'd program reports once it has mapped its slot (a program on this
         // library, soon after its exec: until then it counts as starting); one that
         // does not within exec_report_ms is not on the library: its phase unknown,

@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -375,16 +376,39 @@ bool group_id(const std::string &name, gid_t &gid) {
     return true;
 }
 
-bool process_size_kb(int64_t &size, int64_t &share) {
-    int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+namespace {
+
+// The start of a small file (dir: a directory's descriptor, or AT_FDCWD), ended by a
+// NUL; false if it cannot be opened or is empty.
+bool read_small_file(int dir, const char *path, char *buf, size_t size) {
+    int fd = ::openat(dir, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return false;
-    char buf[128];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ssize_t n = ::read(fd, buf, size - 1);
     ::close(fd);
     if (n <= 0)
         return false;
     buf[n] = '\0';
+    return true;
+}
+
+}  // namespace
+
+bool socket_identity(int fd, int &family, uint64_t &inode) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    struct stat st;
+    if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0 || ::fstat(fd, &st) != 0)
+        return false;
+    family = addr.ss_family;
+    inode = static_cast<uint64_t>(st.st_ino);
+    return true;
+}
+
+bool process_size_kb(int64_t &size, int64_t &share) {
+    char buf[128];
+    if (!read_small_file(AT_FDCWD, "/proc/self/statm", buf, sizeof buf))
+        return false;
     char *p = buf;
     long long pages = std::strtoll(p, &p, 10);
     std::strtoll(p, &p, 10);  // resident
@@ -396,17 +420,10 @@ bool process_size_kb(int64_t &size, int64_t &share) {
 }
 
 bool proc_usage(int proc, pid_t pid, int64_t &cpu_us, int64_t &rss_kb) {
-    char path[32];
+    char path[32], buf[1024];
     std::snprintf(path, sizeof path, "%d/stat", static_cast<int>(pid));
-    int fd = ::openat(proc, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (!read_small_file(proc, path, buf, sizeof buf))
         return false;
-    char buf[1024];
-    ssize_t n = ::read(fd, buf, sizeof buf - 1);
-    ::close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
     // After the command, which may hold spaces and parentheses: its last ')'. Then
     // state (3), ..., utime (14), stime (15), ..., rss (24, in pages).
     char *p = std::strrchr(buf, ')');

@@ -111,6 +111,10 @@ int thread_count();
 // its first and third fields). False if unreadable.
 bool process_size_kb(int64_t &size, int64_t &share);
 
+// A socket's address family and inode (what the kernel's socket diagnostics name it
+// by); false if fd is not a socket.
+bool socket_identity(int fd, int &family, uint64_t &inode);
+
 // User + system CPU time (microseconds) and resident memory (KiB) of pid, from the
 // one file /proc/PID/stat (proc: a descriptor of /proc). false if it cannot be read.
 bool proc_usage(int proc, pid_t pid, int64_t &cpu_us, int64_t &rss_kb);

@@ -196,20 +196,16 @@ void scoreboard::set_listeners(const std::vector<int> &fds) {
     board::write_begin(header_->seq);
     uint32_t n = 0;
     for (int fd : fds) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        struct stat st;
-        if (n >= board_listeners || ::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) != 0 ||
-            ::fstat(fd, &st) != 0)
-            continue;
-        header_->listeners[n++] = {addr.ss_family, 0, static_cast<uint64_t>(st.st_ino)};
+        int family;
+        uint64_t inode;
+        if (n < board_listeners && os::socket_identity(fd, family, inode))
+            header_->listeners[n++] = {static_cast<uint32_t>(family), 0, inode};
     }
     header_->n_listeners = n;
     sockdiag::keep_socket(true);  // for the samples: opened now, with the manager's other descriptors
     std::copy(std::begin(header_->listeners), std::end(header_->listeners), std::begin(constants_.listeners));
     constants_.n_listeners = n;
     board::write_end(header_->seq);
-    listeners_ = fds;
 }
 
 void scoreboard::publish(const pool_figures &f) {
@@ -311,12 +307,10 @@ int64_t scoreboard::idle_ms(size_t i) const {
     uint64_t end = start + duration;
     if (end > now)
         return 0;
-    double ns_per_tick = 1.0;
     int64_t mono = mono_ns();
-    if (constants_.clock == clock_tsc && now > constants_.clock_ref_ticks && mono > constants_.clock_ref_ns)
-        ns_per_tick = static_cast<double>(mono - constants_.clock_ref_ns) /
-                      static_cast<double>(now - constants_.clock_ref_ticks);
-    double ms = static_cast<double>(now - end) * ns_per_tick / 1e6;
+    double ms = static_cast<double>(now - end) *
+                board::ns_per_tick(constants_.clock, constants_.clock_ref_ticks, constants_.clock_ref_ns, now, mono) /
+                1e6;
     double uptime_ms = static_cast<double>(mono - constants_.start_mono_ns) / 1e6;
     return static_cast<int64_t>(std::max(0.0, std::min(ms, uptime_ms)));
 }
@@ -358,13 +352,10 @@ void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot, int64_t now
     os::close_fd(proc);
     counts.max_busy = std::max(counts.max_busy, busy);
     counts.pool_full += live > 0 && busy == live;
-    for (int fd : listeners_) {
-        struct sockaddr_storage addr;
-        socklen_t len = sizeof addr;
-        struct stat st;
+    for (uint32_t k = 0; k < constants_.n_listeners; ++k) {
         sockdiag::listen_queue q;
-        if (::getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len) == 0 && ::fstat(fd, &st) == 0 &&
-            sockdiag::queue_of(addr.ss_family, static_cast<uint64_t>(st.st_ino), q))
+        const board_listener &l = constants_.listeners[k];
+        if (sockdiag::queue_of(static_cast<int>(l.family), l.inode, q))
             counts.max_queue = std::max(counts.max_queue, q.length);
     }
     heal();

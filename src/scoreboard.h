@@ -242,6 +242,18 @@ inline uint64_t ticks(uint32_t clock) {
     return static_cast<uint64_t>(t.tv_sec) * 1000000000u + static_cast<uint64_t>(t.tv_nsec);
 }
 
+// Nanoseconds per tick of clock: 1 for ns; for the TSC, the rate between a reference
+// (ticks, CLOCK_MONOTONIC ns) pair taken at the manager's start and one taken now,
+// bounded to 10 MHz .. 100 GHz whatever the pair says (a header is a worker's word).
+inline double ns_per_tick(uint32_t clock, uint64_t ref_ticks, int64_t ref_ns, uint64_t now_ticks, int64_t now_ns) {
+    if (clock != clock_tsc)
+        return 1.0;
+    double rate = now_ticks > ref_ticks && now_ns > ref_ns
+                      ? static_cast<double>(now_ns - ref_ns) / static_cast<double>(now_ticks - ref_ticks)
+                      : 1.0;
+    return rate < 0.01 ? 0.01 : rate > 100.0 ? 100.0 : rate;
+}
+
 // clock_tsc if this machine's TSC runs at a constant rate in every state (CPUID's
 // invariant TSC bit) and the kernel keeps time by it (its clocksource is tsc, or
 // kvm-clock, which is the host's TSC), else clock_coarse_ns.
@@ -348,7 +360,6 @@ private:
     int read_only_fd_ = -1;
     int status_sock_ = -1;
     std::string status_path_;
-    std::vector<int> listeners_;
 };
 
 }  // namespace fcgipm

@@ -458,13 +458,7 @@ void status_reader::read(int flags) {
         mono = clock_ns(CLOCK_MONOTONIC);
         now_us = clock_ns(CLOCK_REALTIME) / 1000;
         now_ticks = board::ticks(h.clock);
-        // Ticks to ns: the rate from the manager's start pair to ours, bounded to
-        // 10 MHz .. 100 GHz whatever the header says.
-        ns_per_tick = 1.0;
-        if (h.clock == clock_tsc && now_ticks > h.clock_ref_ticks && mono > h.clock_ref_ns)
-            ns_per_tick =
-                static_cast<double>(mono - h.clock_ref_ns) / static_cast<double>(now_ticks - h.clock_ref_ticks);
-        ns_per_tick = std::min(100.0, std::max(0.01, ns_per_tick));
+        ns_per_tick = board::ns_per_tick(h.clock, h.clock_ref_ticks, h.clock_ref_ns, now_ticks, mono);
         uptime_us = std::max<long long>(0, (mono - h.start_mono_ns) / 1000);
         workers.clear();
         for (size_t i = 0; i < capacity; ++i) {
