@@ -19,24 +19,6 @@
 #define FS_T_LINE 5000
 #define FS_T_EXIT 10000
 
-/* 1 when built with AddressSanitizer (PM_SANITIZER=address). */
-#if defined(__SANITIZE_ADDRESS__)
-#define FS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FS_ASAN 1
-#endif
-#endif
-#ifndef FS_ASAN
-#define FS_ASAN 0
-#endif
-
-/* How much longer a bound on processes' exits is under ASan: each process's exit runs
- * LeakSanitizer's scan (tens of ms on a slow VM: 8 workers on 2 cores took ~200 ms,
- * before and after issue 13's changes). The criteria themselves are the normal
- * build's (docs/reliability.md); under ASan (R16) what counts is 0 reports. */
-#define FS_EXIT_SCALE (FS_ASAN ? 4.0 : 1.0)
-
 /* Under ASan every free goes to a quarantine (256 MB by default) that holds it back
  * to catch use after free, so VmRSS grows with any allocation churn however well the
  * memory is managed. Where VmRSS is measured (R1, R12) the quarantine is turned off

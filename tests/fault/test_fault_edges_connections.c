@@ -442,8 +442,8 @@ static void keepalive_term(void **state, int tcp, int plain, const char *env, co
               "manager did not exit within 3 s of TERM with a kept-alive connection open");
     pf_figure("R5", figure, pf_now_ms() - t0, "ms");
     CHECK_LOG(WIFEXITED(status) && WEXITSTATUS(status) == 0, app.log, "manager exit status 0x%x", status);
-    CHECK_LOG(ms < allowed_ms * FS_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
-              allowed_ms * FS_EXIT_SCALE);
+    CHECK_LOG(ms < allowed_ms * PF_EXIT_SCALE, app.log, "manager exit took %.1f ms (%.0f ms allowed)", ms,
+              allowed_ms * PF_EXIT_SCALE);
     app.pid = -1;
     close(fd);
 }

@@ -185,7 +185,7 @@ static void test_r10_manager_killed(void **state)
         pf_figure("R10", "busy_exit_after_response", busy_exit - client_done, "ms");
 
     CHECK_LOG(manager_reaped, app.log, "the killed manager was not reaped");
-    CHECK_LOG(idle_done == n_idle && idle_max <= 100 * FS_EXIT_SCALE, app.log,
+    CHECK_LOG(idle_done == n_idle && idle_max <= 100 * PF_EXIT_SCALE, app.log,
               "%d of %d idle workers exited, the last %.1f ms after the manager's death", idle_done,
               n_idle, idle_max);
     CHECK_LOG(idle_clean == n_idle, app.log, "%d of %d idle workers exited with status 0", idle_clean,

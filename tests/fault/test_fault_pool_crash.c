@@ -173,7 +173,7 @@ static void test_r12_fd_count_over_respawns(void **state)
 {
     pf_app_t *app = *state;
     const char *params[] = {"n_processes=8", "min_uptime=0", NULL};
-    const char *env[] = {"WORKER_APP_CRASH_AT_START=1", FS_ASAN ? fs_asan_no_quarantine() : NULL,
+    const char *env[] = {"WORKER_APP_CRASH_AT_START=1", PF_ASAN ? fs_asan_no_quarantine() : NULL,
                          NULL};
     double t0 = pf_now_ms();
     pf_start_app(app, params, env);
@@ -200,7 +200,7 @@ static void test_r12_fd_count_over_respawns(void **state)
     long rss_after = fs_rss_kib(app->pid);
     int backoff_lines = pu_count_containing(app->log, "crash loop");
 
-    pf_figure("R12", "asan_quarantine_off", FS_ASAN, "bool");
+    pf_figure("R12", "asan_quarantine_off", PF_ASAN, "bool");
     pf_figure("R12", "respawns", (double)respawns, "count");
     pf_figure("R12", "respawn_rate", (double)respawns / loop_s, "per_s");
     pf_figure("R12", "fd_count_before", before.total, "fds");

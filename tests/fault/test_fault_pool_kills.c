@@ -60,8 +60,8 @@ static void test_r1_random_sigkills(void **state)
     static double took[R1_KILLS], exit_part[R1_KILLS];
     const char *params[] = {"die_timeout=5", NULL};
     const char *env[] = {fs_asan_no_quarantine(), NULL};
-    pf_start_pool(app, N_WORKERS, params, FS_ASAN ? env : NULL, live);
-    pf_figure("R1", "asan_quarantine_off", FS_ASAN, "bool");
+    pf_start_pool(app, N_WORKERS, params, PF_ASAN ? env : NULL, live);
+    pf_figure("R1", "asan_quarantine_off", PF_ASAN, "bool");
 
     unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL);
     printf("R1: random seed %u\n", seed);

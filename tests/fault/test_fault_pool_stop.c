@@ -74,8 +74,8 @@ static void test_r5_term_idle(void **state)
     CHECK(took >= 0, "the manager did not exit after TERM");
     CHECK(WIFEXITED(app->status) && WEXITSTATUS(app->status) == 0,
           "manager's wait status 0x%x, expected exit 0", app->status);
-    CHECK(took < R5_BOUND_MS * FS_EXIT_SCALE, "exit %.3f ms after TERM (bound %.0f)", took,
-          R5_BOUND_MS * FS_EXIT_SCALE);
+    CHECK(took < R5_BOUND_MS * PF_EXIT_SCALE, "exit %.3f ms after TERM (bound %.0f)", took,
+          R5_BOUND_MS * PF_EXIT_SCALE);
     CHECK(!pu_file_exists(app->pid_file), "pid file %s left behind", app->pid_file);
     CHECK(left == 0 && orphans == 0, "%d worker pids still exist, %d orphans are ours", left,
           orphans);
