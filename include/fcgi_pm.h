@@ -393,7 +393,10 @@ typedef enum {
     PM_POOL_LISTEN_BACKLOG = 23, /* the most that may wait (listen(2)'s backlog) */
     PM_POOL_TITLE = 24,          /* text: the manager's title (program and socket) */
     PM_POOL_PHASE = 25,          /* text: "starting", "running", "reloading", "stopping", "done" */
-    PM_POOL_FIELDS_ = 26         /* not a field: how many there are */
+    PM_POOL_SLOW_REQUESTS = 26,  /* requests that ran past request_slow */
+    PM_POOL_DEADLINE_KILLS = 27, /* workers stopped for a request past request_timeout */
+    PM_POOL_RECYCLED = 28,       /* workers replaced for max_requests, max_age or max_rss */
+    PM_POOL_FIELDS_ = 29         /* not a field: how many there are */
 } pm_pool_field_t;
 
 /* A worker's figures (its slot in the pool's scoreboard). */

@@ -97,6 +97,8 @@ int proc_manager::manage() {
             int64_t now = os::now_ms();
             if (adapt_due_ || now >= next_adapt_ms_)
                 adapt(now);
+            if (limits_due_ || now >= next_limits_ms_)
+                check_limits(now);
             if (spawn_due())
                 return PM_WORKER;
             update_service_state();
@@ -145,7 +147,8 @@ void proc_manager::managing_init() {
     target_ = policy_.initial_target();
     size_t most = std::max<size_t>({static_cast<size_t>(std::max(params_.n_processes, 1L)),
                                     policy_.adaptive() ? policy_.settings().max_workers : 0});
-    if (board_.create(most, params_.pm_title, os::now_ms())) {
+    // And spare slots, for the replacements of workers being recycled (manager_limits.cpp).
+    if (board_.create(most + std::max<size_t>(1, most / 8), params_.pm_title, os::now_ms())) {
         reports_ = board_.slots();
         reports_capacity_ = board_.capacity();
     }
@@ -161,7 +164,9 @@ void proc_manager::managing_init() {
     }
     service_.take_from_environment();  // before any fork: workers never see it
     // Workers tell the loop when they can serve only if someone is waiting for it.
-    ready_reports_ = service_.active() || params_.start_timeout_ms > 0;
+    // Recycling waits for each replacement's report (manager_limits.cpp).
+    ready_reports_ = service_.active() || params_.start_timeout_ms > 0 || params_.max_requests > 0 ||
+                     params_.max_age_ms > 0 || params_.max_rss_kb > 0;
     set_process_title(params_.pm_title);
     call_hook(PM_HOOK_MANAGER_INIT);
     if (sigchld_ignored())
@@ -276,10 +281,11 @@ void proc_manager::leave_manager_role() {
 bool proc_manager::spawn_due() {
     if (phase_ == phase::stopping)
         return false;
-    size_t want = wanted();
+    size_t want = spawn_target();
     // An adaptive pool's slots are all its max_workers; its workers told to stop (a
-    // HUP, a retirement) are replaced at once, while they finish.
-    size_t room = policy_.adaptive() ? policy_.settings().max_workers : want;
+    // HUP, a retirement) are replaced at once, while they finish. Beyond them, the
+    // replacements of workers being recycled.
+    size_t room = policy_.adaptive() ? policy_.settings().max_workers + (want - wanted()) : want;
     size_t counted = policy_.adaptive() ? live_ - stopping_ : live_;
     if (slots_.size() < room) {
         // Room for the whole pool now: reaping and forking then allocate nothing.
@@ -382,6 +388,9 @@ void proc_manager::start_worker_in_slot(size_t index, pid_t pid, int exec_pipe) 
     s.ready = false;
     s.idle_seen_ms = -1;
     s.seen_accepting = false;
+    s.slow_start = 0;
+    s.kill_at_ms = -1;
+    s.recycle = nullptr;
     ++live_;
     // Before the log line: a notify hook that ends the manager leaves nothing open.
     if (exec_pipe >= 0)
@@ -396,9 +405,9 @@ int64_t proc_manager::next_deadline(bool spawning) const {
     if (phase_ == phase::starting && params_.start_timeout_ms > 0)
         due = start_ms_ + params_.start_timeout_ms;  // (a HUP while starting stays starting)
     if (phase_ != phase::stopping)
-        due = std::min(due, next_adapt_ms_);
-    size_t want = wanted();
-    size_t room = policy_.adaptive() ? policy_.settings().max_workers : want;
+        due = std::min({due, next_adapt_ms_, next_limits_ms_});
+    size_t want = spawn_target();
+    size_t room = policy_.adaptive() ? policy_.settings().max_workers + (want - wanted()) : want;
     size_t counted = policy_.adaptive() ? live_ - stopping_ : live_;
     if (spawning && phase_ != phase::stopping && counted < want) {
         int64_t respawn = INT64_MAX;
@@ -453,6 +462,7 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         if (tags[k] == wake_tag) {
             if (os::drain_eventfd(wake_fd_) < 0)
                 fatal_loop_error("read: eventfd", errno);
+            limits_due_ = true;  // or a worker asking for its replacement
             if (ready_ < live_)  // workers that were starting may have reported
                 for (size_t i = 0; i < slots_.size(); ++i)
                     if (slots_[i].pid && !slots_[i].ready && i < reports_capacity_ && reports_[i].initialized)
@@ -568,6 +578,7 @@ void proc_manager::note_ready(size_t index) {
     adapt_due_ = true;  // one fewer starting
     ++ready_;
     board_.slot_ready(index);
+    recycle_due(s.ready_ms);
 }
 
 void proc_manager::watch_exec(size_t index, int read_fd) {
@@ -627,6 +638,8 @@ void proc_manager::sample_status(int64_t now) {
     for (size_t i = 0; i < slots_.size(); ++i)
         sample_pids_[i] = slots_[i].pid;
     board_.sample(sample_pids_, now);
+    check_memory();
+    limits_due_ = true;  // exec'd workers' asks for replacement are seen here
     publish_status();
 }
 

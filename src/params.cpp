@@ -226,6 +226,12 @@ const std::vector<param_def> &param_table() {
         fixed_when_running(integer("max_workers", &params::max_workers, 0, max_workers)),
         seconds("idle_timeout", &params::idle_timeout_ms),
         integer("spawn_rate", &params::spawn_rate, 1, 1000000),
+        seconds("request_timeout", &params::request_timeout_ms),
+        seconds("request_timeout_grace", &params::request_timeout_grace_ms),
+        seconds("request_slow", &params::request_slow_ms),
+        integer("max_requests_jitter", &params::max_requests_jitter, 0, INT64_MAX / 2),
+        seconds("max_age", &params::max_age_ms),
+        integer("max_rss", &params::max_rss_kb, 0, INT64_MAX / 1024),
     };
     return table;
 }
@@ -237,9 +243,7 @@ const param_def *find_param(const std::string &name) {
     return nullptr;
 }
 
-}  // namespace
-
-std::string check_pool(const params &p) {
+std::string check_pool_mode(const params &p) {
     const params d;  // the defaults: what a mode without the setting leaves alone
     std::string mode = p.pool == pool_mode::dynamic ? "dynamic" : p.pool == pool_mode::ondemand ? "ondemand" : "static";
     auto only = [&](const char *name, const char *modes) {
@@ -292,6 +296,29 @@ std::string check_pool(const params &p) {
     return "";
 }
 
+// The request limits and recycling, in any pool.
+std::string check_limits(const params &p) {
+    const params d;
+    if (p.request_timeout_grace_ms != d.request_timeout_grace_ms && p.request_timeout_ms == 0)
+        return "request_timeout_grace applies with request_timeout only";
+    if (p.max_requests_jitter > 0 && p.max_requests == 0)
+        return "max_requests_jitter applies with max_requests only";
+    if (p.request_slow_ms > 0 && p.request_timeout_ms > 0 && p.request_slow_ms >= p.request_timeout_ms)
+        return "request_slow (" + seconds_text(p.request_slow_ms) + " s) must be below request_timeout (" +
+               seconds_text(p.request_timeout_ms) + " s): a request is stopped at its deadline";
+    if (!p.scoreboard && (p.request_timeout_ms > 0 || p.request_slow_ms > 0 || p.max_rss_kb > 0))
+        return std::string(p.request_timeout_ms > 0 ? "request_timeout" : p.request_slow_ms > 0 ? "request_slow" : "max_rss") +
+               " needs the scoreboard (scoreboard 1): the manager reads each worker's requests there";
+    return "";
+}
+
+}  // namespace
+
+std::string check_pool(const params &p) {
+    std::string limits = check_limits(p);
+    return limits.empty() ? check_pool_mode(p) : limits;
+}
+
 pool_settings pool_settings_of(const params &p) {
     pool_settings s;
     s.mode = p.pool;
@@ -331,7 +358,8 @@ params default_params(std::string &warnings) {
         const char *param;
     } from_env[] = {{"PM_MAX_REQUESTS", "max_requests"},
                     {"PM_MAX_SIZE", "max_size"},
-                    {"PM_SIZECHECK_NUM_REQUESTS", "sizecheck_num_requests"}};
+                    {"PM_SIZECHECK_NUM_REQUESTS", "sizecheck_num_requests"},
+                    {"PM_MAX_REQUESTS_JITTER", "max_requests_jitter"}};
     for (const auto &e : from_env) {
         const char *value = std::getenv(e.env);
         if (!value || !*value)

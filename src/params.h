@@ -72,10 +72,23 @@ struct params {
     int64_t max_workers = 0;
     int64_t idle_timeout_ms = 10000;
     int64_t spawn_rate = 1000;
+    // Request limits (manager_limits.cpp), read from each worker's scoreboard slot: a
+    // request running request_timeout is stopped (TERM, KILL request_timeout_grace
+    // later) and its worker replaced; one running request_slow is logged and counted.
+    // 0: no limit.
+    int64_t request_timeout_ms = 0;
+    int64_t request_timeout_grace_ms = 1000;
+    int64_t request_slow_ms = 0;
+    // Recycling: each worker's max_requests is raised by a random 0..jitter of its
+    // own; a worker older than max_age, or with more than max_rss KB resident, is
+    // replaced, the new one ready before the old one stops after its request.
+    int64_t max_requests_jitter = 0;
+    int64_t max_age_ms = 0;
+    int64_t max_rss_kb = 0;
 };
 
-// The pool's settings, checked together: "" if they make a pool, else what is wrong
-// (one line, naming the parameters).
+// The pool's settings and limits, checked together: "" if they make a pool, else
+// what is wrong (one line, naming the parameters).
 std::string check_pool(const params &p);
 // The settings the policy decides with (after check_pool).
 pool_settings pool_settings_of(const params &p);

@@ -38,6 +38,10 @@ struct slot {
     int64_t idle_seen_ms = -1;  // adaptive pools: idle since then, as last seen (-1: not idle)
     uint64_t idle_seen_requests = 0;  // with this many served
     bool seen_accepting = false;      // seen waiting in pm_accept: idle alone is not free
+    // Limits (manager_limits.cpp).
+    uint64_t slow_start = 0;          // the request the slow log has told (its start)
+    int64_t kill_at_ms = -1;          // stopped for its deadline: KILL then
+    const char *recycle = nullptr;    // marked to be replaced: why (a limit's name)
 };
 
 // A listening socket an adaptive pool watches for connections that wait.
@@ -156,6 +160,15 @@ private:
     size_t connections_waiting(bool arrival);
     void adapt(int64_t now);
     bool retire_worker(size_t index, int64_t now);
+    // Limits (manager_limits.cpp).
+    size_t recycles_pending() const;
+    size_t spawn_target() const;  // wanted(), and a replacement for each worker to recycle
+    void mark_for_recycling(size_t index, const char *why, const std::string &detail);
+    bool able_to_serve(size_t index, int64_t now) const;
+    void recycle_due(int64_t now);
+    void recycle_one();
+    void check_limits(int64_t now);
+    void check_memory();
 
     // worker.cpp
     void forget_manager_state();
@@ -246,6 +259,8 @@ private:
     bool adapt_due_ = false;             // an event the policy must see
     bool connection_arrived_ = false;    // that event: a listening socket's
     int64_t next_adapt_ms_ = INT64_MAX;  // the policy's next look without one
+    bool limits_due_ = true;             // check_limits at the next turn of the loop
+    int64_t next_limits_ms_ = 0;         // else then
     // The host's signal state, saved by pm_manage and given back to workers.
     bool signals_saved_ = false;
     saved_title saved_title_;  // given back if pm_manage fails
@@ -267,6 +282,8 @@ private:
     bool request_named_ = false;     // pm_set_request since the last request
     bool on_board_ = false;  // stops reach it through report_ (forked, with the library's handler)
     bool holding_stops_ = false;  // TERM and HUP blocked until the exit (begin_request)
+    uint64_t jitter_draw_ = 0;    // this worker's own random number: its max_requests_jitter
+    bool recycle_asked_ = false;  // it has asked the manager for its replacement
 };
 
 }  // namespace fcgipm

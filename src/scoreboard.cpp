@@ -21,6 +21,15 @@ namespace fcgipm {
 
 namespace board {
 
+void copy_text(char *to, size_t to_size, const char *from, size_t from_size) {
+    size_t n = ::strnlen(from, std::min(from_size, to_size - 1));
+    for (size_t i = 0; i < n; ++i) {
+        unsigned char c = static_cast<unsigned char>(from[i]);
+        to[i] = c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c);
+    }
+    to[n] = '\0';
+}
+
 bool read_view(const uint32_t &seq, const void *from, void *to, size_t n, int tries) {
     for (int i = 0; i < tries; ++i) {
         if (i >= 8)
@@ -313,6 +322,38 @@ int64_t scoreboard::idle_ms(size_t i) const {
                 1e6;
     double uptime_ms = static_cast<double>(mono - constants_.start_mono_ns) / 1e6;
     return static_cast<int64_t>(std::max(0.0, std::min(ms, uptime_ms)));
+}
+
+bool scoreboard::request_running(size_t i, running_request &out) const {
+    if (!header_ || i >= capacity_)
+        return false;
+    const worker_slot &s = slots_[i];
+    if (!(__atomic_load_n(&s.views, __ATOMIC_RELAXED) & views_written) || !__atomic_load_n(&s.busy, __ATOMIC_RELAXED))
+        return false;
+    worker_slot copy = {};
+    constexpr size_t view = sizeof(worker_slot) - offsetof(worker_slot, busy);
+    if (!board::read_view(s.wseq, &s.busy, &copy.busy, view, 20) || !copy.busy || !copy.request_start)
+        return false;
+    uint64_t now = board::ticks(constants_.clock);
+    int64_t mono = mono_ns();
+    double ms = now > copy.request_start
+                    ? static_cast<double>(now - copy.request_start) *
+                          board::ns_per_tick(constants_.clock, constants_.clock_ref_ticks, constants_.clock_ref_ns,
+                                             now, mono) /
+                          1e6
+                    : 0.0;
+    double uptime_ms = static_cast<double>(mono - constants_.start_mono_ns) / 1e6;
+    out.start = copy.request_start;
+    out.ms = static_cast<int64_t>(std::max(0.0, std::min(ms, uptime_ms)));
+    board::copy_text(out.method, sizeof out.method, copy.method, sizeof copy.method);
+    board::copy_text(out.uri, sizeof out.uri, copy.uri, sizeof copy.uri);
+    return true;
+}
+
+int64_t scoreboard::rss_kb(size_t i) const {
+    if (i >= shadow_.size() || shadow_[i].cpu_us < 0)
+        return -1;
+    return shadow_[i].rss_kb;
 }
 
 void scoreboard::sample(const std::vector<pid_t> &live_pids_by_slot, int64_t now) {

@@ -45,7 +45,7 @@
 namespace fcgipm {
 
 constexpr uint32_t board_magic = 0x53504346;  // "FCPS"
-constexpr uint32_t board_version = 3;
+constexpr uint32_t board_version = 4;
 constexpr size_t board_listeners = 4;       // listening sockets described in the header
 constexpr size_t board_title_size = 256;
 constexpr size_t board_method_size = 16;
@@ -74,6 +74,9 @@ struct pool_counts {
     uint64_t pool_full;       // samples that found every worker busy
     uint32_t max_queue;       // longest listen queue sampled
     uint32_t reserved;
+    uint64_t slow_requests;   // requests that ran past request_slow
+    uint64_t deadline_kills;  // workers stopped for a request past request_timeout
+    uint64_t recycled;        // workers replaced for their requests, age or memory
 };
 
 // Written by the manager only, under seq.
@@ -110,7 +113,8 @@ struct alignas(64) worker_slot {
     volatile uint32_t initialized;  // pm_manage has returned in it
     volatile uint32_t stopped;      // it received TERM or HUP (also by signal)
     volatile uint32_t views;        // views_written: it writes its view (params::scoreboard);
-                                    // views_accepting: it marks its waits in pm_accept
+                                    // views_accepting: it marks its waits in pm_accept;
+                                    // views_recycle: it asks to be replaced
     volatile uint64_t requests;     // requests served, for the manager's crash check
     // the manager's view
     uint32_t mseq;
@@ -143,6 +147,7 @@ static_assert(offsetof(worker_slot, pid) % 4 == 0 && offsetof(worker_slot, busy)
 
 constexpr uint32_t views_written = 1;
 constexpr uint32_t views_accepting = 2;
+constexpr uint32_t views_recycle = 4;  // it has served its max_requests: it asks to be replaced
 
 constexpr uint32_t slot_flag_exec = 1;   // an exec'd program: it reports only if it is on this library
 constexpr uint32_t slot_flag_ready = 2;  // the manager counts it as able to serve
@@ -154,8 +159,9 @@ constexpr uint32_t busy = 1;
 constexpr uint32_t accepting = 2;  // idle, in pm_accept on a socket the manager shuts down on TERM
 constexpr uint32_t phase_mask = 0xff;
 constexpr uint32_t stop_term = 1u << 8;  // stop: the manager is shutting down
-constexpr uint32_t stop_hup = 1u << 9;   // stop: the manager is reloading
-constexpr uint32_t stop_mask = stop_term | stop_hup;
+constexpr uint32_t stop_hup = 1u << 9;   // stop: the manager is reloading (or replacing it)
+constexpr uint32_t stop_deadline = 1u << 10;  // stop now: its request ran past request_timeout
+constexpr uint32_t stop_mask = stop_term | stop_hup | stop_deadline;
 
 inline uint32_t load(const worker_slot &s) {
     return __atomic_load_n(&s.state, __ATOMIC_ACQUIRE);
@@ -225,6 +231,10 @@ inline void write_begin(uint32_t &seq) {
 inline void write_end(uint32_t &seq) {
     __atomic_store_n(&seq, (seq + 1) & ~1u, __ATOMIC_RELEASE);
 }
+
+// Reader: a string a worker wrote (from_size bytes, perhaps unterminated) into to,
+// NUL-terminated, cut to fit, each byte outside printable ASCII shown as '?'.
+void copy_text(char *to, size_t to_size, const char *from, size_t from_size);
 
 // Reader: copies n bytes of a view at from (its counter at seq) into to; false if a
 // writer kept it changing for all of tries attempts. Views are whole 4-byte words,
@@ -310,6 +320,17 @@ public:
     // How long slot i's worker has been idle since its last request, by its own view
     // (ms, bounded by the manager's uptime); -1 if it has served none or has no view.
     int64_t idle_ms(size_t i) const;
+    // The request slot i's worker is in, by its own view.
+    struct running_request {
+        uint64_t start;  // its start in clock ticks: tells one request from the next
+        int64_t ms;      // how long it has run (bounded by the manager's uptime)
+        char method[board_method_size];
+        char uri[board_uri_size];
+    };
+    // false if it is not in a request, or has no view.
+    bool request_running(size_t i, running_request &out) const;
+    // Slot i's worker's resident memory as the manager last read it (KB), or -1.
+    int64_t rss_kb(size_t i) const;
     // Each second: busy workers (max_busy, pool_full), the listen queues
     // (max_queue), the CPU time and memory of each idle worker that served a request
     // since it was last read (or was read more than usage_refresh_ms ago); and the

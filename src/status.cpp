@@ -36,15 +36,6 @@ int64_t clock_ns(clockid_t id) {
 // A string field of the board, cut at its size whatever was written there, and
 // printable ASCII (any other byte becomes '?': a URI is sent percent-encoded, and
 // nothing a worker wrote reaches a terminal as a control sequence).
-void copy_string(char *to, size_t to_size, const char *from, size_t from_size) {
-    size_t n = ::strnlen(from, std::min(from_size, to_size - 1));
-    for (size_t i = 0; i < n; ++i) {
-        unsigned char c = static_cast<unsigned char>(from[i]);
-        to[i] = c < 0x20 || c >= 0x7f ? '?' : static_cast<char>(c);
-    }
-    to[n] = '\0';
-}
-
 bool is_number(const std::string &s) {
     return !s.empty() && s.size() < 10 && s.find_first_not_of("0123456789") == std::string::npos;
 }
@@ -426,9 +417,9 @@ void status_reader::read(int flags) {
                 w.request_start_us = now_us - ago;
                 w.request_us = w.busy ? ago : ticks_us(c.last_duration);
             }
-            copy_string(w.method, sizeof w.method, c.method, sizeof c.method);
-            copy_string(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
-            copy_string(w.remote, sizeof w.remote, c.remote, sizeof c.remote);
+            board::copy_text(w.method, sizeof w.method, c.method, sizeof c.method);
+            board::copy_text(w.uri, sizeof w.uri, c.uri, sizeof c.uri);
+            board::copy_text(w.remote, sizeof w.remote, c.remote, sizeof c.remote);
         }
         if (c.told_to_stop || (state & board::stop_mask))
             w.state = PM_WORKER_STOPPING;
@@ -484,7 +475,7 @@ void status_reader::read(int flags) {
 
     pool_status p = {};
     p.manager_pid = pid_;
-    copy_string(p.title, sizeof p.title, h.title, sizeof h.title);
+    board::copy_text(p.title, sizeof p.title, h.title, sizeof h.title);
     std::snprintf(p.phase, sizeof p.phase, "%s", h.phase < 5 ? phase_names[h.phase] : "?");
     p.started_us = h.start_unix_us;
     p.uptime_us = uptime_us;
@@ -498,6 +489,9 @@ void status_reader::read(int flags) {
     p.crashes = h.counts.crashes;
     p.reloads = h.counts.reloads;
     p.pool_full = h.counts.pool_full;
+    p.slow_requests = h.counts.slow_requests;
+    p.deadline_kills = h.counts.deadline_kills;
+    p.recycled = h.counts.recycled;
     p.workers = static_cast<int>(workers.size());
     for (worker_status &w : workers) {
         p.requests += w.requests;
@@ -540,6 +534,7 @@ const field_name pool_fields[] = {
     {"requests", false}, {"spawned", false}, {"respawns", false}, {"exits", false}, {"crashes", false},
     {"reloads", false}, {"max_busy", false}, {"pool_full", false}, {"listen_queue", false},
     {"listen_queue_max", false}, {"listen_backlog", false}, {"title", true}, {"phase", true},
+    {"slow_requests", false}, {"deadline_kills", false}, {"recycled", false},
 };
 const field_name slot_fields[] = {
     {"pid", false}, {"slot", false}, {"state", false}, {"busy", false}, {"requests", false},
@@ -592,6 +587,9 @@ bool status_reader::pool_value(int field, long long &value) const {
     case PM_POOL_LISTEN_QUEUE: value = p.listen_queue; return true;
     case PM_POOL_LISTEN_QUEUE_MAX: value = p.listen_queue_max; return true;
     case PM_POOL_LISTEN_BACKLOG: value = p.listen_backlog; return true;
+    case PM_POOL_SLOW_REQUESTS: value = count(p.slow_requests); return true;
+    case PM_POOL_DEADLINE_KILLS: value = count(p.deadline_kills); return true;
+    case PM_POOL_RECYCLED: value = count(p.recycled); return true;
     default: return false;
     }
 }

@@ -38,6 +38,7 @@ struct pool_status {
     int crash_backoff;
     long long backoff_us;
     unsigned long long accepted, requests, spawned, respawns, exits, crashes, reloads, max_busy, pool_full;
+    unsigned long long slow_requests, deadline_kills, recycled;
     long long listen_queue, listen_queue_max, listen_backlog;  // -1 unknown
 };
 

@@ -19,6 +19,7 @@
 // nor, on TERM, while it waits in pm_accept on a socket the manager shuts down.
 // The manager's death arrives as SIGTERM through PR_SET_PDEATHSIG; the handler
 // tells it from a real TERM because the parent pid has changed by then.
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -159,8 +160,14 @@ void disarm_recheck() {
     worker_signals.timer_armed = 0;
 }
 
+void end_as_default(int signo);
+
 void on_signal(int signo, siginfo_t *info, void *context) {
     int saved_errno = errno;
+    // The manager stopped this worker for a request past its deadline: now, not after it.
+    if (signo == SIGTERM && worker_signals.report &&
+        (__atomic_load_n(&worker_signals.report->state, __ATOMIC_ACQUIRE) & board::stop_deadline))
+        end_as_default(SIGTERM);
     if (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &worker_signals) {
         end_kept_alive_wait(context);
         errno = saved_errno;
@@ -425,6 +432,13 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     request_named_ = false;
     forget_manager_state();
     requests_ = 0;
+    recycle_asked_ = false;
+    // A number of its own, for max_requests_jitter: pid and clock, mixed (splitmix64).
+    uint64_t z = (static_cast<uint64_t>(::getpid()) << 32) ^ static_cast<uint64_t>(os::now_ms()) ^
+                 reinterpret_cast<uintptr_t>(&z);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    jitter_draw_ = z ^ (z >> 31);
 
     for (auto &count : worker_signals.counts)
         count = 0;
@@ -482,8 +496,10 @@ void proc_manager::report_ready() {
         report_->initialized = 1;
     if (wake_fd_ >= 0) {
         os::wake(wake_fd_);
-        os::close_fd(wake_fd_);
-        wake_fd_ = -1;
+        if (params_.max_requests <= 0 || !report_) {
+            os::close_fd(wake_fd_);  // else kept to ask for its replacement at max_requests
+            wake_fd_ = -1;
+        }
     }
 }
 
@@ -819,8 +835,24 @@ void proc_manager::post_dispatch() {
     } else if (report_) {
         report_->requests = static_cast<uint64_t>(requests_);
     }
-    if (params_.max_requests > 0 && requests_ >= params_.max_requests)
-        worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
+    if (params_.max_requests > 0) {
+        int64_t jitter = params_.max_requests_jitter;
+        int64_t limit = params_.max_requests + (jitter > 0 ? static_cast<int64_t>(jitter_draw_ % (jitter + 1)) : 0);
+        // With a manager to replace it, the worker asks for that and serves on until
+        // its replacement is ready (manager_limits.cpp); past its limit again (at
+        // least 1000 more), or on its own, it exits.
+        bool managed = report_ && is_worker_ && !params_.no_signals;
+        if (requests_ >= limit && managed && requests_ < limit + std::max<int64_t>(limit, 1000)) {
+            if (!recycle_asked_) {
+                recycle_asked_ = true;
+                __atomic_fetch_or(&report_->views, views_recycle, __ATOMIC_RELEASE);
+                if (wake_fd_ >= 0)
+                    os::wake(wake_fd_);
+            }
+        } else if (requests_ >= limit) {
+            worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
+        }
+    }
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         size_limits_exceeded())
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");

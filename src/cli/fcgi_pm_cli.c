@@ -93,6 +93,17 @@ static void usage(FILE *out)
             "                    PM_SIZECHECK_NUM_REQUESTS (programs on libfcgi-pm, and Perl's\n"
             "                    FCGI::ProcManager::Constrained, exit after N requests or\n"
             "                    above KB of virtual memory, and are replaced)\n"
+            "  --max-requests-jitter N  each worker's --max-requests raised by a random 0..N of\n"
+            "                    its own, so that workers started together do not all leave\n"
+            "                    together; a program on libfcgi-pm at its limit is replaced\n"
+            "                    first and leaves once its replacement is ready\n"
+            "  --request-timeout S  a request running S seconds has its worker stopped (TERM,\n"
+            "                    then KILL after --request-timeout-grace S, default 1), logged\n"
+            "                    with its URI and replaced (programs on libfcgi-pm)\n"
+            "  --request-slow S  a request running S seconds is logged and counted\n"
+            "  --max-age S       a worker older than S seconds is replaced, the new one first\n"
+            "  --max-rss KB      a worker with more than KB resident is replaced after its\n"
+            "                    request, the new one first (checked once a second)\n"
             "  --pm-title TITLE  the manager's process title (default \"fcgi-pm: manager\n"
             "                    (PROGRAM on SOCKET)\")\n"
             "  --status-socket PATH  hand the live status to readers on a unix socket at\n"
@@ -327,7 +338,9 @@ static const char *pool_message(const char *message)
     static const char *const names[][2] = {
         {"n_processes", "-F"},          {"min_idle", "--min-idle"},       {"max_idle", "--max-idle"},
         {"max_workers", "--max-workers"}, {"idle_timeout", "--idle-timeout"}, {"spawn_rate", "--spawn-rate"},
-        {"pool ", "--pool "},
+        {"pool ", "--pool "},           {"request_timeout_grace", "--request-timeout-grace"},
+        {"request_timeout", "--request-timeout"}, {"request_slow", "--request-slow"},
+        {"max_age", "--max-age"},       {"max_rss", "--max-rss"},
     };
     static char out[512];
     size_t n = 0;
@@ -369,6 +382,7 @@ static void pass_on(pm_t *pm, const char *flag, const char *name, const char *va
         exit(2);
     }
     pm_destroy(check);
+    set(pm, flag, name, value); /* the manager's too: it replaces workers at their limits */
     setenv(variable, value, 1);
 }
 
@@ -407,7 +421,8 @@ int main(int argc, char **argv)
     }
     enum { DIE_TIMEOUT = 256, START_DELAY, MIN_UPTIME, BACKOFF_MIN, BACKOFF_MAX, CRASH_BUDGET, CRASH_WINDOW,
            MAX_REQUESTS, MAX_SIZE, SIZECHECK, PM_TITLE, STOP_SIGNAL, START_TIMEOUT, STATUS_SOCKET,
-           STATUS_GROUP, POOL, MIN_IDLE, MAX_IDLE, MAX_WORKERS, IDLE_TIMEOUT, SPAWN_RATE };
+           STATUS_GROUP, POOL, MIN_IDLE, MAX_IDLE, MAX_WORKERS, IDLE_TIMEOUT, SPAWN_RATE, REQUEST_TIMEOUT,
+           REQUEST_TIMEOUT_GRACE, REQUEST_SLOW, MAX_REQUESTS_JITTER, MAX_AGE, MAX_RSS };
     static const struct option longs[] = {
         {"die-timeout", required_argument, NULL, DIE_TIMEOUT},
         {"start-delay", required_argument, NULL, START_DELAY},
@@ -430,6 +445,12 @@ int main(int argc, char **argv)
         {"max-workers", required_argument, NULL, MAX_WORKERS},
         {"idle-timeout", required_argument, NULL, IDLE_TIMEOUT},
         {"spawn-rate", required_argument, NULL, SPAWN_RATE},
+        {"request-timeout", required_argument, NULL, REQUEST_TIMEOUT},
+        {"request-timeout-grace", required_argument, NULL, REQUEST_TIMEOUT_GRACE},
+        {"request-slow", required_argument, NULL, REQUEST_SLOW},
+        {"max-requests-jitter", required_argument, NULL, MAX_REQUESTS_JITTER},
+        {"max-age", required_argument, NULL, MAX_AGE},
+        {"max-rss", required_argument, NULL, MAX_RSS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'v'},
         {NULL, 0, NULL, 0},
@@ -438,7 +459,7 @@ int main(int argc, char **argv)
     int c;
     const char *group = NULL;
     int titled = 0;
-    int workers_given = 0, ondemand = 0;
+    int workers_given = 0, ondemand = 0, jitter_given = 0, max_requests_given = 0;
     while ((c = getopt_long(argc, argv, "+:s:a:p:b:F:P:M:u:g:U:G:d:nhv", longs, NULL)) != -1) {
         switch (c) {
         case 's': o.socket_path = optarg; break;
@@ -452,6 +473,15 @@ int main(int argc, char **argv)
         case MAX_WORKERS: set(pm, "--max-workers", "max_workers", optarg); break;
         case IDLE_TIMEOUT: set(pm, "--idle-timeout", "idle_timeout", optarg); break;
         case SPAWN_RATE: set(pm, "--spawn-rate", "spawn_rate", optarg); break;
+        case REQUEST_TIMEOUT: set(pm, "--request-timeout", "request_timeout", optarg); break;
+        case REQUEST_TIMEOUT_GRACE: set(pm, "--request-timeout-grace", "request_timeout_grace", optarg); break;
+        case REQUEST_SLOW: set(pm, "--request-slow", "request_slow", optarg); break;
+        case MAX_AGE: set(pm, "--max-age", "max_age", optarg); break;
+        case MAX_RSS: set(pm, "--max-rss", "max_rss", optarg); break;
+        case MAX_REQUESTS_JITTER:
+            pass_on(pm, "--max-requests-jitter", "max_requests_jitter", "PM_MAX_REQUESTS_JITTER", optarg);
+            jitter_given = 1;
+            break;
         case 'P': o.pid_file = optarg; break;
         case 'M': {
             char *end;
@@ -477,7 +507,10 @@ int main(int argc, char **argv)
         case BACKOFF_MAX: set(pm, "--backoff-max", "backoff_max", optarg); break;
         case CRASH_BUDGET: set(pm, "--crash-budget", "crash_budget", optarg); break;
         case CRASH_WINDOW: set(pm, "--crash-window", "crash_window", optarg); break;
-        case MAX_REQUESTS: pass_on(pm, "--max-requests", "max_requests", "PM_MAX_REQUESTS", optarg); break;
+        case MAX_REQUESTS:
+            pass_on(pm, "--max-requests", "max_requests", "PM_MAX_REQUESTS", optarg);
+            max_requests_given = 1;
+            break;
         case MAX_SIZE: pass_on(pm, "--max-size", "max_size", "PM_MAX_SIZE", optarg); break;
         case SIZECHECK:
             pass_on(pm, "--sizecheck-num-requests", "sizecheck_num_requests", "PM_SIZECHECK_NUM_REQUESTS", optarg);
@@ -500,6 +533,8 @@ int main(int argc, char **argv)
     }
     if (optind >= argc)
         die_usage("no program to run (fcgi-pm [options] -- program [args...])");
+    if (jitter_given && !max_requests_given)
+        die_usage("--max-requests-jitter applies with --max-requests only");
     o.program = argv + optind;
     if (o.socket_path && o.port)
         die_usage("give either -s PATH or -p PORT, not both");

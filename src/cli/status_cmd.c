@@ -78,6 +78,7 @@ struct pool {
     long long manager_pid, started_us, uptime_us, target, workers, ready, idle, busy, starting, stopping;
     long long crash_backoff, backoff_us, accepted, requests, spawned, respawns, exits, crashes, reloads;
     long long max_busy, pool_full, listen_queue, listen_queue_max, listen_backlog;
+    long long slow_requests, deadline_kills, recycled;
     const char *title, *phase;
 };
 struct worker {
@@ -118,6 +119,9 @@ static void load_pool(pm_status_t *st, struct pool *p)
     p->listen_queue = pool_value(st, PM_POOL_LISTEN_QUEUE);
     p->listen_queue_max = pool_value(st, PM_POOL_LISTEN_QUEUE_MAX);
     p->listen_backlog = pool_value(st, PM_POOL_LISTEN_BACKLOG);
+    p->slow_requests = pool_value(st, PM_POOL_SLOW_REQUESTS);
+    p->deadline_kills = pool_value(st, PM_POOL_DEADLINE_KILLS);
+    p->recycled = pool_value(st, PM_POOL_RECYCLED);
     p->title = pm_status_text(st, PM_STATUS_POOL, PM_POOL_TITLE);
     p->phase = pm_status_text(st, PM_STATUS_POOL, PM_POOL_PHASE);
 }
@@ -166,10 +170,11 @@ static void print_table(FILE *out, pm_status_t *st)
     if (p->stopping)
         fprintf(out, ", %lld stopping", p->stopping);
     fprintf(out, "; max busy %lld, pool full %lld times\n", p->max_busy, p->pool_full);
-    fprintf(out, "requests:  %lld served, %lld accepted\n", p->requests, p->accepted);
+    fprintf(out, "requests:  %lld served, %lld accepted, %lld slow, %lld past their deadline\n", p->requests,
+            p->accepted, p->slow_requests, p->deadline_kills);
     fprintf(out, "listen:    %s\n", queue);
-    fprintf(out, "lifecycle: %lld started (%lld respawns), %lld exited (%lld crashes), %lld reloads", p->spawned,
-            p->respawns, p->exits, p->crashes, p->reloads);
+    fprintf(out, "lifecycle: %lld started (%lld respawns), %lld exited (%lld crashes), %lld recycled, %lld reloads",
+            p->spawned, p->respawns, p->exits, p->crashes, p->recycled, p->reloads);
     if (p->crash_backoff) {
         char next[32];
         format_duration(next, sizeof next, p->backoff_us);
@@ -239,9 +244,10 @@ static void print_json(FILE *out, pm_status_t *st)
     seconds(out, "backoff_seconds", p->backoff_us);
     fprintf(out,
             ",\"accepted\":%lld,\"requests\":%lld,\"spawned\":%lld,\"respawns\":%lld,\"exits\":%lld,"
-            "\"crashes\":%lld,\"reloads\":%lld,\"max_busy\":%lld,\"pool_full\":%lld,",
+            "\"crashes\":%lld,\"reloads\":%lld,\"max_busy\":%lld,\"pool_full\":%lld,"
+            "\"slow_requests\":%lld,\"deadline_kills\":%lld,\"recycled\":%lld,",
             p->accepted, p->requests, p->spawned, p->respawns, p->exits, p->crashes, p->reloads, p->max_busy,
-            p->pool_full);
+            p->pool_full, p->slow_requests, p->deadline_kills, p->recycled);
     if (p->listen_queue >= 0)
         fprintf(out, "\"listen_queue\":%lld,\"listen_queue_max\":%lld,\"listen_backlog\":%lld}", p->listen_queue,
                 p->listen_queue_max, p->listen_backlog);
@@ -345,6 +351,12 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
         {"fcgipm_worker_crashes", "fcgipm_worker_crashes_total", "counter",
          "Workers that failed soon after their start.", PM_POOL_CRASHES},
         {"fcgipm_reloads", "fcgipm_reloads_total", "counter", "Reloads (HUP).", PM_POOL_RELOADS},
+        {"fcgipm_slow_requests", "fcgipm_slow_requests_total", "counter", "Requests that ran past request_slow.",
+         PM_POOL_SLOW_REQUESTS},
+        {"fcgipm_deadline_kills", "fcgipm_deadline_kills_total", "counter",
+         "Workers stopped for a request that ran past request_timeout.", PM_POOL_DEADLINE_KILLS},
+        {"fcgipm_worker_recycles", "fcgipm_worker_recycles_total", "counter",
+         "Workers replaced for their requests, age or memory.", PM_POOL_RECYCLED},
         {"fcgipm_crash_backoff", "fcgipm_crash_backoff", "gauge",
          "1 while crashed workers are respawned one per second.", PM_POOL_CRASH_BACKOFF},
         {"fcgipm_listen_queue", "fcgipm_listen_queue", "gauge", "Connections waiting to be accepted.",

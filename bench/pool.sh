@@ -1,0 +1,533 @@
+#!/bin/sh
+# Adaptive pools side by side: the fcgi-pm program running tests/status_app (a libfcgi
+# worker on the library) against Debian's php-fpm (php8.2-fpm) running apps/slow.php,
+# both behind the same nginx (examples/deploy/nginx-front.sh, started once, one server
+# block whose requests all go to one unix socket, which each manager listens on in
+# turn), in the same run, the two alternating (which goes first rotates each round).
+#
+#     sh bench/pool.sh [--quick] [BUILD_DIR]     BUILD_DIR: default build/, which must
+#                                                hold src/fcgi-pm and tests/status_app
+#     sh bench/pool.sh --table RAW               the markdown section, from the raw lines
+#
+# Installs php8.2-fpm (.ci/install-deps) if it is missing. php-fpm runs from a scratch
+# directory with a php-fpm.conf of its own (daemonize = no, pid, error log and socket
+# in the directory, listen.mode 0666, user and group root, hence -R) and Debian's
+# php.ini. Each manager's pool size is the count of its children, read from
+# /proc/PID/task/PID/children every millisecond (asyncio's 1 ms sleep: 1-2 ms apart) by
+# the same poller for both. Measures (full: several rounds, medians; --quick: each once):
+#  1. burst from a dynamic pool: 2 workers at rest (fcgi-pm --pool dynamic -F 2
+#     --min-idle 2 --max-idle 2 --max-workers 80 --idle-timeout 10; php-fpm pm =
+#     dynamic, start_servers, min_spare_servers and max_spare_servers 2, max_children
+#     80), then 64 concurrent requests of 1 s (bench/pool_burst.py): the time from the
+#     burst's start until the pool has 64 workers (or ">5000": not within 5 s), the
+#     most workers seen until the last response, each request's wait for a worker
+#     (its time less 1 s; median and max) and the failed requests;
+#  2. the same burst on an empty ondemand pool (fcgi-pm --pool ondemand --max-workers
+#     80 --idle-timeout 10; php-fpm pm = ondemand, max_children 80,
+#     process_idle_timeout 10s);
+#  3. ondemand: the first request to a pool of none against a warm one
+#     (pool_burst.py first), idle timeout 1 s, the pool back at none before each;
+#  4. shrink: after burst 1 (fcgi-pm again with --idle-timeout 1; php-fpm's dynamic
+#     pool has no idle timeout, it stops one idle worker beyond max_spare_servers a
+#     second), the time from the last response until the pool is back at its resting
+#     size (2 for both), and until the first worker went (">CAP" if not within the
+#     cap: 90 s, 30 s when quick; then also how many were left);
+#  5. the floor: one small process forking 64 children that pause() (apps/fork_floor.c,
+#     built here with cc): what this machine allows any manager;
+#  6. request deadline (only if `fcgi-pm --help` lists --request-timeout; "not built"
+#     otherwise): a request that sleeps past a 1 s limit (fcgi-pm --request-timeout 1;
+#     php-fpm request_terminate_timeout = 1s), the time from the limit until nginx's
+#     answer (a 502 when the worker was killed), and its status code;
+#  7. max_requests recycle (only if `fcgi-pm --help` lists --max-requests): one worker
+#     (fcgi-pm -F 1 --max-requests 10; php-fpm pm = static, max_children 1,
+#     max_requests 10), sequential requests through nginx: what the first request
+#     served by a new worker (its answer names another pid) takes beyond a warm one.
+# POOL_ROWS="dynamic ondemand first shrink floor deadline recycle" (the default: all)
+# runs only the rows named.
+#
+# Prints bench/run's raw figures on stdout, "pool - MEASURE SYSTEM MEDIAN MIN MAX R"
+# (SYSTEM fcgi-pm, php-fpm or floor; ms unless the measure says otherwise; a figure
+# ">X" was not reached within X ms, and sorts above every number), then the markdown
+# table of the two side by side (what --table prints) on stderr, with the progress.
+set -eu
+cd "$(dirname "$0")/.."
+root=$(pwd)
+py=/usr/bin/python3
+
+# ---- the table: fcgi-pm beside php-fpm, ratio php-fpm ÷ fcgi-pm (above 1: fcgi-pm
+# is faster or grows further)
+table() {
+  echo "## Adaptive pools: fcgi-pm beside php-fpm"
+  echo
+  echo "The fcgi-pm program running tests/status_app (on the library, exec'd) against"
+  echo "Debian's php-fpm running bench/apps/slow.php, behind the same nginx, in the same"
+  echo "run (bench/pool.sh). The pool size is the manager's children in /proc, polled"
+  echo "every 1-2 ms. A burst is 64 concurrent requests that each sleep 1 s; a request's"
+  echo "wait is its time less that second. Medians of the rounds (R, the last column)."
+  echo "Ratio: php-fpm's figure ÷ fcgi-pm's."
+  echo
+  echo "| measure | fcgi-pm | php-fpm | php-fpm ÷ fcgi-pm | R |"
+  echo "|---|---|---|---|---|"
+  awk '$1 == "pool" && $2 == "-" {
+         if ($4 == "not-built") { nb[$3] = 1; next }
+         v[$3, $4] = $5; n[$3] = $8 }
+    function inf(x) { return substr(x, 1, 1) == ">" }
+    function cap(x) { return substr(x, 2) + 0 }
+    function num(x, unit) {
+      if (x == "") return "–"
+      if (inf(x)) return unit == "s" ? sprintf("> %g s", cap(x) / 1000) : sprintf("never in %g s", cap(x) / 1000)
+      if (unit == "s") return sprintf("%.2f s", x / 1000)
+      if (unit == "n") return sprintf("%d", x)
+      return x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)
+    }
+    function ratio(p, f) {
+      if (p == "" || f == "" || inf(f)) return "–"
+      if (inf(p)) return f + 0 > 0 ? sprintf("> %.0f×", cap(p) / f) : "–"
+      if (f + 0 == 0) return "–"
+      return p / f >= 10 ? sprintf("%.0f×", p / f) : sprintf("%.2f×", p / f)
+    }
+    # row(label, measure, unit, with_ratio, also): also, the measure whose figure goes
+    # beside a figure ">X" (the most workers seen; the workers left)
+    function row(label, m, unit, with_ratio, also,    f, p, fs, ps) {
+      if (!((m, "fcgi-pm") in v) && !((m, "php-fpm") in v)) return
+      f = v[m, "fcgi-pm"]; p = v[m, "php-fpm"]
+      fs = num(f, unit); ps = num(p, unit)
+      if (also != "" && inf(f)) fs = fs " (" num(v[also, "fcgi-pm"], "n") ")"
+      if (also != "" && inf(p)) ps = ps " (" num(v[also, "php-fpm"], "n") ")"
+      printf "| %s | %s | %s | %s | %s |\n", label, fs, ps, with_ratio ? ratio(p, f) : "–", n[m]
+    }
+    END {
+      for (i = 1; i <= 2; i++) {
+        p = i == 1 ? "dyn" : "od"; what = i == 1 ? "dynamic pool, 2 at rest" : "ondemand pool, none at rest"
+        row("burst, " what ": 64 workers after (ms; never: the most seen)", p "_to64", "", 1, p "_max_workers")
+        row("burst, " what ": the most workers seen", p "_max_workers", "n", 0)
+        row("burst, " what ": wait for a worker, median (ms)", p "_wait_median", "", 1)
+        row("burst, " what ": wait for a worker, max (ms)", p "_wait_max", "", 1)
+        row("burst, " what ": failed requests of 64 (the most in a burst)", p "_failed", "n", 0)
+      }
+      row("ondemand: first request to a pool of none (ms)", "od_first", "", 1)
+      row("ondemand: a warm request (ms)", "od_warm", "", 1)
+      row("shrink after the dynamic burst: last response → first worker gone", "shrink_first", "s", 1, "shrink_left")
+      row("shrink after the dynamic burst: last response → back at 2 (the workers left at the cap)", "shrink_rest", "s", 1, "shrink_left")
+      if (("fork64", "floor") in v)
+        printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | %s | – | %s |\n",
+          num(v["fork64", "floor"]), num(v["fork64", "floor"]), n["fork64"]
+      if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | – | – | – |"
+      row("request deadline: 1 s limit → nginx answer (ms)", "deadline_over", "", 1)
+      row("request deadline: the status code", "deadline_code", "n", 0)
+      if ("recycle" in nb) print "| max_requests: first request of a new worker, beyond a warm one (ms) | not built | – | – | – |"
+      row("max_requests 10, one worker: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)
+      row("max_requests 10, one worker: a warm request (ms)", "recycle_warm", "", 1)
+    }' "$1"
+}
+if [ "${1:-}" = --table ]; then table "$2"; exit 0; fi
+
+quick=0 build=$root/build
+for a in "$@"; do
+  case $a in --quick) quick=1 ;; *) build=$a ;; esac
+done
+cli=$build/src/fcgi-pm app=$build/tests/status_app fpm=/usr/sbin/php-fpm8.2
+[ -x "$cli" ] && [ -x "$app" ] || { echo "pool.sh: no $cli or $app (build with tests)" >&2; exit 2; }
+[ -x "$fpm" ] || sh .ci/install-deps php8.2-fpm
+command -v nginx >/dev/null || sh .ci/install-deps
+if [ $quick = 1 ]; then
+  reps=1 shrink_reps=1 first_reps=1 floor_reps=1 shrink_cap=30 recycles=3
+else
+  reps=5 shrink_reps=3 first_reps=7 floor_reps=7 shrink_cap=90 recycles=10
+fi
+rows=${POOL_ROWS:-dynamic ondemand first shrink floor deadline recycle}
+burst_n=64 burst_ms=1000 grow_cap=5 rest=2 max_req=10
+work=$(mktemp -d /tmp/fcgi-pm-pool-bench-XXXXXX)
+chmod 755 "$work"
+sock=$work/pool.sock samples=$work/samples.txt raw=$work/raw.txt
+: >"$samples"
+mgr='' mgr_kids=''
+# On any way out: the manager and every worker it had, nginx, the scratch directory.
+trap 'set +e
+      [ -z "$mgr" ] || { kill -KILL $mgr $(cat /proc/$mgr/task/$mgr/children 2>/dev/null) $mgr_kids; wait $mgr; } 2>/dev/null
+      sh examples/deploy/nginx-front.sh stop "$work/nginx"
+      rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
+
+# ---- the poller and the clients, in Python (one process per measure)
+cat >"$work/watch.py" <<'PY'
+"""pool.sh's instrument. The pool's size is the count of the manager's children,
+read from /proc every millisecond in the same asyncio loop as the clients.
+  watch.py burst PID PORT N MS GROW_CAP_S REST SHRINK_CAP_S   (SHRINK_CAP_S 0: no shrink)
+     N requests of MS ms at once (pool_burst.burst); prints "TO_FULL MAX MEDIAN_WAIT
+     MAX_WAIT FAILED SHRINK_FIRST SHRINK_REST LEFT" (ms; ">X": not within X ms)
+  watch.py seq PORT K     K sequential requests; prints "MS PID" for each
+  watch.py get PORT PATH  one request; prints "MS STATUS"
+"""
+import asyncio, contextlib, io, os, socket, sys, time
+
+sys.path.insert(0, os.environ["POOL_BENCH_DIR"])
+import pool_burst  # noqa: E402
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return len(f.read().split())
+    except OSError:
+        return -1
+
+
+async def burst(pid, port, n, ms, grow_cap, rest, shrink_cap):
+    seen = []  # (time, count) at each change
+    done = asyncio.Event()
+
+    async def poll():
+        last = None
+        while not done.is_set():
+            c, t = children(pid), time.monotonic()
+            if c != last:
+                seen.append((t, c))
+                last = c
+            if shrink_cap and t_last[0] is not None and (c <= rest or t - t_last[0] > shrink_cap):
+                done.set()
+            await asyncio.sleep(0.001)
+
+    t_last = [None]
+    poller = asyncio.create_task(poll())
+    await asyncio.sleep(0.01)
+    t0 = time.monotonic()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        await pool_burst.burst(port, n, ms, "/slow?ms={ms}&n={i}")
+    t_last[0] = time.monotonic()
+    if not shrink_cap:
+        done.set()
+    await poller
+    _, _, _, median_wait, max_wait, failed = out.getvalue().split()
+    full = next((t for t, c in seen if c >= n), None)
+    to_full = f"{(full - t0) * 1000:.1f}" if full is not None and full - t0 <= grow_cap else f">{grow_cap * 1000:.0f}"
+    at_burst = [c for t, c in seen if t <= t0]
+    during = [c for t, c in seen if t0 <= t <= t_last[0]] + at_burst[-1:]
+    most = max(during)
+    first = rest_at = None
+    if shrink_cap:
+        peak = [c for t, c in seen if t <= t_last[0]][-1]
+        first = next((t for t, c in seen if t > t_last[0] and c < peak), None)
+        rest_at = next((t for t, c in seen if t > t_last[0] and c <= rest), None)
+    cap = f">{shrink_cap * 1000:.0f}"
+    fmt = lambda x: "-" if not shrink_cap else cap if x is None else f"{(x - t_last[0]) * 1000:.1f}"
+    print(to_full, most, median_wait, max_wait, failed, fmt(first), fmt(rest_at), seen[-1][1])
+
+
+def get(port, path):
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n".encode())
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    ms = (time.monotonic() - t0) * 1000
+    status = data.split(b" ", 2)[1].decode() if data.startswith(b"HTTP/") else "0"
+    body = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace").split()
+    return ms, status, body[1] if len(body) > 1 and body[0] == "pid" else "-"
+
+
+if __name__ == "__main__":
+    what = sys.argv[1]
+    if what == "burst":
+        pid, port, n, ms = map(int, sys.argv[2:6])
+        asyncio.run(burst(pid, port, n, ms, float(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])))
+    elif what == "seq":
+        for i in range(int(sys.argv[3])):
+            ms, status, pid = get(int(sys.argv[2]), f"/r{i}")
+            print(f"{ms:.3f} {pid if status == '200' else '-'}")
+    else:
+        ms, status, _ = get(int(sys.argv[2]), sys.argv[3])
+        print(f"{ms:.1f} {status}")
+PY
+export POOL_BENCH_DIR=$root/bench
+watch() { "$py" "$work/watch.py" "$@"; }
+
+# ---- the managers
+count() { wc -w <"/proc/$mgr/task/$mgr/children" 2>/dev/null || echo -1; }
+# until_count OP N SECONDS: within SECONDS, the pool's size OP N (-eq, -le, ...)
+until_count() {
+  for _ in $(seq $(($3 * 50))); do
+    test "$(count)" "$1" "$2" && return 0
+    sleep 0.02
+  done
+  echo "pool.sh: the pool never came to $1 $2 within $3 s (it has $(count))" >&2
+  return 1
+}
+# start_fcgi_pm FLAGS...: the fcgi-pm program on the socket, status_app its workers
+start_fcgi_pm() {
+  rm -f "$sock"
+  "$cli" -s "$sock" -M 0666 "$@" -- "$app" 2>>"$work/fcgi-pm.log" &
+  mgr=$!
+  up
+}
+# start_php_fpm MODE SETTINGS...: php-fpm with one pool on the socket, pm = MODE, and
+# each SETTING ("key = value") in its section
+start_php_fpm() {
+  mode=$1; shift
+  rm -f "$sock"
+  mkdir -p "$work/php-fpm"
+  {
+    echo "[global]"
+    echo "pid = $work/php-fpm/php-fpm.pid"
+    echo "error_log = $work/php-fpm/error.log"
+    echo "daemonize = no"
+    echo "[bench]"
+    echo "user = root"
+    echo "group = root"
+    echo "listen = $sock"
+    echo "listen.mode = 0666"
+    echo "pm = $mode"
+    for setting in "$@"; do echo "$setting"; done
+  } >"$work/php-fpm/php-fpm.conf"
+  "$fpm" -R -y "$work/php-fpm/php-fpm.conf" 2>>"$work/php-fpm/stderr.log" &
+  mgr=$!
+  up
+}
+up() {  # the socket is there (the manager listens)
+  for _ in $(seq 500); do
+    [ -S "$sock" ] && return 0
+    kill -0 $mgr 2>/dev/null || break
+    sleep 0.01
+  done
+  echo "pool.sh: the manager did not listen on $sock" >&2
+  tail -n 5 "$work/fcgi-pm.log" "$work/php-fpm/error.log" "$work/php-fpm/stderr.log" >&2 2>/dev/null || true
+  return 1
+}
+# served: one request answered through nginx
+served() {
+  for _ in $(seq 250); do
+    [ "$(watch get "$port" /ready | cut -d' ' -f2)" = 200 ] && return 0
+    sleep 0.02
+  done
+  echo "pool.sh: the manager did not answer through nginx" >&2
+  return 1
+}
+# stop_manager: TERM (php-fpm: fast shutdown; fcgi-pm: graceful, nothing is busy),
+# then SIGKILL for the manager and every worker it had; none may be left.
+stop_manager() {
+  [ -n "$mgr" ] || return 0
+  mgr_kids=$(cat /proc/$mgr/task/$mgr/children 2>/dev/null || true)
+  kill -TERM $mgr 2>/dev/null || true
+  for _ in $(seq 300); do kill -0 $mgr 2>/dev/null || break; sleep 0.01; done
+  # shellcheck disable=SC2086
+  kill -KILL $mgr $mgr_kids 2>/dev/null || true
+  wait $mgr 2>/dev/null || true
+  mgr='' mgr_kids=''
+}
+# start SYSTEM KIND [IDLE]: the manager with the pool of KIND (dynamic, ondemand),
+# at rest: dynamic with its 2 workers serving, ondemand with none
+start() {
+  s=$1 kind=$2 idle=${3:-10}
+  if [ "$s" = fcgi-pm ]; then
+    if [ "$kind" = dynamic ]; then
+      start_fcgi_pm --pool dynamic -F $rest --min-idle $rest --max-idle $rest --max-workers 80 --idle-timeout "$idle"
+    else
+      start_fcgi_pm --pool ondemand --max-workers 80 --idle-timeout "$idle"
+    fi
+  elif [ "$kind" = dynamic ]; then
+    start_php_fpm dynamic "pm.max_children = 80" "pm.start_servers = $rest" \
+      "pm.min_spare_servers = $rest" "pm.max_spare_servers = $rest"
+  else
+    start_php_fpm ondemand "pm.max_children = 80" "pm.process_idle_timeout = ${idle}s"
+  fi
+  if [ "$kind" = dynamic ]; then
+    served && until_count -eq $rest 10
+  else
+    until_count -eq 0 10
+  fi
+  sleep 0.5  # every worker started up (status_app's exec and init), the machine quiet
+}
+sample() { echo "$1 $2 $3" >>"$samples"; }  # measure system value
+# rotate N WORDS...: the words, the first N moved to the end (a different order each round)
+rotate() {
+  n=$1; shift
+  echo "$@" | tr ' ' '\n' | awk -v r="$n" '{a[NR] = $0} END {for (i = 0; i < NR; i++) print a[(i + r) % NR + 1]}'
+}
+on() { case " $rows " in *" $1 "*) return 0 ;; esac; return 1; }
+has_flag() { "$cli" --help 2>&1 | grep -q -- "$1"; }
+
+# ---- one nginx for both, every request to $sock; SCRIPT_FILENAME for php-fpm
+sed 's#include fastcgi_params;#&\n        fastcgi_param SCRIPT_FILENAME '"$root"'/bench/apps/slow.php;#' \
+  examples/deploy/nginx-server.conf >"$work/server.conf"
+port=$(sh examples/deploy/nginx-front.sh start "$work/nginx" "$sock" "$work/server.conf")
+echo "== nginx on 127.0.0.1:$port; php-fpm: $("$fpm" -v | head -n 1)" >&2
+
+# burst_row SYSTEM KIND PREFIX [IDLE SHRINK_CAP]: one burst; with SHRINK_CAP, the shrink after it
+burst_row() {
+  s=$1 kind=$2 p=$3 idle=${4:-10} scap=${5:-0}
+  start "$s" "$kind" "$idle"
+  # shellcheck disable=SC2046
+  set -- $(watch burst $mgr "$port" $burst_n $burst_ms $grow_cap $rest "$scap")
+  echo "   $s: to 64: $1 ms, most $2, wait median $3 ms, max $4 ms, failed $5; shrink: first $6, rest $7 ms, left $8" >&2
+  if [ "$p" = shrink ]; then
+    sample shrink_first "$s" "$6"; sample shrink_rest "$s" "$7"; sample shrink_left "$s" "$8"
+  fi
+  if [ "$p" != shrink ] || [ "$s" = php-fpm ]; then  # php-fpm's shrink run is burst 1's
+    sample ${p}_to64 "$s" "$1"; sample ${p}_max_workers "$s" "$2"
+    sample ${p}_wait_median "$s" "$3"; sample ${p}_wait_max "$s" "$4"; sample ${p}_failed "$s" "$5"
+  fi
+  stop_manager
+}
+
+# -- 1 and 4: the dynamic pool's burst, and its shrink after (php-fpm: the same run;
+# fcgi-pm: a run of its own with --idle-timeout 1)
+if on dynamic || on shrink; then
+  for r in $(seq $reps); do
+    for s in $(rotate "$r" fcgi-pm php-fpm); do
+      echo "== burst of $burst_n x ${burst_ms} ms on a dynamic pool of $rest: $s (round $r of $reps)" >&2
+      if [ "$s" = php-fpm ] && on shrink && [ "$r" -le $shrink_reps ]; then
+        burst_row php-fpm dynamic shrink 10 $shrink_cap
+      elif on dynamic; then
+        burst_row "$s" dynamic dyn
+      fi
+      if [ "$s" = fcgi-pm ] && on shrink && [ "$r" -le $shrink_reps ]; then
+        echo "== the same, --idle-timeout 1, and the shrink after: fcgi-pm (round $r of $shrink_reps)" >&2
+        burst_row fcgi-pm dynamic shrink 1 $shrink_cap
+      fi
+    done
+  done
+fi
+
+# -- 2: the ondemand pool's burst
+if on ondemand; then
+  for r in $(seq $reps); do
+    for s in $(rotate "$r" fcgi-pm php-fpm); do
+      echo "== burst of $burst_n x ${burst_ms} ms on an ondemand pool: $s (round $r of $reps)" >&2
+      burst_row "$s" ondemand od
+    done
+  done
+fi
+
+# -- 3: ondemand, the first request to a pool of none against a warm one
+if on first; then
+  for s in fcgi-pm php-fpm; do
+    echo "== ondemand: first request against warm ones, idle timeout 1 s: $s ($first_reps rounds)" >&2
+    start "$s" ondemand 1
+    for r in $(seq $first_reps); do
+      until_count -eq 0 10
+      sleep 0.2
+      # shellcheck disable=SC2046
+      set -- $("$py" bench/pool_burst.py "$port" first 5)
+      echo "   $s: first $2 ms, warm $3 ms, failed $4" >&2
+      sample od_first "$s" "$2"; sample od_warm "$s" "$3"; sample od_first_failed "$s" "$4"
+    done
+    stop_manager
+  done
+fi
+
+# -- 5: the floor, fork alone
+if on floor; then
+  echo "== floor: one process forks 64 children that pause() ($floor_reps rounds)" >&2
+  cc -O2 -Wall -Wextra -Wl,-z,now -o "$work/fork_floor" bench/apps/fork_floor.c
+  "$work/fork_floor" 64 $floor_reps | while read -r _ _ ms; do sample fork64 floor "$ms"; done
+fi
+
+# -- 6: the request deadline: a request sleeping past a 1 s limit, the time from the
+# limit until nginx answers (a 502 when the manager killed the worker)
+deadline_row() {
+  s=$1
+  if [ "$s" = fcgi-pm ]; then
+    start_fcgi_pm -F 2 --request-timeout 1
+  else
+    start_php_fpm static "pm.max_children = 2" "request_terminate_timeout = 1s"
+  fi
+  served && until_count -eq 2 10 && sleep 0.5
+  for r in $(seq $reps); do
+    # shellcheck disable=SC2046
+    set -- $(watch get "$port" "/slow?ms=3000&n=$r")
+    echo "   $s: answered after $1 ms, status $2" >&2
+    sample deadline_over "$s" "$(awk -v t="$1" 'BEGIN { printf "%.1f", t - 1000 }')"
+    sample deadline_code "$s" "$2"
+    until_count -eq 2 10 && sleep 0.3  # the killed worker replaced
+  done
+  stop_manager
+}
+if on deadline; then
+  if has_flag --request-timeout; then
+    for s in fcgi-pm php-fpm; do
+      echo "== request deadline, 1 s: $s ($reps requests)" >&2
+      deadline_row "$s"
+    done
+  else
+    echo "== request deadline: not built ($cli --help lists no --request-timeout)" >&2
+    echo "pool - deadline not-built" >>"$raw.skipped"
+  fi
+fi
+
+# -- 7: the max_requests recycle: one worker that leaves after 10 requests; the first
+# request a new worker serves (its answer names another pid) against the warm ones
+recycle_row() {
+  s=$1
+  if [ "$s" = fcgi-pm ]; then
+    start_fcgi_pm -F 1 --max-requests $max_req
+  else
+    start_php_fpm static "pm.max_children = 1" "pm.max_requests = $max_req"
+  fi
+  served && until_count -eq 1 10 && sleep 0.5
+  watch seq "$port" $((max_req * recycles + max_req)) >"$work/seq.txt"
+  # shellcheck disable=SC2046
+  set -- $(awk -v s="$s" -v out="$samples" '
+    $2 == "-" { failed++; next }
+    { if (prev != "" && $2 != prev) fresh[++nf] = $1; else if (prev != "") warm[++nw] = $1; prev = $2 }
+    function median(a, n,    i, j, x) {
+      for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    END {
+      w = median(warm, nw)
+      for (i = 1; i <= nf; i++) printf "recycle_extra %s %.3f\n", s, fresh[i] - w >>out
+      printf "recycle_warm %s %.3f\n", s, w >>out
+      print nf, nw, w, failed + 0
+    }' "$work/seq.txt")
+  echo "   $s: $1 new workers, $2 warm requests (median $3 ms), $4 failed" >&2
+  [ "$1" -gt 0 ] || { echo "pool.sh: $s never recycled its worker" >&2; return 1; }
+  sample recycle_failed "$s" "$4"
+  stop_manager
+}
+if on recycle; then
+  if has_flag --max-requests; then
+    for s in fcgi-pm php-fpm; do
+      echo "== max_requests $max_req, one worker, $((max_req * recycles + max_req)) requests: $s" >&2
+      recycle_row "$s"
+    done
+  else
+    echo "== max_requests recycle: not built ($cli --help lists no --max-requests)" >&2
+    echo "pool - recycle not-built" >>"$raw.skipped"
+  fi
+fi
+
+# ---- the figures: "pool - MEASURE SYSTEM MEDIAN MIN MAX R"; ">X" sorts above numbers
+awk '{ key = $1 " " $2
+       if (!(key in c)) { keys[++nk] = key; c[key] = 0 }
+       v[key, ++c[key]] = $3 }
+     function val(x) { return substr(x, 1, 1) == ">" ? 1e18 + substr(x, 2) : x + 0 }
+     END { for (k = 1; k <= nk; k++) {
+             key = keys[k]; n = c[key]
+             for (i = 2; i <= n; i++) {
+               x = v[key, i]
+               for (j = i - 1; j >= 1 && val(v[key, j]) > val(x); j--) v[key, j + 1] = v[key, j]
+               v[key, j + 1] = x }
+             if (n % 2) m = v[key, (n + 1) / 2]
+             else { a = v[key, n / 2]; b = v[key, n / 2 + 1]
+                    m = (val(a) >= 1e18 || val(b) >= 1e18) ? b : sprintf("%.3f", (a + b) / 2) }
+             printf "pool - %s %s %s %s %d\n", key, m, v[key, 1], v[key, n], n } }' "$samples" >"$raw"
+[ ! -f "$raw.skipped" ] || cat "$raw.skipped" >>"$raw"
+# Every measure asked for produced a figure for each system
+missing=
+for m in $(on dynamic && echo dyn_to64 dyn_wait_median; on ondemand && echo od_to64 od_wait_median
+           on first && echo od_first; on shrink && echo shrink_rest
+           on recycle && has_flag --max-requests && echo recycle_extra
+           on deadline && has_flag --request-timeout && echo deadline_over); do
+  for s in fcgi-pm php-fpm; do grep -q "^pool - $m $s " "$raw" || missing="$missing $m/$s"; done
+done
+! on floor || grep -q '^pool - fork64 floor ' "$raw" || missing="$missing fork64/floor"
+[ -z "$missing" ] || { echo "pool.sh: no figure for:$missing" >&2; cat "$raw" >&2; exit 1; }
+cat "$raw"
+echo >&2
+table "$raw" >&2

@@ -1,0 +1,201 @@
+// The manager's limits on requests and workers (params request_timeout,
+// request_slow, max_requests, max_age, max_rss), read from the scoreboard outside
+// the request path.
+//
+// Request limits: each worker's slot tells whether it is in a request and since
+// when (its worker writes that without a system call). The manager looks at the
+// moment the next limit can pass: the soonest of each running request's, and
+// "now + the limit" for requests yet to begin; so it wakes once per limit at most
+// while nothing runs long, and fires within its timer's resolution. A request past
+// request_slow is logged once, with its worker, method, URI and run time, and
+// counted. A request past request_timeout has its worker stopped: the stop flag
+// stop_deadline in its state word, then TERM, on which the library's handler ends
+// the process at once (the request's connection closes: its client alone gets an
+// error); KILL follows request_timeout_grace later if it is still there. Its slot
+// is refilled as after any stop.
+//
+// Recycling: a worker that has served its max_requests (plus its jitter) asks to
+// be replaced (views_recycle in its slot, and a wake-up) and serves on; one older
+// than max_age or with more than max_rss KB resident (the manager reads that once a
+// second, scoreboard::sample) is marked too. A marked worker's replacement is forked
+// first, into a spare slot; once it is ready, the marked worker is told to stop as
+// on HUP: at once if idle, else after its request. So the pool never has fewer
+// workers able to serve than it had.
+#include <algorithm>
+#include <csignal>
+
+#include "log.h"
+#include "os.h"
+#include "proc_manager.h"
+
+namespace fcgipm {
+
+size_t proc_manager::recycles_pending() const {
+    size_t n = 0;
+    for (const slot &s : slots_)
+        n += s.pid && s.recycle && !s.told_to_stop;
+    return n;
+}
+
+// Workers to fork up to: the pool's size, and a replacement for each marked worker
+// while there is a spare slot for it on the scoreboard.
+size_t proc_manager::spawn_target() const {
+    size_t want = wanted();
+    size_t pending = recycles_pending();
+    if (!pending)
+        return want;
+    size_t base = policy_.adaptive() ? policy_.settings().max_workers : want;
+    size_t spare = reports_capacity_ > base ? reports_capacity_ - base : 0;
+    return want + std::min(pending, spare);
+}
+
+void proc_manager::mark_for_recycling(size_t index, const char *why, const std::string &detail) {
+    slot &s = slots_[index];
+    if (!s.pid || s.told_to_stop || s.recycle || phase_ == phase::stopping)
+        return;
+    s.recycle = why;
+    notify((short_text() << "server (pid " << s.pid << ") to be recycled: " << detail << "; its replacement first")
+               .view());
+}
+
+// A worker that can serve, for a replacement: ready, and an exec'd program on this
+// library initialized too (one that is not is taken after exec_report_ms).
+bool proc_manager::able_to_serve(size_t index, int64_t now) const {
+    const slot &s = slots_[index];
+    if (!s.pid || !s.ready || s.told_to_stop)
+        return false;
+    if (exec_argv_.empty() || index >= reports_capacity_)
+        return true;
+    return reports_[index].initialized || now - s.ready_ms >= exec_report_ms;
+}
+
+// While workers wait to be recycled: one more able to serve than the pool's size
+// lets one of them (the longest running) go.
+void proc_manager::recycle_due(int64_t now) {
+    if (!recycles_pending())
+        return;
+    size_t able = 0;
+    for (size_t i = 0; i < slots_.size(); ++i)
+        able += able_to_serve(i, now);
+    if (able > wanted())
+        recycle_one();
+}
+
+void proc_manager::recycle_one() {
+    size_t pick = slots_.size();
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        const slot &s = slots_[i];
+        if (s.pid && s.recycle && !s.told_to_stop && (pick == slots_.size() || s.started_ms < slots_[pick].started_ms))
+            pick = i;
+    }
+    if (pick == slots_.size())
+        return;
+    slot &s = slots_[pick];
+    bool through_board = exec_argv_.empty() && !params_.no_signals && pick < reports_capacity_;
+    uint32_t was = through_board ? board::flag_stop(reports_[pick], board::stop_hup) : board::idle;
+    s.told_to_stop = true;
+    ++stopping_;
+    board_.slot_told_to_stop(pick);
+    ++board_.counts.recycled;
+    if (was != board::busy)
+        ::kill(s.pid, exec_argv_.empty() ? SIGTERM : params_.stop_signal);
+    notify((short_text() << "server (pid " << s.pid << ") recycled (" << s.recycle << "): its replacement is ready")
+               .view());
+}
+
+void proc_manager::check_limits(int64_t now) {
+    limits_due_ = false;
+    next_limits_ms_ = INT64_MAX;
+    int64_t timeout = params_.request_timeout_ms, slow = params_.request_slow_ms;
+    auto soon = [&](int64_t at) { next_limits_ms_ = std::min(next_limits_ms_, std::max(at, now + 1)); };
+    // A request beginning after now passes a limit no sooner than this.
+    int64_t first = std::min(timeout > 0 ? timeout : INT64_MAX, slow > 0 ? slow : INT64_MAX);
+    if (first != INT64_MAX)
+        soon(now + first);
+    if (params_.max_age_ms > 0)
+        soon(now + params_.max_age_ms);  // the workers forked after now
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        slot &s = slots_[i];
+        if (!s.pid)
+            continue;
+        if (s.kill_at_ms >= 0) {
+            // Stopped for its deadline: KILL once the grace is over.
+            if (now >= s.kill_at_ms) {
+                ::kill(s.pid, SIGKILL);
+                s.kill_at_ms = -1;
+                notify((short_text() << "server (pid " << s.pid << ") still there "
+                                     << seconds_text(params_.request_timeout_grace_ms) << " s after its TERM: KILL")
+                           .view());
+            } else {
+                soon(s.kill_at_ms);
+            }
+            continue;
+        }
+        if (s.told_to_stop || i >= reports_capacity_)
+            continue;
+        worker_slot &r = reports_[i];
+        if ((r.views & views_recycle) && !s.recycle)
+            mark_for_recycling(i, "max_requests",
+                               "max_requests reached (" + std::to_string(static_cast<unsigned long long>(r.requests)) +
+                                   " served)");
+        if (params_.max_age_ms > 0 && !s.recycle) {
+            if (now - s.started_ms >= params_.max_age_ms)
+                mark_for_recycling(i, "max_age", "max_age (" + seconds_text(params_.max_age_ms) + " s) reached");
+            else
+                soon(s.started_ms + params_.max_age_ms);
+        }
+        if (first == INT64_MAX)
+            continue;
+        scoreboard::running_request q;
+        if (!board_.request_running(i, q))
+            continue;
+        if (timeout > 0 && q.ms >= timeout) {
+            board::flag_stop(r, board::stop_deadline);
+            if (!s.told_to_stop)
+                ++stopping_;
+            s.told_to_stop = true;
+            board_.slot_told_to_stop(i);
+            ++board_.counts.deadline_kills;
+            s.kill_at_ms = now + params_.request_timeout_grace_ms;
+            soon(s.kill_at_ms);
+            ::kill(s.pid, SIGTERM);
+            notify((short_text() << "server (pid " << s.pid << ") request past its deadline ("
+                                 << seconds_text(timeout) << " s): " << q.method << " " << q.uri << " ran "
+                                 << seconds_text(q.ms) << " s; TERM")
+                       .view());
+            continue;
+        }
+        if (slow > 0 && s.slow_start != q.start) {
+            if (q.ms >= slow) {
+                s.slow_start = q.start;
+                ++board_.counts.slow_requests;
+                notify((short_text() << "server (pid " << s.pid << ") slow request: " << q.method << " " << q.uri
+                                     << " running " << seconds_text(q.ms) << " s")
+                           .view());
+            } else {
+                soon(now + (slow - q.ms));
+            }
+        }
+        if (timeout > 0)
+            soon(now + (timeout - q.ms));
+    }
+    recycle_due(now);
+}
+
+// After each second's sample: workers over max_rss, by their figures just read.
+void proc_manager::check_memory() {
+    if (params_.max_rss_kb <= 0)
+        return;
+    for (size_t i = 0; i < slots_.size() && i < reports_capacity_; ++i) {
+        slot &s = slots_[i];
+        if (!s.pid || s.told_to_stop || s.recycle)
+            continue;
+        int64_t rss = board_.rss_kb(i);
+        if (rss > params_.max_rss_kb)
+            mark_for_recycling(i, "max_rss",
+                               "resident " + std::to_string(rss) + " KB, over max_rss (" +
+                                   std::to_string(params_.max_rss_kb) + " KB)");
+    }
+}
+
+}  // namespace fcgipm
