@@ -18,13 +18,18 @@
 #  1. burst from a dynamic pool: 2 workers at rest (fcgi-pm --pool dynamic -F 2
 #     --min-idle 2 --max-idle 2 --max-workers 80 --idle-timeout 10; php-fpm pm =
 #     dynamic, start_servers, min_spare_servers and max_spare_servers 2, max_children
-#     80), then 64 concurrent requests of 1 s (bench/pool_burst.py): the time from the
-#     burst's start until the pool has 64 workers (or ">5000": not within 5 s), the
-#     most workers seen until the last response, each request's wait for a worker
-#     (its time less 1 s; median and max) and the failed requests;
+#     80), then 64 concurrent requests of 1 s (pool_burst.py's, each given up if not
+#     answered within 15 s): the time from the burst's start until the pool has 64
+#     workers (or ">5000": not within 5 s), the most workers seen until the last
+#     answer, each request's wait for a worker (its time less 1 s; median and max;
+#     ">14000" for one given up), and the requests failed (answered, not 200) and
+#     unanswered;
 #  2. the same burst on an empty ondemand pool (fcgi-pm --pool ondemand --max-workers
 #     80 --idle-timeout 10; php-fpm pm = ondemand, max_children 80,
-#     process_idle_timeout 10s);
+#     process_idle_timeout 10s). php-fpm forks for an ondemand pool only when its
+#     listening socket's edge-triggered event fires and no child is idle (a child
+#     just forked counts as idle): a burst that arrives at once gets one or a few
+#     workers (PHP bug #69724), hence the 15 s cap, below nginx's 60 s timeout;
 #  3. ondemand: the first request to a pool of none against a warm one
 #     (pool_burst.py first), idle timeout 1 s, the pool back at none before each;
 #  4. shrink: after burst 1 (fcgi-pm again with --idle-timeout 1; php-fpm's dynamic
@@ -33,17 +38,23 @@
 #     size (2 for both), and until the first worker went (">CAP" if not within the
 #     cap: 90 s, 30 s when quick; then also how many were left);
 #  5. the floor: one small process forking 64 children that pause() (apps/fork_floor.c,
-#     built here with cc): what this machine allows any manager;
+#     built here with cc): what this machine allows any manager; and the same with
+#     children that exec /bin/sleep, whose execs take CPU from the forking parent, as
+#     the workers of an exec'd pool (the fcgi-pm program's) do;
 #  6. request deadline (only if `fcgi-pm --help` lists --request-timeout; "not built"
 #     otherwise): a request that sleeps past a 1 s limit (fcgi-pm --request-timeout 1;
 #     php-fpm request_terminate_timeout = 1s), the time from the limit until nginx's
 #     answer (a 502 when the worker was killed), and its status code;
 #  7. max_requests recycle (only if `fcgi-pm --help` lists --max-requests): one worker
 #     (fcgi-pm -F 1 --max-requests 10; php-fpm pm = static, max_children 1,
-#     max_requests 10), sequential requests through nginx: what the first request
-#     served by a new worker (its answer names another pid) takes beyond a warm one.
+#     max_requests 10), one request at a time through nginx, one every 5 ms, until the
+#     worker was replaced 3 times (11 when full; at most 10 s, 30 s): for each worker
+#     seen from its first request to its last, the requests it served and the lag
+#     from its 10th answer to its successor's first (each answer names the worker's
+#     pid), and what a new worker's first request takes beyond a warm one.
 # POOL_ROWS="dynamic ondemand first shrink floor deadline recycle" (the default: all)
-# runs only the rows named.
+# runs only the rows named; with POOL_TRACE=DIR each burst's pool size at each change
+# (ms from the burst's start, workers) is kept in DIR/<n>-<row>-<system>.txt.
 #
 # Prints bench/run's raw figures on stdout, "pool - MEASURE SYSTEM MEDIAN MIN MAX R"
 # (SYSTEM fcgi-pm, php-fpm or floor; ms unless the measure says otherwise; a figure
@@ -61,10 +72,11 @@ table() {
   echo
   echo "The fcgi-pm program running tests/status_app (on the library, exec'd) against"
   echo "Debian's php-fpm running bench/apps/slow.php, behind the same nginx, in the same"
-  echo "run (bench/pool.sh). The pool size is the manager's children in /proc, polled"
+  echo "run (bench/pool.sh). The pool's size is the manager's children in /proc, polled"
   echo "every 1-2 ms. A burst is 64 concurrent requests that each sleep 1 s; a request's"
-  echo "wait is its time less that second. Medians of the rounds (R, the last column)."
-  echo "Ratio: php-fpm's figure ÷ fcgi-pm's."
+  echo "wait is its time less that second, and a request still unanswered after 15 s is"
+  echo "given up. Medians of the rounds (R). Ratio: php-fpm's figure ÷ fcgi-pm's (above"
+  echo "1: fcgi-pm is faster); \"> N×\" where php-fpm never got there within the cap."
   echo
   echo "| measure | fcgi-pm | php-fpm | php-fpm ÷ fcgi-pm | R |"
   echo "|---|---|---|---|---|"
@@ -73,9 +85,10 @@ table() {
          v[$3, $4] = $5; n[$3] = $8 }
     function inf(x) { return substr(x, 1, 1) == ">" }
     function cap(x) { return substr(x, 2) + 0 }
-    function num(x, unit) {
+    # a figure: unit "" ms, "s" ms shown in s, "n" a count; never: how ">X" reads
+    function num(x, unit, never) {
       if (x == "") return "–"
-      if (inf(x)) return unit == "s" ? sprintf("> %g s", cap(x) / 1000) : sprintf("never in %g s", cap(x) / 1000)
+      if (inf(x)) return never != "" ? sprintf("%s %g s", never, cap(x) / 1000) : sprintf("> %g s", cap(x) / 1000)
       if (unit == "s") return sprintf("%.2f s", x / 1000)
       if (unit == "n") return sprintf("%d", x)
       return x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)
@@ -86,38 +99,49 @@ table() {
       if (f + 0 == 0) return "–"
       return p / f >= 10 ? sprintf("%.0f×", p / f) : sprintf("%.2f×", p / f)
     }
-    # row(label, measure, unit, with_ratio, also): also, the measure whose figure goes
-    # beside a figure ">X" (the most workers seen; the workers left)
-    function row(label, m, unit, with_ratio, also,    f, p, fs, ps) {
+    # row(label, measure, unit, with_ratio, never, also): also, the measure whose
+    # figure goes in brackets beside a figure ">X" (the most workers; those left)
+    function row(label, m, unit, with_ratio, never, also,    f, p, fs, ps) {
       if (!((m, "fcgi-pm") in v) && !((m, "php-fpm") in v)) return
       f = v[m, "fcgi-pm"]; p = v[m, "php-fpm"]
-      fs = num(f, unit); ps = num(p, unit)
+      fs = num(f, unit, never); ps = num(p, unit, never)
       if (also != "" && inf(f)) fs = fs " (" num(v[also, "fcgi-pm"], "n") ")"
       if (also != "" && inf(p)) ps = ps " (" num(v[also, "php-fpm"], "n") ")"
       printf "| %s | %s | %s | %s | %s |\n", label, fs, ps, with_ratio ? ratio(p, f) : "–", n[m]
     }
+    function pair(label, m1, m2,    s, f, p) {  # two counts as "a / b"
+      if (!((m1, "fcgi-pm") in v)) return
+      f = num(v[m1, "fcgi-pm"], "n") " / " num(v[m2, "fcgi-pm"], "n")
+      p = num(v[m1, "php-fpm"], "n") " / " num(v[m2, "php-fpm"], "n")
+      printf "| %s | %s | %s | – | %s |\n", label, f, p, n[m1]
+    }
     END {
       for (i = 1; i <= 2; i++) {
         p = i == 1 ? "dyn" : "od"; what = i == 1 ? "dynamic pool, 2 at rest" : "ondemand pool, none at rest"
-        row("burst, " what ": 64 workers after (ms; never: the most seen)", p "_to64", "", 1, p "_max_workers")
+        row("burst, " what ": 64 workers after (ms; never: the most seen)", p "_to64", "", 1, "never in", p "_max_workers")
         row("burst, " what ": the most workers seen", p "_max_workers", "n", 0)
         row("burst, " what ": wait for a worker, median (ms)", p "_wait_median", "", 1)
         row("burst, " what ": wait for a worker, max (ms)", p "_wait_max", "", 1)
-        row("burst, " what ": failed requests of 64 (the most in a burst)", p "_failed", "n", 0)
+        pair("burst, " what ": requests failed / unanswered in 15 s, of 64 (the most in a burst)", p "_failed", p "_unanswered")
       }
       row("ondemand: first request to a pool of none (ms)", "od_first", "", 1)
       row("ondemand: a warm request (ms)", "od_warm", "", 1)
-      row("shrink after the dynamic burst: last response → first worker gone", "shrink_first", "s", 1, "shrink_left")
-      row("shrink after the dynamic burst: last response → back at 2 (the workers left at the cap)", "shrink_rest", "s", 1, "shrink_left")
+      row("shrink after the dynamic burst: last answer → first worker gone", "shrink_first", "s", 1, "", "shrink_left")
+      row("shrink after the dynamic burst: last answer → back at 2 (at the cap: the workers left)", "shrink_rest", "s", 1, "", "shrink_left")
       if (("fork64", "floor") in v)
-        printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | %s | – | %s |\n",
-          num(v["fork64", "floor"]), num(v["fork64", "floor"]), n["fork64"]
+        printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | – | – | %s |\n",
+          num(v["fork64", "floor"]), n["fork64"]
+      if (("fork64_exec", "floor") in v)
+        printf "| floor: the same, each child exec'"'"'ing /bin/sleep meanwhile, as an exec'"'"'d pool'"'"'s do (ms) | %s | – | – | %s |\n",
+          num(v["fork64_exec", "floor"]), n["fork64_exec"]
       if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | – | – | – |"
       row("request deadline: 1 s limit → nginx answer (ms)", "deadline_over", "", 1)
-      row("request deadline: the status code", "deadline_code", "n", 0)
+      row("request deadline: the status code nginx answered", "deadline_code", "n", 0)
       if ("recycle" in nb) print "| max_requests: first request of a new worker, beyond a warm one (ms) | not built | – | – | – |"
-      row("max_requests 10, one worker: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)
-      row("max_requests 10, one worker: a warm request (ms)", "recycle_warm", "", 1)
+      row("max_requests 10, one worker, a request every 5 ms: its 10th answer → its successor'"'"'s first (ms)", "recycle_lag", "", 1)
+      row("max_requests 10: requests a worker served", "recycle_served", "n", 0)
+      row("max_requests 10: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)
+      row("max_requests 10: a warm request (ms)", "recycle_warm", "", 1)
     }' "$1"
 }
 if [ "${1:-}" = --table ]; then table "$2"; exit 0; fi
@@ -131,12 +155,12 @@ cli=$build/src/fcgi-pm app=$build/tests/status_app fpm=/usr/sbin/php-fpm8.2
 [ -x "$fpm" ] || sh .ci/install-deps php8.2-fpm
 command -v nginx >/dev/null || sh .ci/install-deps
 if [ $quick = 1 ]; then
-  reps=1 shrink_reps=1 first_reps=1 floor_reps=1 shrink_cap=30 recycles=3
+  reps=1 shrink_reps=1 first_reps=1 floor_reps=1 shrink_cap=30 recycles=2 recycle_cap=10
 else
-  reps=5 shrink_reps=3 first_reps=7 floor_reps=7 shrink_cap=90 recycles=10
+  reps=5 shrink_reps=3 first_reps=7 floor_reps=7 shrink_cap=90 recycles=10 recycle_cap=30
 fi
 rows=${POOL_ROWS:-dynamic ondemand first shrink floor deadline recycle}
-burst_n=64 burst_ms=1000 grow_cap=5 rest=2 max_req=10
+burst_n=64 burst_ms=1000 grow_cap=5 answer_cap=15 rest=2 max_req=10
 work=$(mktemp -d /tmp/fcgi-pm-pool-bench-XXXXXX)
 chmod 755 "$work"
 sock=$work/pool.sock samples=$work/samples.txt raw=$work/raw.txt
@@ -153,13 +177,16 @@ trap 'exit 130' INT TERM
 cat >"$work/watch.py" <<'PY'
 """pool.sh's instrument. The pool's size is the count of the manager's children,
 read from /proc every millisecond in the same asyncio loop as the clients.
-  watch.py burst PID PORT N MS GROW_CAP_S REST SHRINK_CAP_S   (SHRINK_CAP_S 0: no shrink)
-     N requests of MS ms at once (pool_burst.burst); prints "TO_FULL MAX MEDIAN_WAIT
-     MAX_WAIT FAILED SHRINK_FIRST SHRINK_REST LEFT" (ms; ">X": not within X ms)
-  watch.py seq PORT K     K sequential requests; prints "MS PID" for each
+  watch.py burst PID PORT N MS GROW_CAP_S REST SHRINK_CAP_S ANSWER_CAP_S
+     N requests of MS ms at once (pool_burst.get, each given up after ANSWER_CAP_S);
+     prints "TO_FULL MOST MEDIAN_WAIT MAX_WAIT FAILED UNANSWERED SHRINK_FIRST
+     SHRINK_REST LEFT" (ms; ">X": not within X ms; SHRINK_CAP_S 0: no shrink)
+  watch.py seq PORT PACE_MS CHANGES CAP_S  one request at a time, one every PACE_MS,
+     until the answers have named CHANGES new pids (and 20 more requests), or CAP_S
+     passed; prints "START_MS MS PID" for each (PID "-": not a 200)
   watch.py get PORT PATH  one request; prints "MS STATUS"
 """
-import asyncio, contextlib, io, os, socket, sys, time
+import asyncio, os, socket, sys, time
 
 sys.path.insert(0, os.environ["POOL_BENCH_DIR"])
 import pool_burst  # noqa: E402
@@ -173,9 +200,10 @@ def children(pid):
         return -1
 
 
-async def burst(pid, port, n, ms, grow_cap, rest, shrink_cap):
+async def burst(pid, port, n, ms, grow_cap, rest, shrink_cap, answer_cap):
     seen = []  # (time, count) at each change
     done = asyncio.Event()
+    t_last = [None]
 
     async def poll():
         last = None
@@ -188,23 +216,33 @@ async def burst(pid, port, n, ms, grow_cap, rest, shrink_cap):
                 done.set()
             await asyncio.sleep(0.001)
 
-    t_last = [None]
+    async def one(i):  # pool_burst's request; None: no answer within answer_cap
+        try:
+            return await asyncio.wait_for(pool_burst.get(port, f"/slow?ms={ms}&n={i}"), answer_cap)
+        except asyncio.TimeoutError:
+            return None
+
     poller = asyncio.create_task(poll())
     await asyncio.sleep(0.01)
     t0 = time.monotonic()
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        await pool_burst.burst(port, n, ms, "/slow?ms={ms}&n={i}")
-    t_last[0] = time.monotonic()
-    if not shrink_cap:
+    results = await asyncio.gather(*(one(i) for i in range(n)))
+    answered = [r for r in results if r is not None]
+    t_last[0] = t0 + max((t for t, _ in answered), default=0)  # the last answer
+    if not shrink_cap or len(answered) < n:  # no shrink after a burst left unanswered
+        shrink_cap = 0
         done.set()
     await poller
-    _, _, _, median_wait, max_wait, failed = out.getvalue().split()
+    inf = float("inf")
+    waits = sorted(inf if r is None else max(0.0, r[0] * 1000 - ms) for r in results)
+    failed = sum(1 for r in answered if not r[1])
+    unanswered = n - len(answered)
+    cap_wait = f">{answer_cap * 1000 - ms:.0f}"
+    w = lambda x: cap_wait if x == inf else f"{x:.1f}"
+    mid = waits[(n - 1) // 2] if n % 2 else (waits[n // 2 - 1] + waits[n // 2]) / 2
     full = next((t for t, c in seen if c >= n), None)
     to_full = f"{(full - t0) * 1000:.1f}" if full is not None and full - t0 <= grow_cap else f">{grow_cap * 1000:.0f}"
     at_burst = [c for t, c in seen if t <= t0]
-    during = [c for t, c in seen if t0 <= t <= t_last[0]] + at_burst[-1:]
-    most = max(during)
+    most = max([c for t, c in seen if t0 <= t <= t_last[0]] + at_burst[-1:])
     first = rest_at = None
     if shrink_cap:
         peak = [c for t, c in seen if t <= t_last[0]][-1]
@@ -212,7 +250,12 @@ async def burst(pid, port, n, ms, grow_cap, rest, shrink_cap):
         rest_at = next((t for t, c in seen if t > t_last[0] and c <= rest), None)
     cap = f">{shrink_cap * 1000:.0f}"
     fmt = lambda x: "-" if not shrink_cap else cap if x is None else f"{(x - t_last[0]) * 1000:.1f}"
-    print(to_full, most, median_wait, max_wait, failed, fmt(first), fmt(rest_at), seen[-1][1])
+    print(to_full, most, w(mid), w(waits[-1]), failed, unanswered, fmt(first), fmt(rest_at), seen[-1][1])
+    trace = os.environ.get("POOL_TRACE_FILE")
+    if trace:  # the pool's size at each change, ms from the burst's start
+        with open(trace, "w") as f:
+            f.write(f"# last answer at {(t_last[0] - t0) * 1000:.1f} ms\n")
+            f.writelines(f"{(t - t0) * 1000:.1f} {c}\n" for t, c in seen)
 
 
 def get(port, path):
@@ -236,11 +279,24 @@ if __name__ == "__main__":
     what = sys.argv[1]
     if what == "burst":
         pid, port, n, ms = map(int, sys.argv[2:6])
-        asyncio.run(burst(pid, port, n, ms, float(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])))
-    elif what == "seq":
-        for i in range(int(sys.argv[3])):
-            ms, status, pid = get(int(sys.argv[2]), f"/r{i}")
-            print(f"{ms:.3f} {pid if status == '200' else '-'}")
+        asyncio.run(burst(pid, port, n, ms, *map(float, sys.argv[6:7]), int(sys.argv[7]), *map(float, sys.argv[8:10])))
+    elif what == "seq":  # one request every PACE ms until CHANGES new pids (then 20 more) or CAP s
+        port, pace, changes, cap = int(sys.argv[2]), float(sys.argv[3]) / 1000, int(sys.argv[4]), float(sys.argv[5])
+        t0, pids, i, more = time.monotonic(), set(), 0, 20
+        while more > 0 and time.monotonic() - t0 < cap:
+            delay = t0 + i * pace - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            start = (time.monotonic() - t0) * 1000
+            ms, status, pid = get(port, f"/r{i}")
+            i += 1
+            if status != "200":
+                pid = "-"
+            else:
+                pids.add(pid)
+            if len(pids) > changes:
+                more -= 1
+            print(f"{start:.3f} {ms:.3f} {pid}", flush=True)
     else:
         ms, status, _ = get(int(sys.argv[2]), sys.argv[3])
         print(f"{ms:.1f} {status}")
@@ -362,18 +418,25 @@ echo "== nginx on 127.0.0.1:$port; php-fpm: $("$fpm" -v | head -n 1)" >&2
 burst_row() {
   s=$1 kind=$2 p=$3 idle=${4:-10} scap=${5:-0}
   start "$s" "$kind" "$idle"
+  bursts=$((bursts + 1))
+  [ -z "${POOL_TRACE:-}" ] || export POOL_TRACE_FILE="$POOL_TRACE/$bursts-$p-$s.txt"
   # shellcheck disable=SC2046
-  set -- $(watch burst $mgr "$port" $burst_n $burst_ms $grow_cap $rest "$scap")
-  echo "   $s: to 64: $1 ms, most $2, wait median $3 ms, max $4 ms, failed $5; shrink: first $6, rest $7 ms, left $8" >&2
+  set -- $(watch burst $mgr "$port" $burst_n $burst_ms $grow_cap $rest "$scap" $answer_cap)
+  echo "   $s: 64 workers after $1 ms, most $2, wait median $3 ms, max $4 ms, failed $5, unanswered $6$(
+    [ "$scap" = 0 ] || echo "; shrink: first worker gone after $7 ms, back at $rest after $8 ms, $9 left")" >&2
   if [ "$p" = shrink ]; then
-    sample shrink_first "$s" "$6"; sample shrink_rest "$s" "$7"; sample shrink_left "$s" "$8"
+    sample shrink_first "$s" "$7"; sample shrink_rest "$s" "$8"; sample shrink_left "$s" "$9"
   fi
-  if [ "$p" != shrink ] || [ "$s" = php-fpm ]; then  # php-fpm's shrink run is burst 1's
-    sample ${p}_to64 "$s" "$1"; sample ${p}_max_workers "$s" "$2"
-    sample ${p}_wait_median "$s" "$3"; sample ${p}_wait_max "$s" "$4"; sample ${p}_failed "$s" "$5"
-  fi
+  # php-fpm's shrink run is also a round of burst 1 (the same pool); fcgi-pm's is not
+  # (--idle-timeout 1)
+  [ "$p" != shrink ] || { [ "$s" = php-fpm ] && on dynamic && p=dyn; } || { stop_manager; return 0; }
+  sample "${p}_to64" "$s" "$1"; sample "${p}_max_workers" "$s" "$2"
+  sample "${p}_wait_median" "$s" "$3"; sample "${p}_wait_max" "$s" "$4"
+  sample "${p}_failed" "$s" "$5"; sample "${p}_unanswered" "$s" "$6"
   stop_manager
 }
+bursts=0
+[ -z "${POOL_TRACE:-}" ] || mkdir -p "$POOL_TRACE"
 
 # -- 1 and 4: the dynamic pool's burst, and its shrink after (php-fpm: the same run;
 # fcgi-pm: a run of its own with --idle-timeout 1)
@@ -426,6 +489,8 @@ if on floor; then
   echo "== floor: one process forks 64 children that pause() ($floor_reps rounds)" >&2
   cc -O2 -Wall -Wextra -Wl,-z,now -o "$work/fork_floor" bench/apps/fork_floor.c
   "$work/fork_floor" 64 $floor_reps | while read -r _ _ ms; do sample fork64 floor "$ms"; done
+  echo "== floor: the same, each child exec'ing /bin/sleep ($floor_reps rounds)" >&2
+  "$work/fork_floor" 64 $floor_reps /bin/sleep 3600 | while read -r _ _ ms; do sample fork64_exec floor "$ms"; done
 fi
 
 # -- 6: the request deadline: a request sleeping past a 1 s limit, the time from the
@@ -460,8 +525,14 @@ if on deadline; then
   fi
 fi
 
-# -- 7: the max_requests recycle: one worker that leaves after 10 requests; the first
-# request a new worker serves (its answer names another pid) against the warm ones
+# -- 7: the max_requests recycle: one worker that is to leave after 10 requests,
+# requests through nginx one at a time, one every 5 ms (200/s), until the worker has
+# been replaced recycles + 1 times (or the cap). Each answer names its worker's pid.
+# A worker is a pid; two may serve side by side while one is replaced. For each
+# worker whose whole life was seen (not the first: served() came before; not the
+# last): the requests it served, and the lag from its 10th answer to the first answer
+# of the next new worker (the recycle's latency, as a client sees it); for each new
+# worker, what its first request took beyond a warm request (the others' median).
 recycle_row() {
   s=$1
   if [ "$s" = fcgi-pm ]; then
@@ -470,30 +541,38 @@ recycle_row() {
     start_php_fpm static "pm.max_children = 1" "pm.max_requests = $max_req"
   fi
   served && until_count -eq 1 10 && sleep 0.5
-  watch seq "$port" $((max_req * recycles + max_req)) >"$work/seq.txt"
+  watch seq "$port" 5 $((recycles + 1)) $recycle_cap >"$work/seq.txt"
   # shellcheck disable=SC2046
-  set -- $(awk -v s="$s" -v out="$samples" '
-    $2 == "-" { failed++; next }
-    { if (prev != "" && $2 != prev) fresh[++nf] = $1; else if (prev != "") warm[++nw] = $1; prev = $2 }
-    function median(a, n,    i, j, x) {
-      for (i = 2; i <= n; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  set -- $(awk -v s="$s" -v out="$samples" -v n=$max_req -v cap=$recycle_cap '
+    $3 == "-" { failed++; next }
+    { k++; done_at = $1 + $2
+      if (!($3 in count)) { order[++np] = $3; if (np > 1) fresh[np] = $2; first_done[$3] = done_at }
+      else warm[++nwarm] = $2
+      if (++count[$3] == n) nth_done[$3] = done_at }
+    function median(a, m,    i, j, x) {
+      for (i = 2; i <= m; i++) { x = a[i]; for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]; a[j + 1] = x }
+      return m == 0 ? 0 : m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
     }
     END {
-      w = median(warm, nw)
-      for (i = 1; i <= nf; i++) printf "recycle_extra %s %.3f\n", s, fresh[i] - w >>out
+      w = median(warm, nwarm)
+      for (j = 2; j <= np; j++) printf "recycle_extra %s %.3f\n", s, fresh[j] - w >>out
+      for (j = 2; j < np; j++) {  # a whole life: not the first worker (served() came first), not the last
+        p = order[j]
+        printf "recycle_served %s %d\n", s, count[p] >>out
+        if (p in nth_done) printf "recycle_lag %s %.3f\n", s, first_done[order[j + 1]] - nth_done[p] >>out
+      }
+      if (np < 3) printf "recycle_lag %s >%d\n", s, cap * 1000 >>out  # no whole life within the cap
       printf "recycle_warm %s %.3f\n", s, w >>out
-      print nf, nw, w, failed + 0
+      printf "recycle_failed %s %d\n", s, failed >>out
+      print np - 1, k + 0, w, failed + 0
     }' "$work/seq.txt")
-  echo "   $s: $1 new workers, $2 warm requests (median $3 ms), $4 failed" >&2
-  [ "$1" -gt 0 ] || { echo "pool.sh: $s never recycled its worker" >&2; return 1; }
-  sample recycle_failed "$s" "$4"
+  echo "   $s: $1 new workers in $2 requests (a warm one: $3 ms), $4 failed" >&2
   stop_manager
 }
 if on recycle; then
   if has_flag --max-requests; then
     for s in fcgi-pm php-fpm; do
-      echo "== max_requests $max_req, one worker, $((max_req * recycles + max_req)) requests: $s" >&2
+      echo "== max_requests $max_req, one worker, a request every 5 ms until $((recycles + 1)) recycles or ${recycle_cap} s: $s" >&2
       recycle_row "$s"
     done
   else
@@ -522,11 +601,12 @@ awk '{ key = $1 " " $2
 missing=
 for m in $(on dynamic && echo dyn_to64 dyn_wait_median; on ondemand && echo od_to64 od_wait_median
            on first && echo od_first; on shrink && echo shrink_rest
-           on recycle && has_flag --max-requests && echo recycle_extra
+           on recycle && has_flag --max-requests && echo recycle_lag
            on deadline && has_flag --request-timeout && echo deadline_over); do
   for s in fcgi-pm php-fpm; do grep -q "^pool - $m $s " "$raw" || missing="$missing $m/$s"; done
 done
 ! on floor || grep -q '^pool - fork64 floor ' "$raw" || missing="$missing fork64/floor"
+! on floor || grep -q '^pool - fork64_exec floor ' "$raw" || missing="$missing fork64_exec/floor"
 [ -z "$missing" ] || { echo "pool.sh: no figure for:$missing" >&2; cat "$raw" >&2; exit 1; }
 cat "$raw"
 echo >&2

@@ -951,9 +951,14 @@ void proc_manager::die(const std::string &msg, int status) {
         }
         if (spared_ > 0 && now >= nudge)
             signal_spared();
+        if (limits_due_ || now >= next_limits_ms_)
+            check_limits(now);  // a request's deadline holds during the shutdown too
         size_t before = live_;
         service_.status(pool_status());
-        wait_event(spared_ > 0 && (deadline < 0 || nudge < deadline) ? nudge : deadline, false, nullptr);
+        int64_t wake = spared_ > 0 && (deadline < 0 || nudge < deadline) ? nudge : deadline;
+        if (next_limits_ms_ != INT64_MAX)
+            wake = wake < 0 ? next_limits_ms_ : std::min(wake, next_limits_ms_);
+        wait_event(wake, false, nullptr);
         if (live_ < before)
             nudge = os::now_ms() + spared_grace_ms;
     }

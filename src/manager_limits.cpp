@@ -131,19 +131,21 @@ void proc_manager::check_limits(int64_t now) {
             }
             continue;
         }
-        if (s.told_to_stop || i >= reports_capacity_)
+        if (i >= reports_capacity_)
             continue;
         worker_slot &r = reports_[i];
-        if ((r.views & views_recycle) && !s.recycle)
+        if (!s.told_to_stop && !s.recycle && (r.views & views_recycle))
             mark_for_recycling(i, "max_requests",
-                               "max_requests reached (" + std::to_string(static_cast<unsigned long long>(r.requests)) +
-                                   " served)");
-        if (params_.max_age_ms > 0 && !s.recycle) {
+                               "max_requests reached, " + std::to_string(static_cast<unsigned long long>(r.requests)) +
+                                   " served");
+        if (!s.told_to_stop && !s.recycle && params_.max_age_ms > 0) {
             if (now - s.started_ms >= params_.max_age_ms)
                 mark_for_recycling(i, "max_age", "max_age (" + seconds_text(params_.max_age_ms) + " s) reached");
             else
                 soon(s.started_ms + params_.max_age_ms);
         }
+        // A worker told to stop (HUP, TERM, recycling) finishes its request first,
+        // within the same limits.
         if (first == INT64_MAX)
             continue;
         scoreboard::running_request q;

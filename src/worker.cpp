@@ -845,6 +845,7 @@ void proc_manager::post_dispatch() {
         if (requests_ >= limit && managed && requests_ < limit + std::max<int64_t>(limit, 1000)) {
             if (!recycle_asked_) {
                 recycle_asked_ = true;
+                notify("max_requests (" + std::to_string(limit) + ") reached: asking for a replacement");
                 __atomic_fetch_or(&report_->views, views_recycle, __ATOMIC_RELEASE);
                 if (wake_fd_ >= 0)
                     os::wake(wake_fd_);

@@ -1,12 +1,14 @@
 /*
  * fork_floor -- what the hardware allows a pool to grow at: one small process forks N
  * children that only pause(), as fast as it can, and times it from before the first
- * fork to the return of the last one (CLOCK_MONOTONIC, in the parent). No program is
- * exec'd, nothing is logged or counted beyond a pid array: the figure is fork's own
- * cost here, N times. Then the children are killed and waited for, and the round is
- * repeated R times (default 1); each round prints "fork_floor N MS".
+ * fork to the return of the last one (CLOCK_MONOTONIC, in the parent). Nothing is
+ * logged or counted beyond a pid array: the figure is fork's own cost here, N times.
+ * With PROGRAM, each child execs it instead of pausing (as an exec'd pool's workers
+ * do): the same forks, with the children's execs competing for the CPUs meanwhile.
+ * Then the children are killed and waited for, and the round is repeated R times
+ * (default 1); each round prints "fork_floor N MS".
  * bench/pool.sh builds it (cc -O2 -Wl,-z,now) and takes the median of the rounds.
- * Usage: fork_floor N [R]
+ * Usage: fork_floor N [R [PROGRAM ARGS...]]
  */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -41,9 +43,14 @@ int main(int argc, char **argv)
                 perror("fork_floor: fork");
                 return 1;
             }
-            if (kids[i] == 0)
+            if (kids[i] == 0) {
+                if (argc > 3) {
+                    execv(argv[3], argv + 3);
+                    _exit(127);
+                }
                 for (;;)
                     pause();
+            }
         }
         double t1 = now_ms();
         for (int i = 0; i < n; i++)

@@ -6,13 +6,16 @@
  *   /slow?ms=N   sleeps N ms, then answers
  *   /burn?ms=N   spins until it has used N ms of CPU time, then answers
  *   /crash       aborts mid-request (SIGABRT)
+ *   /leak?kb=N   allocates N KB, touched and never freed (a worker that leaks)
+ *   /stuck?ms=N  blocks TERM, then sleeps N ms (a request only KILL ends)
  *   /named?k=K   names itself with pm_set_request as method "M<K>", URI "/named?k=<K>"
  *                and remote "<K>": a reader that sees them disagree saw a torn view
  *   /corrupt     overwrites this worker's own scoreboard slot with garbage (a worker
  *                gone wrong: neither the manager nor a reader may suffer for it)
  *   anything     answers at once
  * Every answer's body is "pid <pid>\n". With STATUS_APP_FAIL=1 in the environment
- * each worker exits 1 at once instead (a program that cannot start: a crash loop).
+ * each worker exits 1 at once instead (a program that cannot start: a crash loop);
+ * with STATUS_APP_FAIL_IF=PATH, each worker started while PATH exists.
  */
 #include <fcgiapp.h>
 #include <signal.h>
@@ -37,6 +40,8 @@ static void sleep_ms(long ms)
 }
 
 /* Spins until this thread has used ms milliseconds of CPU time. */
+static void *volatile leaked; /* the /leak blocks, each holding the one before */
+
 static long cpu_ms(void)
 {
     struct timespec t;
@@ -107,7 +112,8 @@ int main(void)
         fprintf(stderr, "status_app: not a worker: %s\n", pm ? pm_errmsg(pm) : "out of memory");
         return 1;
     }
-    if (getenv("STATUS_APP_FAIL"))
+    const char *fail_if = getenv("STATUS_APP_FAIL_IF");
+    if (getenv("STATUS_APP_FAIL") || (fail_if && access(fail_if, F_OK) == 0))
         return 1;
     FCGX_Request req;
     FCGX_InitRequest(&req, 0, 0);
@@ -127,6 +133,21 @@ int main(void)
             burn_ms(atol(uri + 9));
         else if (strcmp(uri, "/crash") == 0)
             abort();
+        else if (strncmp(uri, "/leak?kb=", 9) == 0) {
+            size_t n = (size_t)atol(uri + 9) * 1024 + sizeof(void *);
+            char *lost = (char *)malloc(n);
+            if (lost) {
+                memset(lost, 1, n);
+                memcpy(lost, (const void *)&leaked, sizeof(void *)); /* chained: still reachable */
+                leaked = lost;
+            }
+        } else if (strncmp(uri, "/stuck?ms=", 10) == 0) {
+            sigset_t term;
+            sigemptyset(&term);
+            sigaddset(&term, SIGTERM);
+            sigprocmask(SIG_BLOCK, &term, NULL);
+            sleep_ms(atol(uri + 10));
+        }
         int corrupted = strcmp(uri, "/corrupt") == 0 ? corrupt_own_slot() : -1;
         FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid %d\n", (int)getpid());
         if (corrupted >= 0)
