@@ -34,9 +34,10 @@
 #     (pool_burst.py first), idle timeout 1 s, the pool back at none before each;
 #  4. shrink: after burst 1 (fcgi-pm again with --idle-timeout 1; php-fpm's dynamic
 #     pool has no idle timeout, it stops one idle worker beyond max_spare_servers a
-#     second), the time from the last response until the pool is back at its resting
-#     size (2 for both), and until the first worker went (">CAP" if not within the
-#     cap: 90 s, 30 s when quick; then also how many were left);
+#     second), the time from the last answer until the pool is back at its resting
+#     size (2 for both; ">CAP" if not within the cap: 90 s, 30 s when quick; then how
+#     many were left); and, raw figure only, until the first worker went (for fcgi-pm
+#     that hangs on when the burst's spare workers were forked, 1 s before);
 #  5. the floor: one small process forking 64 children that pause() (apps/fork_floor.c,
 #     built here with cc): what this machine allows any manager; and the same with
 #     children that exec /bin/sleep, whose execs take CPU from the forking parent, as
@@ -75,14 +76,15 @@ table() {
   echo "run (bench/pool.sh). The pool's size is the manager's children in /proc, polled"
   echo "every 1-2 ms. A burst is 64 concurrent requests that each sleep 1 s; a request's"
   echo "wait is its time less that second, and a request still unanswered after 15 s is"
-  echo "given up. Medians of the rounds (R). Ratio: php-fpm's figure ÷ fcgi-pm's (above"
-  echo "1: fcgi-pm is faster); \"> N×\" where php-fpm never got there within the cap."
+  echo "given up. Medians; R: the samples behind each (rounds; for max_requests, the"
+  echo "workers seen). Ratio: php-fpm's figure ÷ fcgi-pm's (above 1: fcgi-pm is faster);"
+  echo "\"> N×\" where php-fpm never got there within the cap."
   echo
   echo "| measure | fcgi-pm | php-fpm | php-fpm ÷ fcgi-pm | R |"
   echo "|---|---|---|---|---|"
   awk '$1 == "pool" && $2 == "-" {
          if ($4 == "not-built") { nb[$3] = 1; next }
-         v[$3, $4] = $5; n[$3] = $8 }
+         v[$3, $4] = $5; most[$3, $4] = $7; r[$3, $4] = $8 }
     function inf(x) { return substr(x, 1, 1) == ">" }
     function cap(x) { return substr(x, 2) + 0 }
     # a figure: unit "" ms, "s" ms shown in s, "n" a count; never: how ">X" reads
@@ -92,6 +94,11 @@ table() {
       if (unit == "s") return sprintf("%.2f s", x / 1000)
       if (unit == "n") return sprintf("%d", x)
       return x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)
+    }
+    function rounds(m) {  # R: one figure, or fcgi-pm'"'"'s / php-fpm'"'"'s where they differ
+      if (!((m, "php-fpm") in r) || r[m, "fcgi-pm"] == r[m, "php-fpm"]) return r[m, "fcgi-pm"]
+      if (!((m, "fcgi-pm") in r)) return r[m, "php-fpm"]
+      return r[m, "fcgi-pm"] " / " r[m, "php-fpm"]
     }
     function ratio(p, f) {
       if (p == "" || f == "" || inf(f)) return "–"
@@ -107,13 +114,13 @@ table() {
       fs = num(f, unit, never); ps = num(p, unit, never)
       if (also != "" && inf(f)) fs = fs " (" num(v[also, "fcgi-pm"], "n") ")"
       if (also != "" && inf(p)) ps = ps " (" num(v[also, "php-fpm"], "n") ")"
-      printf "| %s | %s | %s | %s | %s |\n", label, fs, ps, with_ratio ? ratio(p, f) : "–", n[m]
+      printf "| %s | %s | %s | %s | %s |\n", label, fs, ps, with_ratio ? ratio(p, f) : "–", rounds(m)
     }
-    function pair(label, m1, m2,    s, f, p) {  # two counts as "a / b"
+    function pair(label, m1, m2,    s, f, p) {  # two counts, the most in a round, as "a / b"
       if (!((m1, "fcgi-pm") in v)) return
-      f = num(v[m1, "fcgi-pm"], "n") " / " num(v[m2, "fcgi-pm"], "n")
-      p = num(v[m1, "php-fpm"], "n") " / " num(v[m2, "php-fpm"], "n")
-      printf "| %s | %s | %s | – | %s |\n", label, f, p, n[m1]
+      f = num(most[m1, "fcgi-pm"], "n") " / " num(most[m2, "fcgi-pm"], "n")
+      p = num(most[m1, "php-fpm"], "n") " / " num(most[m2, "php-fpm"], "n")
+      printf "| %s | %s | %s | – | %s |\n", label, f, p, rounds(m1)
     }
     END {
       for (i = 1; i <= 2; i++) {
@@ -126,18 +133,17 @@ table() {
       }
       row("ondemand: first request to a pool of none (ms)", "od_first", "", 1)
       row("ondemand: a warm request (ms)", "od_warm", "", 1)
-      row("shrink after the dynamic burst: last answer → first worker gone", "shrink_first", "s", 1, "", "shrink_left")
       row("shrink after the dynamic burst: last answer → back at 2 (at the cap: the workers left)", "shrink_rest", "s", 1, "", "shrink_left")
       if (("fork64", "floor") in v)
         printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | – | – | %s |\n",
-          num(v["fork64", "floor"]), n["fork64"]
+          num(v["fork64", "floor"]), r["fork64", "floor"]
       if (("fork64_exec", "floor") in v)
         printf "| floor: the same, each child exec'"'"'ing /bin/sleep meanwhile, as an exec'"'"'d pool'"'"'s do (ms) | %s | – | – | %s |\n",
-          num(v["fork64_exec", "floor"]), n["fork64_exec"]
+          num(v["fork64_exec", "floor"]), r["fork64_exec", "floor"]
       if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | – | – | – |"
       row("request deadline: 1 s limit → nginx answer (ms)", "deadline_over", "", 1)
       row("request deadline: the status code nginx answered", "deadline_code", "n", 0)
-      if ("recycle" in nb) print "| max_requests: first request of a new worker, beyond a warm one (ms) | not built | – | – | – |"
+      if ("recycle" in nb) print "| max_requests 10: its 10th answer → its successor's first (ms) | not built | – | – | – |"
       row("max_requests 10, one worker, a request every 5 ms: its 10th answer → its successor'"'"'s first (ms)", "recycle_lag", "", 1)
       row("max_requests 10: requests a worker served", "recycle_served", "n", 0)
       row("max_requests 10: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)

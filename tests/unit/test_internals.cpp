@@ -349,7 +349,7 @@ void test_scoreboard_stop_protocol(void **) {
     assert_int_equal(board::flag_stop(s, board::stop_hup), board::idle);  // idle: signal it
     assert_int_equal(board::begin_request(s), board::stop_hup);           // seen going busy
     assert_int_equal(board::flag_stop(s, board::stop_term), board::busy); // busy: no signal
-    assert_int_equal(board::end_request(s), board::stop_mask);            // stays busy, exits
+    assert_int_equal(board::end_request(s), board::stop_term | board::stop_hup);  // stays busy, exits
     assert_int_equal(board::load(s) & board::phase_mask, board::busy);
 
     worker_slot t{};
@@ -561,6 +561,37 @@ void test_pool_settings_checked(void **) {
     assert_int_equal(set_param(p, "max_workers", "9", message, true), PM_ESTATE);
 }
 
+// Request limits and recycling, checked together in any pool.
+void test_limit_settings_checked(void **) {
+    params p;
+    assert_int_equal(set(p, "request_timeout_grace", "2"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "request_timeout_grace applies with request_timeout only");
+    assert_int_equal(set(p, "request_timeout", "1.5"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");
+    assert_int_equal(set(p, "request_slow", "1.5"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(),
+                        "request_slow (1.5 s) must be below request_timeout (1.5 s): a request is stopped at its deadline");
+    assert_int_equal(set(p, "request_slow", "0.5"), PM_OK);
+    assert_string_equal(check_pool(p).c_str(), "");
+    assert_int_equal(set(p, "scoreboard", "0"), PM_OK);
+    assert_true(check_pool(p).find("request_timeout needs the scoreboard") == 0);
+    params j;
+    assert_int_equal(set(j, "max_requests_jitter", "10"), PM_OK);
+    assert_string_equal(check_pool(j).c_str(), "max_requests_jitter applies with max_requests only");
+    assert_int_equal(set(j, "max_requests", "100"), PM_OK);
+    assert_string_equal(check_pool(j).c_str(), "");
+    assert_int_equal(set(j, "max_rss", "-1"), PM_ERANGE);
+    assert_int_equal(set(j, "max_age", "-1"), PM_ERANGE);
+    assert_int_equal(set(j, "max_rss", "65536"), PM_OK);
+    assert_int_equal(set(j, "max_age", "3600"), PM_OK);
+    assert_string_equal(check_pool(j).c_str(), "");
+    // Settable while running, but not into a combination that is refused.
+    std::string message;
+    assert_int_equal(set_param(j, "max_requests", "0", message, true), PM_EBADVALUE);
+    assert_true(message.find("max_requests_jitter applies with max_requests only") != std::string::npos);
+    assert_string_equal(get(j, "max_requests").c_str(), "100");
+}
+
 void test_policy_ondemand_to_zero(void **) {
     pool_settings s = dynamic_pool(0, 0, 0, 64);
     s.mode = pool_mode::ondemand;
@@ -606,6 +637,7 @@ int main(void) {
         cmocka_unit_test(test_policy_shrink),
         cmocka_unit_test(test_policy_ondemand_to_zero),
         cmocka_unit_test(test_pool_settings_checked),
+        cmocka_unit_test(test_limit_settings_checked),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
