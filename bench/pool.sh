@@ -143,7 +143,7 @@ table() {
       if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | – | – | – |"
       row("request deadline: 1 s limit → nginx answer (ms)", "deadline_over", "", 1)
       row("request deadline: the status code nginx answered", "deadline_code", "n", 0)
-      if ("recycle" in nb) print "| max_requests 10: its 10th answer → its successor's first (ms) | not built | – | – | – |"
+      if ("recycle" in nb) print "| max_requests 10: its 10th answer → its successor'"'"'s first (ms) | not built | – | – | – |"
       row("max_requests 10, one worker, a request every 5 ms: its 10th answer → its successor'"'"'s first (ms)", "recycle_lag", "", 1)
       row("max_requests 10: requests a worker served", "recycle_served", "n", 0)
       row("max_requests 10: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)

@@ -145,8 +145,12 @@ void proc_manager::managing_init() {
     // Without a scoreboard, crashes are told by exit status alone.
     policy_ = pool_policy(pool_settings_of(params_));
     target_ = policy_.initial_target();
-    size_t most = std::max<size_t>({static_cast<size_t>(std::max(params_.n_processes, 1L)),
-                                    policy_.adaptive() ? policy_.settings().max_workers : 0});
+    // Slots for every worker an adaptive pool may have, or for a static pool to grow
+    // to twice its size, 64 at least (TTIN, fcgi-pm resize).
+    size_t start = static_cast<size_t>(std::max(params_.n_processes, 1L));
+    size_t most = policy_.adaptive() ? std::max(start, policy_.settings().max_workers)
+                                     : std::max<size_t>(2 * start, 64);
+    resize_ceiling_ = most;
     // And spare slots, for the replacements of workers being recycled (manager_limits.cpp).
     if (board_.create(most + std::max<size_t>(1, most / 8), params_.pm_title, os::now_ms())) {
         reports_ = board_.slots();
@@ -210,13 +214,15 @@ void proc_manager::install_manager_signals() {
     if (!params_.no_signals) {
         sigaddset(&watched, SIGTERM);
         sigaddset(&watched, SIGHUP);
+        sigaddset(&watched, SIGTTIN);  // one worker more (manager_pool.cpp)
+        sigaddset(&watched, SIGTTOU);  // one fewer
         // A host that ignores SIGCHLD would have the kernel reap our workers.
         struct sigaction dfl = {};
         dfl.sa_handler = SIG_DFL;
         ::sigaction(SIGCHLD, &dfl, nullptr);
     }
     manager_mask_ = host_mask_;
-    for (int s : {SIGCHLD, SIGTERM, SIGHUP})
+    for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGTTIN, SIGTTOU})
         if (sigismember(&watched, s))
             sigaddset(&manager_mask_, s);
     // A log reader that goes away must not kill the manager: its writes get EPIPE.
@@ -489,7 +495,7 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         }
         for (ssize_t i = 0; i < count; ++i)
             if (events[i].signo != SIGCHLD)
-                handle_signal(events[i].signo);
+                handle_signal(events[i]);
     }
 }
 
@@ -701,10 +707,18 @@ std::string proc_manager::pool_status() const {
     return text;
 }
 
-void proc_manager::handle_signal(int signo) {
+void proc_manager::handle_signal(const os::signal_event &e) {
+    int signo = e.signo;
     count_signal(signo);
     if (phase_ == phase::stopping)
         return;  // a second TERM, or a HUP, cannot disturb the shutdown
+    if (signo == SIGTTIN || signo == SIGTTOU) {
+        // sigqueue's value, if positive, is the size asked for (fcgi-pm resize).
+        bool sized = e.code == SI_QUEUE && e.value > 0;
+        resize(sized ? e.value : static_cast<long>(wanted()) + (signo == SIGTTIN ? 1 : -1),
+               sized ? "resize" : signo == SIGTTIN ? "TTIN" : "TTOU");
+        return;
+    }
     if (signo == SIGTERM) {
         notify("received signal TERM");
         call_end_hook(PM_END_DIE, "safe exit from signal TERM", 0);

@@ -183,4 +183,57 @@ bool proc_manager::retire_worker(size_t index, int64_t now) {
     return true;
 }
 
+// The most workers a static pool may be resized to: the scoreboard's slots, made at
+// the start for twice its size, 64 at least (the spare ones beyond are recycling's).
+size_t proc_manager::resize_ceiling() const {
+    return resize_ceiling_;
+}
+
+// A static pool's size, changed while it runs (TTIN, TTOU, fcgi-pm resize): more are
+// forked at once; of fewer, the workers beyond the size are told to stop, the idle
+// ones first (at once), then busy ones (after their request).
+void proc_manager::resize(long size, const char *why) {
+    if (policy_.adaptive()) {
+        notify(std::string(why) + ": pool " + (params_.pool == pool_mode::dynamic ? "dynamic" : "ondemand") +
+               " sizes itself (max_workers " + std::to_string(params_.max_workers) + "); ignored");
+        return;
+    }
+    long ceiling = static_cast<long>(resize_ceiling());
+    if (size < 1 || size > ceiling) {
+        notify(std::string(why) + ": size " + std::to_string(size) + " refused: this pool has 1 to " +
+               std::to_string(ceiling) + " workers (its scoreboard's slots)");
+        return;
+    }
+    long from = params_.n_processes;
+    params_.n_processes = size;
+    notify(std::string(why) + ": pool size " + std::to_string(from) + " -> " + std::to_string(size));
+    size_t running = live_ - stopping_;
+    size_t extra = running > static_cast<size_t>(size) ? running - static_cast<size_t>(size) : 0;
+    bool through_board = exec_argv_.empty() && !params_.no_signals;
+    int signo = exec_argv_.empty() ? SIGTERM : params_.stop_signal;
+    // Two passes, from the last slot down: idle workers, then any.
+    for (int pass = 0; pass < 2 && extra > 0; ++pass) {
+        for (size_t i = slots_.size(); i-- > 0 && extra > 0;) {
+            slot &s = slots_[i];
+            if (!s.pid || s.told_to_stop)
+                continue;
+            bool on_board = through_board && i < reports_capacity_;
+            uint32_t was = board::idle;
+            if (pass == 0) {
+                if (on_board ? !board::retire_idle(reports_[i], board::stop_hup) : !s.ready)
+                    continue;  // busy (or, off the board, still starting): the second pass's
+            } else if (on_board) {
+                was = board::flag_stop(reports_[i], board::stop_hup);
+            }
+            s.told_to_stop = true;
+            ++stopping_;
+            board_.slot_told_to_stop(i);
+            if (was != board::busy)
+                ::kill(s.pid, signo);
+            --extra;
+        }
+    }
+    publish_status();
+}
+
 }  // namespace fcgipm

@@ -98,7 +98,8 @@ ssize_t read_signals(int sfd, signal_event *events, size_t max_events) {
             break;
         size_t got = static_cast<size_t>(n) / sizeof info[0];
         for (size_t i = 0; i < got; ++i)
-            events[count++] = {static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid)};
+            events[count++] = {static_cast<int>(info[i].ssi_signo), static_cast<pid_t>(info[i].ssi_pid),
+                               info[i].ssi_code, info[i].ssi_int};
         if (got < want)
             break;  // drained; one arriving now leaves the descriptor readable for epoll
     }

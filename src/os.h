@@ -51,10 +51,13 @@ void write_exec_failure(int fd, int err);
 // Waits up to timeout_ms for a SIGCHLD (blocked) to be pending, and takes it.
 void wait_for_sigchld(int64_t timeout_ms);
 
-// A signal read from a signalfd: its number, and the sender (for SIGCHLD, the child).
+// A signal read from a signalfd: its number, the sender (for SIGCHLD, the child),
+// and, if sent by sigqueue(3) (code SI_QUEUE), its value.
 struct signal_event {
     int signo;
     pid_t pid;
+    int code;
+    int value;
 };
 // Reads up to max_events pending signals from a non-blocking signalfd into events
 // (no allocation); returns the count, or -1 with errno if the read failed (other

@@ -12,6 +12,7 @@
 
 #include "fcgi_pm.h"
 #include "manager_phase.h"
+#include "os.h"
 #include "params.h"
 #include "pid_table.h"
 #include "pidfile.h"
@@ -119,7 +120,7 @@ private:
     bool spawn_due();
     void start_worker_in_slot(size_t index, pid_t pid, int exec_pipe);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);
-    void handle_signal(int signo);
+    void handle_signal(const os::signal_event &e);
     void handle_requests();
     void enter(phase_event e);
     void reload();
@@ -160,6 +161,8 @@ private:
     size_t connections_waiting(bool arrival);
     void adapt(int64_t now);
     bool retire_worker(size_t index, int64_t now);
+    void resize(long size, const char *why);  // TTIN, TTOU: a static pool's size now
+    size_t resize_ceiling() const;
     // Limits (manager_limits.cpp).
     size_t recycles_pending() const;
     size_t spawn_target() const;  // wanted(), and a replacement for each worker to recycle
@@ -254,6 +257,7 @@ private:
     std::vector<int> listeners_;  // the listening sockets the workers inherit
     pool_policy policy_;          // the pool's size (fixed unless params "pool" says)
     size_t target_ = 0;           // an adaptive pool's size now
+    size_t resize_ceiling_ = 0;   // a static pool's largest size (resize)
     std::vector<pool_listener> pool_listeners_;
     bool listeners_armed_ = false;
     bool adapt_due_ = false;             // an event the policy must see

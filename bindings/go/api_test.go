@@ -13,7 +13,8 @@ import (
 )
 
 // every field set: each of the library's parameters is either set by a Config field
-// or left out on purpose, with the reason.
+// or left out on purpose, with the reason. (Not a pool Serve would start: the
+// request limits need the scoreboard that NoScoreboard turns off.)
 func fullConfig() Config {
 	return Config{Processes: 3, DieTimeout: 2 * time.Second, StartDelay: time.Millisecond,
 		MinUptime: 2 * time.Second, BackoffMin: 50 * time.Millisecond, BackoffMax: 5 * time.Second,
@@ -21,7 +22,9 @@ func fullConfig() Config {
 		SizecheckNumRequests: 10, MaxSizeKiB: 1 << 20, MinShareSizeKiB: 100, MaxUnsharedSizeKiB: 200,
 		PIDFile: "/run/app.pid", Title: "app-manager", ProcessName: "app-worker", KeepListening: true,
 		NoScoreboard: true, StatusSocket: "/run/app.status", StatusGroup: "adm",
-		Pool: "dynamic", MinIdle: 2, MaxIdle: 4, MaxWorkers: 16, IdleTimeout: 3 * time.Second, SpawnRate: 100}
+		Pool: "dynamic", MinIdle: 2, MaxIdle: 4, MaxWorkers: 16, IdleTimeout: 3 * time.Second, SpawnRate: 100,
+		RequestTimeout: 30 * time.Second, RequestTimeoutGrace: 2500 * time.Millisecond, RequestSlow: 5 * time.Second,
+		MaxRequestsJitter: 50, MaxAge: time.Hour, MaxRSSKiB: 512 << 10}
 }
 
 func TestConfigCoversEveryParameter(t *testing.T) {
@@ -65,7 +68,8 @@ func TestConfigValuesAsTheLibraryReadsThem(t *testing.T) {
 		"pid_fname": "/run/app.pid", "pm_title": "app-manager", "process_name": "app-worker",
 		"stop_listening": "0", "scoreboard": "0", "status_socket": "/run/app.status", "status_group": "adm",
 		"pool": "dynamic", "min_idle": "2", "max_idle": "4", "max_workers": "16", "idle_timeout": "3",
-		"spawn_rate": "100", "no_exit": "1"}
+		"spawn_rate": "100", "request_timeout": "30", "request_timeout_grace": "2.5", "request_slow": "5",
+		"max_requests_jitter": "50", "max_age": "3600", "max_rss": "524288", "no_exit": "1"}
 	for name, v := range want {
 		if got := getParameter(pm, name); got != v {
 			t.Errorf("%s = %q, want %q", name, got, v)

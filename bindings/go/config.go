@@ -91,6 +91,27 @@ type Config struct {
 	IdleTimeout time.Duration // idle_timeout (default 10 s)
 	SpawnRate   int           // spawn_rate (default 1000)
 
+	// Request limits, read by the manager from each worker's live status (they need
+	// the scoreboard: not with NoScoreboard). A request running RequestTimeout has
+	// its worker stopped, logged with its URI and replaced: the manager's TERM is a
+	// stop as any other (Worker.Context cancelled, the listener closed), and its
+	// KILL follows RequestTimeoutGrace later if the worker has not ended by then,
+	// with the requests still open in it. One running RequestSlow (below
+	// RequestTimeout) is logged and counted. Zero values: no limit; the
+	// combinations are checked when Serve starts (ErrBadValue naming them).
+	RequestTimeout      time.Duration // request_timeout (0: none)
+	RequestTimeoutGrace time.Duration // request_timeout_grace (default 1 s; with RequestTimeout only)
+	RequestSlow         time.Duration // request_slow (0: none)
+
+	// Recycling: a worker is replaced, the new one ready before the old one stops
+	// after its request. MaxRequestsJitter raises each worker's MaxRequests by a
+	// random 0..N of its own (with MaxRequests only), so that workers started
+	// together do not all leave together; MaxAge replaces a worker older than that;
+	// MaxRSSKiB one with more resident memory (checked once a second). 0: none.
+	MaxRequestsJitter int64         // max_requests_jitter
+	MaxAge            time.Duration // max_age
+	MaxRSSKiB         int64         // max_rss: resident size limit
+
 	// MaxProcs is GOMAXPROCS in each worker. 0: GOMAXPROCS from the environment if
 	// set, else 1 in a pool (one worker per core serves more on few cores than
 	// fewer workers with more threads: README, "Using it from Go"), and Go's own
@@ -192,6 +213,12 @@ func (c *Config) parameters() ([]param, error) {
 	integer("max_workers", int64(c.MaxWorkers))
 	duration("idle_timeout", c.IdleTimeout)
 	integer("spawn_rate", int64(c.SpawnRate))
+	duration("request_timeout", c.RequestTimeout)
+	duration("request_timeout_grace", c.RequestTimeoutGrace)
+	duration("request_slow", c.RequestSlow)
+	integer("max_requests_jitter", c.MaxRequestsJitter)
+	duration("max_age", c.MaxAge)
+	integer("max_rss", c.MaxRSSKiB)
 	if err != nil {
 		return nil, err
 	}

@@ -122,8 +122,9 @@ func (w *Worker) SetParameter(name, value string) (err error) {
 }
 
 // The parameters an adopted worker takes from its Config: the ones a worker acts on.
-var workerParameters = map[string]bool{"max_requests": true, "sizecheck_num_requests": true,
-	"max_size": true, "min_share_size": true, "max_unshared_size": true, "process_name": true}
+var workerParameters = map[string]bool{"max_requests": true, "max_requests_jitter": true,
+	"sizecheck_num_requests": true, "max_size": true, "min_share_size": true, "max_unshared_size": true,
+	"process_name": true}
 
 // current is the worker of this process, whose library calls log through it.
 var current *Worker

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "fcgi_pm.h"
+#include "resize_cmd.h"
 #include "status_cmd.h"
 
 struct options {
@@ -55,6 +56,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: fcgi-pm [options] -- program [args...]\n"
             "       fcgi-pm status [--json | --openmetrics | --watch] MANAGER (see status --help)\n"
+            "       fcgi-pm resize SIZE MANAGER (a running static pool's size; see resize --help)\n"
             "  -s PATH           listen on a unix socket at PATH\n"
             "  -a ADDR           listen on TCP address ADDR (with -p; default 0.0.0.0)\n"
             "  -p PORT           listen on TCP port PORT\n"
@@ -413,6 +415,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "status") == 0)
         return status_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "resize") == 0)
+        return resize_main(argc - 1, argv + 1);
     struct options o = {.backlog = 1024, .workers = "1", .stop_signal = SIGTERM};
     pm_t *pm = pm_create();
     if (!pm) {

@@ -975,6 +975,14 @@ impl Builder {
         max_workers(u32) => "max_workers";
         /// `spawn_rate`: the most forks a second, and at once, when the pool grows.
         spawn_rate(u32) => "spawn_rate";
+        /// `max_requests_jitter`: each worker's `max_requests` raised by a random
+        /// 0..N of its own, so that workers started together do not all leave
+        /// together (with `max_requests` only; checked by `manage`).
+        max_requests_jitter(u64) => "max_requests_jitter";
+        /// `max_rss`: a worker with more than this many KiB resident is replaced
+        /// after its request, the new one ready first (checked once a second; 0: no
+        /// limit; needs the scoreboard).
+        max_rss_kib(u64) => "max_rss";
     }
 
     seconds_setters! {
@@ -994,6 +1002,21 @@ impl Builder {
         start_timeout => "start_timeout";
         /// `idle_timeout`: how long an idle worker beyond the pool's resting size stays.
         idle_timeout => "idle_timeout";
+        /// `request_timeout`: a request running this long has its worker stopped
+        /// (TERM, then KILL `request_timeout_grace` later), logged with its URI and
+        /// replaced (0: no limit; needs the scoreboard). That worker dies of the TERM
+        /// inside the request: the one exit that does not go through Rust (no
+        /// destructors run in it).
+        request_timeout => "request_timeout";
+        /// `request_timeout_grace`: how long a worker stopped at its request's
+        /// deadline gets before KILL (default 1 s; with `request_timeout` only).
+        request_timeout_grace => "request_timeout_grace";
+        /// `request_slow`: a request running this long is logged and counted (0:
+        /// never; below `request_timeout` when both are set; needs the scoreboard).
+        request_slow => "request_slow";
+        /// `max_age`: a worker older than this is replaced after its request, the new
+        /// one ready first (0: no limit).
+        max_age => "max_age";
     }
 
     bool_setters! {

@@ -40,6 +40,12 @@ fn setters() -> Vec<(&'static str, Setter, &'static str)> {
         ("max_workers", |b| b.max_workers(16), "16"),
         ("idle_timeout", |b| b.idle_timeout(Duration::from_secs(3)), "3"),
         ("spawn_rate", |b| b.spawn_rate(100), "100"),
+        ("request_timeout", |b| b.request_timeout(Duration::from_secs(30)), "30"),
+        ("request_timeout_grace", |b| b.request_timeout_grace(Duration::from_millis(2500)), "2.5"),
+        ("request_slow", |b| b.request_slow(Duration::from_secs(5)), "5"),
+        ("max_requests_jitter", |b| b.max_requests_jitter(50), "50"),
+        ("max_age", |b| b.max_age(Duration::from_secs(3600)), "3600"),
+        ("max_rss", |b| b.max_rss_kib(524288), "524288"),
     ]
 }
 

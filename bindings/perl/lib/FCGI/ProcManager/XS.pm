@@ -50,10 +50,11 @@ sub new {
 }
 
 # FCGI::ProcManager has no request or size limits: the library's defaults from
-# PM_MAX_REQUESTS and friends are for the Constrained class only.
+# PM_MAX_REQUESTS and friends (PM_MAX_REQUESTS_JITTER too: without max_requests the
+# library refuses it) are for the Constrained class only.
 sub _limits_from_environment {
     my ($this) = @_;
-    for my $key (qw(max_requests max_size sizecheck_num_requests)) {
+    for my $key (qw(max_requests max_requests_jitter max_size sizecheck_num_requests)) {
         $this->{_handle}->set($key, 0) unless defined $this->{$key};
     }
 }

@@ -57,10 +57,11 @@ sub BUILD {
     $self->_pidfile_to_library;
 }
 
-# FCGI::Engine::ProcManager has no request or size limits (the Constrained class has).
+# FCGI::Engine::ProcManager has no request or size limits (the Constrained class has;
+# max_requests_jitter too, which the library refuses without max_requests).
 sub _limits {
     my $self = shift;
-    $self->{_handle}->set($_ => 0) for qw(max_requests max_size sizecheck_num_requests);
+    $self->{_handle}->set($_ => 0) for qw(max_requests max_requests_jitter max_size sizecheck_num_requests);
 }
 
 sub _to_library {
