@@ -7,9 +7,12 @@
 # that the pool shrinks back to its resting size after, never retiring a busy worker,
 # that a dynamic pool keeps min_idle idle, and HUP, TERM and a crash on an adaptive
 # pool. Time bounds are generous: the figures are bench/run's.
-# Usage: test_pool.sh FCGI_PM STATUS_APP
+# Then resizing a running static pool: TTIN, TTOU, fcgi-pm resize, shown in the
+# status and in systemd's STATUS (a stand-in NOTIFY_SOCKET), a busy worker left to
+# finish, under HUP.
+# Usage: test_pool.sh FCGI_PM STATUS_APP NOTIFY_SINK
 set -u
-cli=$1 app=$2
+cli=$1 app=$2 sink=$3
 here=$(cd "$(dirname "$0")" && pwd)
 deploy=$here/../../examples/deploy
 work=$(mktemp -d /tmp/fcgi-pm-pool-XXXXXX)
@@ -139,7 +142,53 @@ wait $r
 check "idle_timeout 0: back to none once it is done" until_field $manager 3 "j['pool']['workers'] == 0"
 stop_pool
 
-# -- 9. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may
+# -- 9. resizing a static pool at run time, with systemd's notifications
+notify=$work/notify.sock events=$work/notify.txt
+"$sink" "$notify" >"$events" &
+started="$started $!"
+for _ in $(seq 100); do [ -S "$notify" ] && break; sleep 0.01; done
+NOTIFY_SOCKET=$notify start_pool rz -F 2
+check "resize: 2 workers" until_field $manager 5 "j['pool']['workers'] == 2 and j['pool']['idle'] == 2"
+kill -TTIN $manager
+check "TTIN: 3 workers, target 3" until_field $manager 5 \
+  "j['pool']['target'] == 3 and j['pool']['workers'] == 3 and j['pool']['idle'] == 3"
+check "TTIN: logged" grep -q 'TTIN: pool size 2 -> 3' "$log"
+check "TTIN: systemd's STATUS says 3" wait_for 1 '^STATUS=3 of 3 workers running' "$events"
+get "/slow?ms=1500" >"$work/long.txt" &
+long=$!
+check "resize: one busy" until_field $manager 3 "j['pool']['busy'] == 1"
+kill -TTOU $manager
+sleep 0.2
+kill -TTOU $manager
+check "TTOU twice: 1 worker, the busy one" until_field $manager 5 \
+  "j['pool']['target'] == 1 and j['pool']['workers'] - j['pool']['stopping'] == 1"
+wait $long
+check "TTOU: the busy worker's request answered (200)" test "$(cat "$work/long.txt")" = 200
+check "TTOU: back to 1 worker" until_field $manager 5 "j['pool']['workers'] == 1 and j['pool']['stopping'] == 0"
+check "fcgi-pm resize 6: exit 0, said" sh -c "'$cli' resize 6 $manager | grep -q 'pool resized: 1 -> 6 workers'"
+check "resize 6: 6 workers idle" until_field $manager 5 "j['pool']['workers'] == 6 and j['pool']['idle'] == 6"
+check "resize 6: systemd's STATUS says 6" wait_for 1 '^STATUS=6 of 6 workers running' "$events"
+check "resize 4: fewer, exit 0" sh -c "'$cli' resize 4 $manager >/dev/null"
+check "resize 4: 4 workers" until_field $manager 5 "j['pool']['workers'] == 4 and j['pool']['stopping'] == 0"
+before=$(children $manager | tr '\n' ' ')
+kill -HUP $manager
+check "resize then HUP: 4 new workers" until_field $manager 5 \
+  "j['pool']['workers'] == 4 and j['pool']['idle'] == 4 and j['pool']['phase'] == 'running' and
+   not set(w['pid'] for w in j['workers']) & set(int(p) for p in '$before'.split())"
+"$cli" resize 65 $manager >/dev/null 2>"$work/err"
+check "resize past the scoreboard's slots: exit 1, the log says why" \
+  sh -c "test $? -eq 1 && grep -q 'resize: size 65 refused: this pool has 1 to 64 workers' '$log'"
+"$cli" resize 0 $manager 2>"$work/err"
+check "resize 0: exit 2, one line" sh -c "test $? -eq 2 && test \$(wc -l <'$work/err') -eq 1"
+check "resize 0: nothing changed" test "$(field $manager "j['pool']['target']")" = 4
+stop_pool
+start_pool od2 --pool ondemand --max-workers 8
+"$cli" resize 3 $manager >/dev/null 2>&1
+check "resize on an ondemand pool: refused (exit 1), logged" \
+  sh -c "test $? -eq 1 && grep -q 'resize: pool ondemand sizes itself (max_workers 8); ignored' '$log'"
+stop_pool
+
+# -- 10. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may
 # take a fresh slot), though a connection keeps waiting
 STATUS_APP_FAIL=1 start_pool loop --pool ondemand --max-workers 64 --backoff-min 0.1 --backoff-max 1
 curl -s -o /dev/null --max-time 3 "http://127.0.0.1:$port/waits" &

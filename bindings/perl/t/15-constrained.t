@@ -14,15 +14,33 @@ use FCGI::ProcManager::XS::Constrained;
     local $ENV{PM_MAX_REQUESTS} = 7;
     local $ENV{PM_MAX_SIZE} = 123456;
     local $ENV{PM_SIZECHECK_NUM_REQUESTS} = 5;
+    local $ENV{PM_MAX_REQUESTS_JITTER} = 9;
     my $c = FCGI::ProcManager::XS::Constrained->new({ n_processes => 1 });
     is($c->max_requests, 7, 'max_requests from PM_MAX_REQUESTS');
     is($c->max_size, 123456, 'max_size from PM_MAX_SIZE');
     is($c->sizecheck_num_requests, 5, 'sizecheck_num_requests from PM_SIZECHECK_NUM_REQUESTS');
+    is($c->{_handle}->get('max_requests_jitter'), '9', 'max_requests_jitter from PM_MAX_REQUESTS_JITTER');
     my $given = FCGI::ProcManager::XS::Constrained->new({ max_requests => 3 });
     is($given->max_requests, 3, 'a value given wins over the environment');
     my $base = FCGI::ProcManager::XS->new({ n_processes => 1 });
     is($base->{_handle}->get('max_requests'), '0', 'the base class ignores PM_MAX_REQUESTS');
     is($base->{_handle}->get('max_size'), '0', 'and PM_MAX_SIZE');
+    is($base->{_handle}->get('max_requests_jitter'), '0', 'and PM_MAX_REQUESTS_JITTER (refused without max_requests)');
+}
+
+# The manager's request limits and recycling: passed to new like the others, and
+# checked together by pm_manage (which dies before anything is started).
+{
+    my %limits = (request_timeout => 30, request_timeout_grace => 2.5, request_slow => 5,
+                  max_requests => 100, max_requests_jitter => 50, max_age => 3600, max_rss => 524288);
+    for my $class (qw(FCGI::ProcManager::XS FCGI::ProcManager::XS::Constrained)) {
+        my $pm = $class->new({%limits});
+        is($pm->{_handle}->get($_), "$limits{$_}", "$class: $_ reaches the library") for sort keys %limits;
+    }
+    my $pm = FCGI::ProcManager::XS->new({ n_processes => 1, max_requests_jitter => 10 });
+    ok(!eval { $pm->pm_manage; 1 }, 'max_requests_jitter without max_requests: pm_manage refuses it');
+    like($@, qr/^FCGI::ProcManager::XS: pm_manage: max_requests_jitter applies with max_requests only/,
+         '... with the library\'s message');
 }
 
 my $app = start_app(params => ['n_processes=1'],

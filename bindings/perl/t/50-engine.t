@@ -77,6 +77,11 @@ subtest 'Constrained' => sub {
     my $c = FCGI::Engine::ProcManager::XS::Constrained->new(max_process_size => 1000, min_share_size => 10);
     is($c->{_handle}->get('max_size'), '1000', 'max_process_size is the library\'s max_size');
     is($c->{_handle}->get('min_share_size'), '10', 'min_share_size passed on');
+    local $ENV{PM_MAX_REQUESTS} = 7;
+    local $ENV{PM_MAX_REQUESTS_JITTER} = 9;
+    my $base = FCGI::Engine::ProcManager::XS->new(n_processes => 1);
+    is($base->{_handle}->get('max_requests'), '0', 'the base class ignores PM_MAX_REQUESTS');
+    is($base->{_handle}->get('max_requests_jitter'), '0', 'and PM_MAX_REQUESTS_JITTER');
 };
 
 subtest 'the Moose interface' => sub {

@@ -349,6 +349,27 @@ C<status_socket>, ...; see the libfcgi-pm README) may be passed to C<new> or
 C<pm_parameter> as well. A value the library refuses dies with its message
 ("FCGI::ProcManager::XS: ...") and changes nothing.
 
+=head1 REQUEST LIMITS AND RECYCLING
+
+The library's manager enforces these parameters itself, reading each worker's
+requests from the live status (see below), for FCGI.pm loops unchanged:
+C<request_timeout> (seconds: a worker whose request runs that long is stopped,
+logged with the request's URI and replaced; without C<no_signals> it dies of the
+manager's TERM inside the request, so no C<END> block or destructor runs in it;
+KILL follows
+C<request_timeout_grace> seconds later, default 1), C<request_slow> (seconds: such a
+request is logged and counted; below C<request_timeout>), C<max_requests_jitter>
+(each worker's C<max_requests> raised by a random 0..N of its own, so that workers
+started together do not all leave together), C<max_age> (seconds) and C<max_rss>
+(KB resident, checked once a second): a worker past either is replaced, its
+replacement started first, and leaves after its request. 0 (the default) turns
+each off. They are checked together by C<pm_manage>, which dies with the library's
+message naming them (C<max_requests_jitter> without C<max_requests>,
+C<request_timeout_grace> without C<request_timeout>, C<request_timeout>,
+C<request_slow> or C<max_rss> with C<scoreboard> 0). Like C<max_requests>, the
+base class ignores C<PM_MAX_REQUESTS_JITTER>; L<FCGI::ProcManager::XS::Constrained>
+takes it.
+
 =head1 LIVE STATUS
 
 C<fcgi-pm status> (the libfcgi-pm program) shows a running pool: each worker's

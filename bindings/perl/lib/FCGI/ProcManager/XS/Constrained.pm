@@ -43,7 +43,8 @@ L<FCGI::ProcManager::XS> with the parameters of L<FCGI::ProcManager::Constrained
 C<max_requests> (a worker leaves after that many requests), C<max_size> (in KB: a
 worker whose size exceeds it leaves, checked every C<sizecheck_num_requests>
 requests), their defaults from C<PM_MAX_REQUESTS>, C<PM_MAX_SIZE> and
-C<PM_SIZECHECK_NUM_REQUESTS>, and their accessors. The checks are the library's,
+C<PM_SIZECHECK_NUM_REQUESTS> (and the library's C<max_requests_jitter> from
+C<PM_MAX_REQUESTS_JITTER>), and their accessors. The checks are the library's,
 after each request in C<pm_post_dispatch>, with the original's log lines
 (C<safe exit after max_requests (N)>, C<safe exit due to memory limits exceeded
 after N requests>). The size is read from C</proc/self/statm> without a module, so
