@@ -184,7 +184,7 @@ private:
     bool shut_on_stop(int fd) const;
     bool size_limits_exceeded() const;
     [[noreturn]] void exec_worker(pid_t manager_pid, size_t index, int exec_pipe);
-    int take_scoreboard_variable(size_t &index);
+    int take_scoreboard_variable(size_t &index, int &wake);
     int request_worker_stop(int signo);
     void run_exec_child_hook(pm_hook_t which);
     void worker_exit(const std::string &msg);

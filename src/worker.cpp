@@ -451,7 +451,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     // The stop protocol is for forked workers: an exec'd one is stopped by signal.
     on_board_ = report_ && !params_.no_signals && forked;
     holding_stops_ = false;
-    if (!ready_reports_) {
+    if (!ready_reports_ && params_.max_requests <= 0) {
         os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
         wake_fd_ = -1;
     }
@@ -511,16 +511,19 @@ bool proc_manager::adopt_exec_worker() {
     if (!value)
         return false;
     size_t index = 0;
-    int board = take_scoreboard_variable(index);
+    int wake = -1;
+    int board = take_scoreboard_variable(index, wake);
     if (!exec_argv_.empty()) {  // a manager in exec mode (fcgi-pm run by fcgi-pm)
         ::unsetenv(manager_pid_variable);
         os::close_fd(board);  // the outer pool's: a manager of its own makes its own
+        os::close_fd(wake);
         return false;
     }
     pid_t pid = manager_in_environment();
     ::unsetenv(manager_pid_variable);  // the application's own children are not ours
     if (!pid) {
         os::close_fd(board);
+        os::close_fd(wake);
         return false;
     }
     ::pthread_sigmask(SIG_SETMASK, nullptr, &host_mask_);
@@ -543,14 +546,20 @@ bool proc_manager::adopt_exec_worker() {
         board_.destroy();
         index = 0;
     }
+    if (mapped && params_.max_requests > 0)
+        wake_fd_ = wake;  // to tell it is ready, and to ask for its replacement
+    else
+        os::close_fd(wake);
     become_worker(pid, index, false);
     return true;
 }
 
-// FCGI_PM_SCOREBOARD taken out of the environment: the descriptor it names if that
-// is a scoreboard (a memfd of the library's name; anything else under that number
-// is left alone), with the slot in index; or -1.
-int proc_manager::take_scoreboard_variable(size_t &index) {
+// FCGI_PM_SCOREBOARD ("<fd>:<slot>[:<eventfd>]") taken out of the environment: the
+// descriptor it names if that is a scoreboard (a memfd of the library's name;
+// anything else under that number is left alone), with the slot in index, and the
+// manager's eventfd in wake if it names one (close-on-exec from here; else -1); or -1.
+int proc_manager::take_scoreboard_variable(size_t &index, int &wake) {
+    wake = -1;
     const char *value = ::getenv(scoreboard_variable);
     if (!value)
         return -1;
@@ -562,8 +571,18 @@ int proc_manager::take_scoreboard_variable(size_t &index) {
         return -1;
     const char *index_text = end + 1;
     unsigned long slot = std::strtoul(index_text, &end, 10);
-    if (!*index_text || *end)
+    if (!*index_text || (*end && *end != ':'))
         return -1;
+    if (*end == ':') {
+        const char *wake_text = end + 1;
+        long w = std::strtol(wake_text, &end, 10);
+        char target[64];
+        std::string where = "/proc/self/fd/" + std::to_string(w);
+        ssize_t k = *wake_text && !*end && w >= 3 && w <= INT_MAX ? ::readlink(where.c_str(), target, sizeof target - 1) : -1;
+        if (k > 0 && std::string(target, static_cast<size_t>(k)) == "anon_inode:[eventfd]" &&
+            ::fcntl(static_cast<int>(w), F_SETFD, FD_CLOEXEC) == 0)
+            wake = static_cast<int>(w);
+    }
     char link[128];
     std::string path = "/proc/self/fd/" + std::to_string(fd);
     ssize_t n = ::readlink(path.c_str(), link, sizeof link - 1);
@@ -601,10 +620,13 @@ void proc_manager::run_exec_child_hook(pm_hook_t which) {
 // A failure before the exec is written to exec_pipe (when there is one) for the
 // manager; a successful exec closes it (close-on-exec) with nothing written.
 void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
-    // The scoreboard goes along, under a number of its own (not close-on-exec).
+    // The scoreboard goes along, under a number of its own (not close-on-exec); with
+    // max_requests, the manager's eventfd too, for the ask for a replacement.
     int board_fd = board_.fd() >= 0 ? ::fcntl(board_.fd(), F_DUPFD, 3) : -1;
+    int wake_copy = board_fd >= 0 && params_.max_requests > 0 && wake_fd_ >= 0 ? ::fcntl(wake_fd_, F_DUPFD, 3) : -1;
     std::string board_entry =
-        board_fd >= 0 ? std::string(scoreboard_variable) + "=" + std::to_string(board_fd) + ":" + std::to_string(index)
+        board_fd >= 0 ? std::string(scoreboard_variable) + "=" + std::to_string(board_fd) + ":" + std::to_string(index) +
+                            (wake_copy >= 0 ? ":" + std::to_string(wake_copy) : std::string())
                       : std::string();
     forget_manager_state();
     run_exec_child_hook(PM_HOOK_CHILD_AFTER_FORK);
