@@ -58,15 +58,22 @@ void proc_manager::mark_for_recycling(size_t index, const char *why, const std::
                .view());
 }
 
-// A worker that can serve, for a replacement: ready, and an exec'd program on this
-// library initialized too (one that is not is taken after exec_report_ms).
+// A worker that can serve, for a replacement: ready (an exec'd program on this
+// library initialized too; one that is not is taken after exec_report_ms), and past
+// the crash window (min_uptime) or with a request served: one that fails at its
+// start never takes the place of one that serves.
 bool proc_manager::able_to_serve(size_t index, int64_t now) const {
     const slot &s = slots_[index];
     if (!s.pid || !s.ready || s.told_to_stop)
         return false;
-    if (exec_argv_.empty() || index >= reports_capacity_)
-        return true;
-    return reports_[index].initialized || now - s.ready_ms >= exec_report_ms;
+    bool on_board = index < reports_capacity_;
+    if (exec_argv_.empty() || !on_board) {
+        if (!on_board || !reports_[index].initialized)
+            return !on_board && now - s.started_ms >= params_.min_uptime_ms;
+    } else if (!reports_[index].initialized && now - s.ready_ms < exec_report_ms) {
+        return false;
+    }
+    return now - s.started_ms >= params_.min_uptime_ms || (on_board && reports_[index].requests > 0);
 }
 
 // While workers wait to be recycled: one more able to serve than the pool's size
@@ -182,6 +189,12 @@ void proc_manager::check_limits(int64_t now) {
             soon(now + (timeout - q.ms));
     }
     recycle_due(now);
+    if (recycles_pending())
+        for (const slot &s : slots_) {
+            int64_t able_at = std::max(s.started_ms + params_.min_uptime_ms, s.ready_ms + exec_report_ms);
+            if (s.pid && !s.told_to_stop && !s.recycle && able_at > now)
+                soon(able_at);  // a replacement able to serve by then
+        }
 }
 
 // After each second's sample: workers over max_rss, by their figures just read.
