@@ -233,6 +233,7 @@ status_rows() {
   stop_taken_apart
   echo
   status_rows
+  sh "$(dirname "$0")/pool.sh" --table "$raw"
   perl_rows
   rust_rows
   go_rows
