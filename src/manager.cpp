@@ -468,7 +468,8 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         if (tags[k] == wake_tag) {
             if (os::drain_eventfd(wake_fd_) < 0)
                 fatal_loop_error("read: eventfd", errno);
-            limits_due_ = true;  // or a worker asking for its replacement
+            limits_due_ = true;  // or a worker asking for its replacement: marked before its exit is reaped
+            check_limits(os::now_ms());
             if (ready_ < live_)  // workers that were starting may have reported
                 for (size_t i = 0; i < slots_.size(); ++i)
                     if (slots_[i].pid && !slots_[i].ready && i < reports_capacity_ && reports_[i].initialized)
@@ -823,6 +824,8 @@ void proc_manager::clear_slot(size_t index, int status) {
     }
     if (s.told_to_stop)
         --stopping_;
+    else if (s.recycle == recycle_max_requests)
+        ++board_.counts.recycled;  // it left after its last request, its replacement asked for before
     if (s.spared) {
         s.spared = false;
         --spared_;

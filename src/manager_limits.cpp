@@ -14,13 +14,14 @@
 // error); KILL follows request_timeout_grace later if it is still there. Its slot
 // is refilled as after any stop.
 //
-// Recycling: a worker that has served its max_requests (plus its jitter) asks to
-// be replaced (views_recycle in its slot, and a wake-up) and serves on; one older
-// than max_age or with more than max_rss KB resident (the manager reads that once a
-// second, scoreboard::sample) is marked too. A marked worker's replacement is forked
-// first, into a spare slot; once it is ready, the marked worker is told to stop as
-// on HUP: at once if idle, else after its request. So the pool never has fewer
-// workers able to serve than it had.
+// Recycling: a worker beginning its last request before max_requests (plus its
+// jitter) asks to be replaced (views_recycle in its slot, and a wake-up), and exits
+// after that request as the original does; its replacement is forked meanwhile,
+// into a spare slot. A worker older than max_age or with more than max_rss KB
+// resident (the manager reads that once a second, scoreboard::sample) is marked;
+// its replacement is forked first, and once that is ready (past its crash window,
+// or serving), the marked worker is told to stop as on HUP: at once if idle, else
+// after its request. So the pool never has fewer workers able to serve than it had.
 #include <algorithm>
 #include <csignal>
 
@@ -29,6 +30,7 @@
 #include "proc_manager.h"
 
 namespace fcgipm {
+
 
 size_t proc_manager::recycles_pending() const {
     size_t n = 0;
@@ -92,7 +94,9 @@ void proc_manager::recycle_one() {
     size_t pick = slots_.size();
     for (size_t i = 0; i < slots_.size(); ++i) {
         const slot &s = slots_[i];
-        if (s.pid && s.recycle && !s.told_to_stop && (pick == slots_.size() || s.started_ms < slots_[pick].started_ms))
+        // (One at max_requests leaves by itself, after its last request.)
+        if (s.pid && s.recycle && s.recycle != recycle_max_requests && !s.told_to_stop &&
+            (pick == slots_.size() || s.started_ms < slots_[pick].started_ms))
             pick = i;
     }
     if (pick == slots_.size())
@@ -142,9 +146,9 @@ void proc_manager::check_limits(int64_t now) {
             continue;
         worker_slot &r = reports_[i];
         if (!s.told_to_stop && !s.recycle && (r.views & views_recycle))
-            mark_for_recycling(i, "max_requests",
-                               "max_requests reached, " + std::to_string(static_cast<unsigned long long>(r.requests)) +
-                                   " served");
+            mark_for_recycling(i, recycle_max_requests,
+                               "on its last request before max_requests, " +
+                                   std::to_string(static_cast<unsigned long long>(r.requests)) + " served");
         if (!s.told_to_stop && !s.recycle && params_.max_age_ms > 0) {
             if (now - s.started_ms >= params_.max_age_ms)
                 mark_for_recycling(i, "max_age", "max_age (" + seconds_text(params_.max_age_ms) + " s) reached");

@@ -164,6 +164,7 @@ private:
     void resize(long size, const char *why);  // TTIN, TTOU: a static pool's size now
     size_t resize_ceiling() const;
     // Limits (manager_limits.cpp).
+    static constexpr const char *recycle_max_requests = "max_requests";  // slot::recycle: leaves by itself
     size_t recycles_pending() const;
     size_t spawn_target() const;  // wanted(), and a replacement for each worker to recycle
     void mark_for_recycling(size_t index, const char *why, const std::string &detail);
@@ -191,6 +192,7 @@ private:
     void report_ready();
     uint32_t board_stop() const;
     void begin_request();
+    int64_t request_limit() const;
 
     void call_hook(pm_hook_t which);
     void call_end_hook(int how, const std::string &msg, int status);

@@ -786,8 +786,23 @@ bool proc_manager::size_limits_exceeded() const {
            (params_.max_unshared_size && size - share > params_.max_unshared_size);
 }
 
+// max_requests, raised by this worker's own share of max_requests_jitter.
+int64_t proc_manager::request_limit() const {
+    int64_t jitter = params_.max_requests_jitter;
+    return params_.max_requests + (jitter > 0 ? static_cast<int64_t>(jitter_draw_ % (jitter + 1)) : 0);
+}
+
 void proc_manager::pre_dispatch() {
     begin_request();
+    // The last request before max_requests: the manager is asked for a replacement
+    // now (views_recycle, and a wake-up: one system call in the worker's life), to
+    // be ready by the time this worker exits after it (manager_limits.cpp).
+    if (params_.max_requests > 0 && !recycle_asked_ && report_ && requests_ + 1 >= request_limit()) {
+        recycle_asked_ = true;
+        __atomic_fetch_or(&report_->views, views_recycle, __ATOMIC_RELEASE);
+        if (wake_fd_ >= 0)
+            os::wake(wake_fd_);
+    }
     if (views_) {
         worker_slot &s = *report_;
         board::write_begin(s.wseq);
@@ -857,25 +872,8 @@ void proc_manager::post_dispatch() {
     } else if (report_) {
         report_->requests = static_cast<uint64_t>(requests_);
     }
-    if (params_.max_requests > 0) {
-        int64_t jitter = params_.max_requests_jitter;
-        int64_t limit = params_.max_requests + (jitter > 0 ? static_cast<int64_t>(jitter_draw_ % (jitter + 1)) : 0);
-        // With a manager to replace it, the worker asks for that and serves on until
-        // its replacement is ready (manager_limits.cpp); past its limit again (at
-        // least 1000 more), or on its own, it exits.
-        bool managed = report_ && is_worker_ && !params_.no_signals;
-        if (requests_ >= limit && managed && requests_ < limit + std::max<int64_t>(limit, 1000)) {
-            if (!recycle_asked_) {
-                recycle_asked_ = true;
-                notify("max_requests (" + std::to_string(limit) + ") reached: asking for a replacement");
-                __atomic_fetch_or(&report_->views, views_recycle, __ATOMIC_RELEASE);
-                if (wake_fd_ >= 0)
-                    os::wake(wake_fd_);
-            }
-        } else if (requests_ >= limit) {
-            worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
-        }
-    }
+    if (params_.max_requests > 0 && requests_ >= request_limit())
+        worker_exit("safe exit after max_requests (" + std::to_string(requests_) + ")");
     if (params_.sizecheck_num_requests > 0 && requests_ % params_.sizecheck_num_requests == 0 &&
         size_limits_exceeded())
         worker_exit("safe exit due to memory limits exceeded after " + std::to_string(requests_) + " requests");

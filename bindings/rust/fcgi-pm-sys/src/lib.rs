@@ -130,7 +130,10 @@ pub const PM_POOL_LISTEN_QUEUE_MAX: pm_pool_field_t = 22;
 pub const PM_POOL_LISTEN_BACKLOG: pm_pool_field_t = 23;
 pub const PM_POOL_TITLE: pm_pool_field_t = 24;
 pub const PM_POOL_PHASE: pm_pool_field_t = 25;
-pub const PM_POOL_FIELDS_: pm_pool_field_t = 26;
+pub const PM_POOL_SLOW_REQUESTS: pm_pool_field_t = 26;
+pub const PM_POOL_DEADLINE_KILLS: pm_pool_field_t = 27;
+pub const PM_POOL_RECYCLED: pm_pool_field_t = 28;
+pub const PM_POOL_FIELDS_: pm_pool_field_t = 29;
 
 /// `pm_slot_field_t`: a worker's figures in a snapshot, by number.
 pub type pm_slot_field_t = c_uint;

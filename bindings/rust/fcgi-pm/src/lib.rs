@@ -27,6 +27,9 @@
 //! Every exit goes through Rust: the library runs with its `no_exit` parameter, so
 //! `manage` returns [`Process::Exit`] in the manager once its pool has stopped, and the
 //! request loop ends in a worker that must stop; `main` returns, destructors run.
+//! (One exception: a worker whose request runs past
+//! [`request_timeout`](Builder::request_timeout) dies of the manager's TERM inside
+//! the request.)
 //! A panic in a hook closure never unwinds into C: it is caught, the process (in the
 //! manager: the pool) is ended through the library, and the panic resumes in Rust
 //! when the library's call returns.
