@@ -56,6 +56,8 @@ void proc_manager::mark_for_recycling(size_t index, const char *why, const std::
     if (!s.pid || s.told_to_stop || s.recycle || phase_ == phase::stopping)
         return;
     s.recycle = why;
+    if (why == recycle_max_requests)
+        return;  // its own "safe exit after max_requests" tells it, as the original's does
     notify((short_text() << "server (pid " << s.pid << ") to be recycled: " << detail << "; its replacement first")
                .view());
 }
@@ -146,9 +148,7 @@ void proc_manager::check_limits(int64_t now) {
             continue;
         worker_slot &r = reports_[i];
         if (!s.told_to_stop && !s.recycle && (r.views & views_recycle))
-            mark_for_recycling(i, recycle_max_requests,
-                               "on its last request before max_requests, " +
-                                   std::to_string(static_cast<unsigned long long>(r.requests)) + " served");
+            mark_for_recycling(i, recycle_max_requests, "");
         if (!s.told_to_stop && !s.recycle && params_.max_age_ms > 0) {
             if (now - s.started_ms >= params_.max_age_ms)
                 mark_for_recycling(i, "max_age", "max_age (" + seconds_text(params_.max_age_ms) + " s) reached");

