@@ -714,8 +714,14 @@ void proc_manager::handle_signal(const os::signal_event &e) {
     if (phase_ == phase::stopping)
         return;  // a second TERM, or a HUP, cannot disturb the shutdown
     if (signo == SIGTTIN || signo == SIGTTOU) {
-        // sigqueue's value, if positive, is the size asked for (fcgi-pm resize).
-        bool sized = e.code == SI_QUEUE && e.value > 0;
+        // kill(2)'s TTIN and TTOU, or a TTIN sigqueue'd with the size (fcgi-pm
+        // resize); not the kernel's (a terminal's TTOU to a background group).
+        bool sized = e.code == SI_QUEUE && signo == SIGTTIN && e.value > 0;
+        if (e.code != SI_USER && !sized) {
+            notify(std::string("ignored ") + (signo == SIGTTIN ? "TTIN" : "TTOU") +
+                   " not sent by kill or fcgi-pm resize");
+            return;
+        }
         resize(sized ? e.value : static_cast<long>(wanted()) + (signo == SIGTTIN ? 1 : -1),
                sized ? "resize" : signo == SIGTTIN ? "TTIN" : "TTOU");
         return;

@@ -39,16 +39,19 @@ size_t proc_manager::recycles_pending() const {
     return n;
 }
 
-// Workers to fork up to: the pool's size, and a replacement for each marked worker
-// while there is a spare slot for it on the scoreboard.
+// Workers to fork up to: a static pool's size, and a replacement for each marked
+// worker while there is a spare slot for it on the scoreboard, an eighth of the pool
+// at once at most (workers started together age together: not all replaced at once).
+// An adaptive pool's policy replaces its workers itself (mark_for_recycling).
 size_t proc_manager::spawn_target() const {
     size_t want = wanted();
+    if (policy_.adaptive())
+        return want;
     size_t pending = recycles_pending();
     if (!pending)
         return want;
-    size_t base = policy_.adaptive() ? policy_.settings().max_workers : want;
-    size_t spare = reports_capacity_ > base ? reports_capacity_ - base : 0;
-    return want + std::min(pending, spare);
+    size_t spare = reports_capacity_ > want ? reports_capacity_ - want : 0;
+    return want + std::min({pending, spare, std::max<size_t>(1, want / 8)});
 }
 
 void proc_manager::mark_for_recycling(size_t index, const char *why, const std::string &detail) {
@@ -58,6 +61,13 @@ void proc_manager::mark_for_recycling(size_t index, const char *why, const std::
     s.recycle = why;
     if (why == recycle_max_requests)
         return;  // its own "safe exit after max_requests" tells it, as the original's does
+    if (policy_.adaptive()) {
+        // The policy counts the workers not told to stop: one told now (it finishes
+        // its request) is replaced at the next look, while it finishes.
+        notify((short_text() << "server (pid " << s.pid << ") to be recycled: " << detail).view());
+        stop_for_recycling(index);
+        return;
+    }
     notify((short_text() << "server (pid " << s.pid << ") to be recycled: " << detail << "; its replacement first")
                .view());
 }
@@ -101,8 +111,12 @@ void proc_manager::recycle_one() {
             (pick == slots_.size() || s.started_ms < slots_[pick].started_ms))
             pick = i;
     }
-    if (pick == slots_.size())
-        return;
+    if (pick != slots_.size())
+        stop_for_recycling(pick);
+}
+
+// Told to stop as on HUP: at once if idle, else after its request.
+void proc_manager::stop_for_recycling(size_t pick) {
     slot &s = slots_[pick];
     bool through_board = exec_argv_.empty() && !params_.no_signals && pick < reports_capacity_;
     uint32_t was = through_board ? board::flag_stop(reports_[pick], board::stop_hup) : board::idle;
@@ -112,8 +126,9 @@ void proc_manager::recycle_one() {
     ++board_.counts.recycled;
     if (was != board::busy)
         ::kill(s.pid, exec_argv_.empty() ? SIGTERM : params_.stop_signal);
-    notify((short_text() << "server (pid " << s.pid << ") recycled (" << s.recycle << "): its replacement is ready")
-               .view());
+    if (!policy_.adaptive())
+        notify((short_text() << "server (pid " << s.pid << ") recycled (" << s.recycle << "): its replacement is ready")
+                   .view());
 }
 
 void proc_manager::check_limits(int64_t now) {
@@ -133,9 +148,16 @@ void proc_manager::check_limits(int64_t now) {
             continue;
         if (s.kill_at_ms >= 0) {
             // Stopped for its deadline: KILL once the grace is over.
+            if (s.kill_at_ms == INT64_MAX)
+                continue;  // KILLed: nothing more until it is reaped
             if (now >= s.kill_at_ms) {
+                scoreboard::running_request q;
+                if (!board_.request_running(i, q) || q.start != s.deadline_start) {
+                    s.kill_at_ms = -1;  // out of that request: it leaves after the one it is in, if any
+                    continue;
+                }
                 ::kill(s.pid, SIGKILL);
-                s.kill_at_ms = -1;
+                s.kill_at_ms = INT64_MAX;
                 notify((short_text() << "server (pid " << s.pid << ") still there "
                                      << seconds_text(params_.request_timeout_grace_ms) << " s after its TERM: KILL")
                            .view());
@@ -163,6 +185,10 @@ void proc_manager::check_limits(int64_t now) {
         if (!board_.request_running(i, q))
             continue;
         if (timeout > 0 && q.ms >= timeout) {
+            // For this request only: a worker that has begun another by the time the
+            // TERM arrives takes it as a plain stop, and leaves after that one.
+            s.deadline_start = q.start;
+            __atomic_store_n(&r.deadline_start, q.start, __ATOMIC_RELEASE);
             board::flag_stop(r, board::stop_deadline);
             if (!s.told_to_stop)
                 ++stopping_;

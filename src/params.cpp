@@ -195,7 +195,7 @@ const std::vector<param_def> &param_table() {
         fixed_when_running(boolean("no_signals", &params::no_signals)),
         fixed_when_running(choice<std::string>("role", &params::role, {{"manager", "manager"}, {"server", "server"}})),
         fixed_when_running(boolean("no_exit", &params::no_exit)),
-        integer("max_requests", &params::max_requests, 0, INT64_MAX),
+        integer("max_requests", &params::max_requests, 0, INT64_MAX / 2),
         integer("max_size", &params::max_size, 0, INT64_MAX / 1024),
         integer("sizecheck_num_requests", &params::sizecheck_num_requests, 0, INT64_MAX),
         seconds("min_uptime", &params::min_uptime_ms),

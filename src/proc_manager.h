@@ -41,7 +41,8 @@ struct slot {
     bool seen_accepting = false;      // seen waiting in pm_accept: idle alone is not free
     // Limits (manager_limits.cpp).
     uint64_t slow_start = 0;          // the request the slow log has told (its start)
-    int64_t kill_at_ms = -1;          // stopped for its deadline: KILL then
+    int64_t kill_at_ms = -1;          // stopped for its deadline: KILL then (INT64_MAX: sent)
+    uint64_t deadline_start = 0;      // the request it was stopped for (its start)
     const char *recycle = nullptr;    // marked to be replaced: why (a limit's name)
 };
 
@@ -171,6 +172,7 @@ private:
     bool able_to_serve(size_t index, int64_t now) const;
     void recycle_due(int64_t now);
     void recycle_one();
+    void stop_for_recycling(size_t index);
     void check_limits(int64_t now);
     void check_memory();
 

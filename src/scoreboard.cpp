@@ -243,6 +243,7 @@ void scoreboard::reset_slot(size_t i) {
     s.stopped = 0;
     s.views = 0;
     s.requests = 0;
+    __atomic_store_n(&s.deadline_start, 0, __ATOMIC_RELAXED);
     board::write_begin(s.wseq);  // no worker writes it now: the last one is reaped
     s.busy = 0;
     s.served = 0;

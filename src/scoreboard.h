@@ -116,6 +116,7 @@ struct alignas(64) worker_slot {
                                     // views_accepting: it marks its waits in pm_accept;
                                     // views_recycle: it asks to be replaced
     volatile uint64_t requests;     // requests served, for the manager's crash check
+    uint64_t deadline_start;        // with stop_deadline: the request it is for (its start); atomics only
     // the manager's view
     uint32_t mseq;
     int32_t pid;                    // 0: free

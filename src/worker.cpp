@@ -164,9 +164,12 @@ void end_as_default(int signo);
 
 void on_signal(int signo, siginfo_t *info, void *context) {
     int saved_errno = errno;
-    // The manager stopped this worker for a request past its deadline: now, not after it.
-    if (signo == SIGTERM && worker_signals.report &&
-        (__atomic_load_n(&worker_signals.report->state, __ATOMIC_ACQUIRE) & board::stop_deadline))
+    // The manager stopped this worker for a request past its deadline: now, not after
+    // it, if that request is still the one it is in.
+    worker_slot *own = worker_signals.report;
+    if (signo == SIGTERM && own && (__atomic_load_n(&own->state, __ATOMIC_ACQUIRE) & board::stop_deadline) &&
+        __atomic_load_n(&own->busy, __ATOMIC_RELAXED) &&
+        __atomic_load_n(&own->request_start, __ATOMIC_RELAXED) == __atomic_load_n(&own->deadline_start, __ATOMIC_ACQUIRE))
         end_as_default(SIGTERM);
     if (info && info->si_code == SI_TIMER && info->si_value.sival_ptr == &worker_signals) {
         end_kept_alive_wait(context);
@@ -788,8 +791,8 @@ bool proc_manager::size_limits_exceeded() const {
 
 // max_requests, raised by this worker's own share of max_requests_jitter.
 int64_t proc_manager::request_limit() const {
-    int64_t jitter = params_.max_requests_jitter;
-    return params_.max_requests + (jitter > 0 ? static_cast<int64_t>(jitter_draw_ % (jitter + 1)) : 0);
+    int64_t jitter = params_.max_requests_jitter;  // both at most INT64_MAX / 2 (params.cpp)
+    return params_.max_requests + (jitter > 0 ? static_cast<int64_t>(jitter_draw_ % static_cast<uint64_t>(jitter + 1)) : 0);
 }
 
 void proc_manager::pre_dispatch() {
