@@ -1027,9 +1027,27 @@ void proc_manager::exit_process(const std::string &msg, int status) {
             leave_manager_role();
         throw;
     }
-    if (managing_)
+    if (managing_) {
+        discard_late_signals();
         leave_manager_role();
+    }
     throw exit_request{status};
+}
+
+// A stop, reload or resize that came too late to be acted on (a HUP as the manager
+// exits) was the manager's: taken here, it does not end the process by its default
+// action once the host's mask is back.
+void proc_manager::discard_late_signals() {
+    if (!signals_saved_ || params_.no_signals)
+        return;
+    sigset_t ours;
+    sigemptyset(&ours);
+    for (int s : {SIGTERM, SIGHUP, SIGTTIN, SIGTTOU})
+        if (!sigismember(&host_mask_, s))
+            sigaddset(&ours, s);
+    struct timespec none = {0, 0};
+    while (::sigtimedwait(&ours, nullptr, &none) > 0) {
+    }
 }
 
 pid_t proc_manager::wait_one() {

@@ -139,6 +139,8 @@ void proc_manager::adapt(int64_t now) {
     // nor idle (too few workers, put right at the next look), never both.
     look.waiting = connections_waiting(arrival);
     pool_decision d = policy_.decide(look);
+    if (phase_ == phase::starting)
+        d.target = std::max(d.target, target_);  // the pool's first workers (-F), not yet forked
     if (phase_ == phase::reloading) {
         // A HUP replaces the pool at its size: nothing retired, nothing let go, until
         // the new workers are all up.
@@ -220,8 +222,14 @@ void proc_manager::resize(long size, const char *why) {
             bool on_board = through_board && i < reports_capacity_;
             uint32_t was = board::idle;
             if (pass == 0) {
-                if (on_board ? !board::retire_idle(reports_[i], board::stop_hup) : !s.ready)
-                    continue;  // busy (or, off the board, still starting): the second pass's
+                // Idle: by the stop protocol's swap; an exec'd program on this library
+                // by its view (others never say: the second pass's).
+                const worker_slot *r = i < reports_capacity_ ? &reports_[i] : nullptr;
+                bool idle = on_board ? board::retire_idle(reports_[i], board::stop_hup)
+                                     : s.ready && r && (r->views & views_written) &&
+                                           !__atomic_load_n(&r->busy, __ATOMIC_RELAXED);
+                if (!idle)
+                    continue;
             } else if (on_board) {
                 was = board::flag_stop(reports_[i], board::stop_hup);
             }

@@ -118,6 +118,7 @@ private:
     void restore_host_signals();
     void close_manager_fds(bool in_child);
     void leave_manager_role();
+    void discard_late_signals();
     bool spawn_due();
     void start_worker_in_slot(size_t index, pid_t pid, int exec_pipe);
     void wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped);

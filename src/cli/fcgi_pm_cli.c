@@ -97,8 +97,8 @@ static void usage(FILE *out)
             "                    above KB of virtual memory, and are replaced)\n"
             "  --max-requests-jitter N  each worker's --max-requests raised by a random 0..N of\n"
             "                    its own, so that workers started together do not all leave\n"
-            "                    together; a program on libfcgi-pm at its limit is replaced\n"
-            "                    first and leaves once its replacement is ready\n"
+            "                    together; a program on libfcgi-pm asks for its replacement\n"
+            "                    as its last request begins\n"
             "  --request-timeout S  a request running S seconds has its worker stopped (TERM,\n"
             "                    then KILL after --request-timeout-grace S, default 1), logged\n"
             "                    with its URI and replaced (programs on libfcgi-pm)\n"
@@ -384,7 +384,7 @@ static void pass_on(pm_t *pm, const char *flag, const char *name, const char *va
         exit(2);
     }
     pm_destroy(check);
-    set(pm, flag, name, value); /* the manager's too: it replaces workers at their limits */
+    set(pm, flag, name, value); /* the manager's too: with max_requests, it replaces workers as they near it */
     setenv(variable, value, 1);
 }
 
