@@ -32,17 +32,19 @@
 namespace fcgipm {
 
 
-size_t proc_manager::recycles_pending() const {
+size_t proc_manager::recycles_pending(bool leaving_only) const {
     size_t n = 0;
     for (const slot &s : slots_)
-        n += s.pid && s.recycle && !s.told_to_stop;
+        n += s.pid && s.recycle && !s.told_to_stop && (!leaving_only || s.recycle == recycle_max_requests);
     return n;
 }
 
 // Workers to fork up to: a static pool's size, and a replacement for each marked
-// worker while there is a spare slot for it on the scoreboard, an eighth of the pool
-// at once at most (workers started together age together: not all replaced at once).
-// An adaptive pool's policy replaces its workers itself (mark_for_recycling).
+// worker while there is a spare slot for it on the scoreboard: each one on its last
+// request before max_requests (it leaves anyway), and of those marked for their age
+// or memory an eighth of the pool at once at most (workers started together age
+// together: not all replaced at once). An adaptive pool's policy replaces its
+// workers itself (mark_for_recycling).
 size_t proc_manager::spawn_target() const {
     size_t want = wanted();
     if (policy_.adaptive())
@@ -50,8 +52,9 @@ size_t proc_manager::spawn_target() const {
     size_t pending = recycles_pending();
     if (!pending)
         return want;
+    size_t leaving = recycles_pending(true);
     size_t spare = reports_capacity_ > want ? reports_capacity_ - want : 0;
-    return want + std::min({pending, spare, std::max<size_t>(1, want / 8)});
+    return want + std::min(spare, leaving + std::min(pending - leaving, std::max<size_t>(1, want / 8)));
 }
 
 void proc_manager::mark_for_recycling(size_t index, const char *why, const std::string &detail) {

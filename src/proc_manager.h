@@ -167,7 +167,7 @@ private:
     size_t resize_ceiling() const;
     // Limits (manager_limits.cpp).
     static constexpr const char *recycle_max_requests = "max_requests";  // slot::recycle: leaves by itself
-    size_t recycles_pending() const;
+    size_t recycles_pending(bool leaving_only = false) const;  // marked, not yet told to stop
     size_t spawn_target() const;  // wanted(), and a replacement for each worker to recycle
     void mark_for_recycling(size_t index, const char *why, const std::string &detail);
     bool able_to_serve(size_t index, int64_t now) const;

@@ -14,13 +14,7 @@
 set -u
 cli=$1 app=$2 sink=$3
 here=$(cd "$(dirname "$0")" && pwd)
-deploy=$here/../../examples/deploy
-work=$(mktemp -d /tmp/fcgi-pm-pool-XXXXXX)
-chmod 755 "$work"
-started=
-trap 'for p in $started; do pkill -KILL -P $p; kill -KILL $p; done 2>/dev/null
-      for d in "$work"/nginx*; do sh "$deploy/nginx-front.sh" stop "$d"; done
-      rm -rf "$work"' EXIT
+pool_test=pool
 . "$here/pool_lib.sh"
 
 # -- 1. bad combinations: exit 2, one line naming the flags, nothing started
