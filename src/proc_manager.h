@@ -166,7 +166,9 @@ private:
     void resize(long size, const char *why);  // TTIN, TTOU: a static pool's size now
     size_t resize_ceiling() const;
     // Limits (manager_limits.cpp).
-    static constexpr const char *recycle_max_requests = "max_requests";  // slot::recycle: leaves by itself
+    // slot::recycle for a worker that leaves by itself (an inline array: one address
+    // in every file, which slot::recycle is compared by)
+    static constexpr char recycle_max_requests[] = "max_requests";
     size_t recycles_pending(bool leaving_only = false) const;  // marked, not yet told to stop
     size_t spawn_target() const;  // wanted(), and a replacement for each worker to recycle
     void mark_for_recycling(size_t index, const char *why, const std::string &detail);
