@@ -70,7 +70,7 @@
 
 #include "fcgi_pm_fcgx.h"
 
-static pm_t *the_pm;
+static pm_t *volatile the_pm; /* NULL once destroyed: a late signal's handler leaves it alone */
 static int listen_sock = -1;
 
 static void say(const char *fmt, ...)
@@ -168,10 +168,13 @@ static void end_hook(pm_t *pm, int how, const char *msg, int status, void *user)
 
 static void own_signal(int signo)
 {
+    pm_t *pm = the_pm;
+    if (!pm)
+        return; /* a TERM as the program exits, after pm_destroy */
     if (signo == SIGHUP)
-        pm_request_reload(the_pm);
+        pm_request_reload(pm);
     else
-        pm_request_stop(the_pm, signo);
+        pm_request_stop(pm, signo);
 }
 
 static void close_other_fds(pm_t *pm, void *user)
@@ -392,11 +395,13 @@ int main(int argc, char **argv)
             say("post_dispatch returned %d", rc);
             int exit_rc = pm_exit(pm, "leaving through the program's own exit", 7);
             say("pm_exit returned %d", exit_rc);
+            the_pm = NULL;
             pm_destroy(pm);
             return PM_EXIT_STATUS(rc);
         }
     }
     say("loop ended, TERM received %d", pm_received_signal(pm, SIGTERM));
+    the_pm = NULL;
     pm_destroy(pm);
     return 0;
 }
