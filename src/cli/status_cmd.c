@@ -505,20 +505,24 @@ int status_main(int argc, char **argv)
         pm_status_close(st);
         return fflush(stdout) == 0 ? 0 : 1;
     }
-    /* --watch: the table redrawn in place until INT or TERM (or the manager ends). */
+    /* --watch: on a terminal, the table redrawn in place until INT or TERM (or the
+     * manager ends); otherwise (a pipe, a file) one table after another, no escapes. */
     struct sigaction sa = {0};
     sa.sa_handler = on_interrupt;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    fputs("\033[?1049h", stdout); /* the terminal's alternate screen, left on exit */
+    int terminal = isatty(STDOUT_FILENO);
+    if (terminal)
+        fputs("\033[?1049h", stdout); /* the terminal's alternate screen, left on exit */
     int rc = 0;
-    while (!interrupted) {
+    for (int first = 1; !interrupted; first = 0) {
         char now[32];
         struct timespec t;
         clock_gettime(CLOCK_REALTIME, &t);
         format_clock(now, sizeof now, (long long)t.tv_sec * 1000000, 1);
-        fputs("\033[H\033[J", stdout);
-        fprintf(stdout, "fcgi-pm status %s, every %gs (Ctrl-C to quit)  %s\n\n", argv[optind], watch, now);
+        fputs(terminal ? "\033[H\033[J" : first ? "" : "\n", stdout);
+        fprintf(stdout, "fcgi-pm status %s, every %gs%s  %s\n\n", argv[optind], watch,
+                terminal ? " (Ctrl-C to quit)" : "", now);
         print_table(stdout, st);
         fflush(stdout);
         poll(NULL, 0, (int)(watch * 1000));
@@ -527,7 +531,8 @@ int status_main(int argc, char **argv)
             break;
         }
     }
-    fputs("\033[?1049l", stdout);
+    if (terminal)
+        fputs("\033[?1049l", stdout);
     fflush(stdout);
     if (rc)
         return fail(st);

@@ -176,6 +176,13 @@ for _ in $(seq 100); do [ -s "$work/watch.rc" ] && break; sleep 0.05; done
 check "watch: Ctrl-C ends it with status 0" grep -q 'watch-exit=0' "$work/watch.rc"
 check "watch: the terminal's screen is given back" sh -c "! tmux -L fcgipm-status capture-pane -p -t watch | grep -q '^workers:'"
 tmux -L fcgipm-status kill-server 2>/dev/null
+# ... and into a pipe: one plain table after another, no terminal escapes
+"$cli" status --watch=0.1 "$work/app.pid" >"$work/watch.txt" 2>&1 &
+watcher=$!
+sleep 0.5; kill -INT $watcher; wait $watcher; rc=$?
+check "watch into a file: ends with status 0 on INT (rc $rc)" test $rc = 0
+check "watch into a file: several tables" test "$(grep -c '^workers: *3 of 3' "$work/watch.txt")" -ge 2
+check "watch into a file: no escape sequence" sh -c "! grep -q \"\$(printf '\\033')\" '$work/watch.txt'"
 
 # -- 8. a worker that writes garbage into its slot: readers and the manager carry on
 status_json "$work/app.pid" "$work/before.json"
