@@ -468,8 +468,11 @@ void proc_manager::wait_event(int64_t deadline_ms, bool spawning, pid_t *reaped)
         if (tags[k] == wake_tag) {
             if (os::drain_eventfd(wake_fd_) < 0)
                 fatal_loop_error("read: eventfd", errno);
-            limits_due_ = true;  // or a worker asking for its replacement: marked before its exit is reaped
+            // A worker asking for its replacement (marked before its exit is reaped),
+            // reporting ready, or gone busy at a dynamic pool's idle floor.
             check_limits(os::now_ms());
+            if (policy_.adaptive())
+                adapt_due_ = worker_woke_ = true;
             if (ready_ < live_)  // workers that were starting may have reported
                 for (size_t i = 0; i < slots_.size(); ++i)
                     if (slots_[i].pid && !slots_[i].ready && i < reports_capacity_ && reports_[i].initialized)

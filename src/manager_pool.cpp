@@ -13,6 +13,12 @@
 // request rate; while connections wait and the pool may still grow it looks every
 // millisecond; a pool at max_workers is not woken by connections at all.
 //
+// An arrival that an idle worker accepts before the manager's epoll_wait is not
+// reported at all (epoll polls the socket again as it delivers). For a dynamic pool,
+// whose min_idle that worker's going busy may break, each look arms the board's
+// busy_wake while the sockets are watched: the next worker to begin a request takes
+// it and writes the eventfd, which counts as traffic.
+//
 // Idle workers are retired at the policy's deadline: each one is taken out of "idle"
 // with a compare-and-swap on its slot's state word, so a worker that has just taken a
 // connection is never stopped (the swap fails, and it stays).
@@ -77,15 +83,22 @@ size_t proc_manager::connections_waiting(bool arrival) {
 
 void proc_manager::adapt(int64_t now) {
     adapt_due_ = false;
-    bool arrival = connection_arrived_;
-    connection_arrived_ = false;
+    bool arrival = connection_arrived_, traffic = arrival || worker_woke_;
+    connection_arrived_ = worker_woke_ = false;
     if (!policy_.adaptive())
         return;
     if (phase_ == phase::stopping) {
         arm_listeners(false);  // shut down, they would report HUP for ever
+        board_.arm_busy_wake(false);
         next_adapt_ms_ = INT64_MAX;
         return;
     }
+    // Armed before the workers are counted: one that goes busy after it was counted
+    // idle wakes the manager (a dynamic pool's min_idle; disarmed below with the
+    // listeners, while the next look is due anyway).
+    bool busy_watch = params_.pool == pool_mode::dynamic && params_.min_idle > 0;
+    if (busy_watch)
+        board_.arm_busy_wake(true);
     policy_.update(pool_settings_of(params_));  // limits set since apply now
     pool_look look{now, 0, 0, {}, 0};
     look.ready.reserve(live_);
@@ -155,13 +168,15 @@ void proc_manager::adapt(int64_t now) {
     target_ = d.target + (d.retire.size() - retired);
     next_adapt_ms_ = d.next_check_ms;
     bool can_grow = target_ < policy_.settings().max_workers;
-    if (can_grow && (arrival || look.waiting > 0)) {
+    if (can_grow && (traffic || look.waiting > 0)) {
         // Traffic: look again once it settles, the sockets unwatched meanwhile.
         arm_listeners(false);
         next_adapt_ms_ = std::min(next_adapt_ms_, now + settle_ms);
     } else {
         arm_listeners(can_grow);
     }
+    if (busy_watch && !listeners_armed_)
+        board_.arm_busy_wake(false);
 }
 
 bool proc_manager::retire_worker(size_t index, int64_t now) {

@@ -269,6 +269,7 @@ private:
     bool listeners_armed_ = false;
     bool adapt_due_ = false;             // an event the policy must see
     bool connection_arrived_ = false;    // that event: a listening socket's
+    bool worker_woke_ = false;           // or the eventfd: a worker may have gone busy
     int64_t next_adapt_ms_ = INT64_MAX;  // the policy's next look without one
     bool limits_due_ = true;             // check_limits at the next turn of the loop
     int64_t next_limits_ms_ = 0;         // else then
@@ -295,6 +296,9 @@ private:
     bool holding_stops_ = false;  // TERM and HUP blocked until the exit (begin_request)
     uint64_t jitter_draw_ = 0;    // this worker's own random number: its max_requests_jitter
     bool recycle_asked_ = false;  // it has asked the manager for its replacement
+    // It keeps the manager's eventfd after it is ready: to ask for its replacement
+    // (max_requests), and to tell it went busy (board::take_busy_wake).
+    bool keep_wake_ = false;
 };
 
 }  // namespace fcgipm

@@ -102,7 +102,10 @@ struct alignas(64) board_header {
     int64_t backoff_until_mono_ns;  // 0, or when the next crashed slot may be refilled
     pool_counts counts;
     uint32_t n_listeners;
-    uint32_t reserved;
+    // Set by the manager of a dynamic pool while it would miss a worker going busy
+    // (min_idle's floor): the first worker to begin a request takes it (exchange)
+    // and wakes the manager. Atomics only.
+    uint32_t busy_wake;
     board_listener listeners[board_listeners];
     char title[board_title_size];  // the manager's title
 };
@@ -296,6 +299,16 @@ public:
     worker_slot *slots() const { return slots_; }
     size_t capacity() const { return capacity_; }
     uint32_t clock() const { return header_ ? header_->clock : clock_coarse_ns; }
+    // Manager: whether the next worker to begin a request is to wake it.
+    void arm_busy_wake(bool on) {
+        if (header_)
+            __atomic_store_n(&header_->busy_wake, on ? 1u : 0u, __ATOMIC_SEQ_CST);
+    }
+    // Worker, as a request begins: true for the one worker that takes the arming.
+    bool take_busy_wake() {
+        return header_ && __atomic_load_n(&header_->busy_wake, __ATOMIC_SEQ_CST) &&
+               __atomic_exchange_n(&header_->busy_wake, 0u, __ATOMIC_ACQ_REL);
+    }
     int fd() const { return fd_; }
 
     // The figures the manager keeps in itself, published with the rest.

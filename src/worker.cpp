@@ -386,6 +386,10 @@ uint32_t proc_manager::board_stop() const {
 
 void proc_manager::begin_request() {
     bool flagged = on_board_ && !holding_stops_ && board::begin_request(*report_);
+    // Busy now: a dynamic pool's manager at its min_idle floor is to hear of it (an
+    // arrival that a worker accepted first never woke it). No system call otherwise.
+    if (keep_wake_ && wake_fd_ >= 0 && board_.take_busy_wake())
+        os::wake(wake_fd_);
     // Nor may the recheck timer's TERM, if a handler armed it as pm_accept_end
     // disarmed it (end_kept_alive_wait).
     if (!holding_stops_ && (flagged || worker_signals.timer_armed)) {
@@ -429,6 +433,8 @@ void proc_manager::arm_parent_death(pid_t manager_pid) {
 void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     views_ = report_ && params_.scoreboard;
+    if (forked)  // an exec'd program kept the descriptor if it was given one (adopt_exec_worker)
+        keep_wake_ = report_ && (params_.max_requests > 0 || params_.pool == pool_mode::dynamic);
     if (views_)
         report_->views = views_written;  // readers take its view from now on
     clock_ = board_.clock();
@@ -454,7 +460,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     // The stop protocol is for forked workers: an exec'd one is stopped by signal.
     on_board_ = report_ && !params_.no_signals && forked;
     holding_stops_ = false;
-    if (!ready_reports_ && params_.max_requests <= 0) {
+    if (!ready_reports_ && !keep_wake_) {
         os::close_fd(wake_fd_);  // else kept to tell the manager this worker is ready
         wake_fd_ = -1;
     }
@@ -499,8 +505,8 @@ void proc_manager::report_ready() {
         report_->initialized = 1;
     if (wake_fd_ >= 0) {
         os::wake(wake_fd_);
-        if (params_.max_requests <= 0 || !report_) {
-            os::close_fd(wake_fd_);  // else kept to ask for its replacement at max_requests
+        if (!keep_wake_) {
+            os::close_fd(wake_fd_);  // else kept (keep_wake_)
             wake_fd_ = -1;
         }
     }
@@ -549,8 +555,9 @@ bool proc_manager::adopt_exec_worker() {
         board_.destroy();
         index = 0;
     }
-    if (mapped && params_.max_requests > 0)
-        wake_fd_ = wake;  // to tell it is ready, and to ask for its replacement
+    keep_wake_ = mapped && wake >= 0;  // given by the manager only to be kept (exec_worker)
+    if (keep_wake_)
+        wake_fd_ = wake;
     else
         os::close_fd(wake);
     become_worker(pid, index, false);
@@ -626,7 +633,8 @@ void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
     // The scoreboard goes along, under a number of its own (not close-on-exec); with
     // max_requests, the manager's eventfd too, for the ask for a replacement.
     int board_fd = board_.fd() >= 0 ? ::fcntl(board_.fd(), F_DUPFD, 3) : -1;
-    int wake_copy = board_fd >= 0 && params_.max_requests > 0 && wake_fd_ >= 0 ? ::fcntl(wake_fd_, F_DUPFD, 3) : -1;
+    bool wakes = params_.max_requests > 0 || params_.pool == pool_mode::dynamic;
+    int wake_copy = board_fd >= 0 && wakes && wake_fd_ >= 0 ? ::fcntl(wake_fd_, F_DUPFD, 3) : -1;
     std::string board_entry =
         board_fd >= 0 ? std::string(scoreboard_variable) + "=" + std::to_string(board_fd) + ":" + std::to_string(index) +
                             (wake_copy >= 0 ? ":" + std::to_string(wake_copy) : std::string())

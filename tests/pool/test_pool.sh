@@ -74,6 +74,11 @@ get "/slow?ms=1500" >/dev/null &
 one=$!
 check "dynamic: one busy, so one more to keep 2 idle" until_field $manager 3 \
   "j['pool']['workers'] == 3 and j['pool']['busy'] == 1 and j['pool']['idle'] == 2"
+# An idle worker accepted the request before the manager's look: the connection's
+# event never came, and the worker's going busy told it (not the sample a second later).
+lag=$(field $manager "round(1000 * (max(w['start_time'] for w in j['workers']) - [w for w in j['workers'] if w['busy']][0]['request_start_time']))")
+check "dynamic: the third worker forked within $((100 * time_scale)) ms of the request's start ($lag ms)" \
+  test "$lag" -lt $((100 * time_scale))
 wait $one
 burst 64 2500
 check "dynamic burst: 64 answered 200" answered 64
