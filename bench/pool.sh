@@ -1,9 +1,11 @@
 #!/bin/sh
-# Adaptive pools side by side: the fcgi-pm program running tests/status_app (a libfcgi
-# worker on the library) against Debian's php-fpm (php8.2-fpm) running apps/slow.php,
-# both behind the same nginx (examples/deploy/nginx-front.sh, started once, one server
-# block whose requests all go to one unix socket, which each manager listens on in
-# turn), in the same run, the two alternating (which goes first rotates each round).
+# Adaptive pools side by side: tests/status_app (a libfcgi worker on the library) as
+# its own manager, forking its workers ("fcgi-pm-lib": the library's way, and
+# php-fpm's), and run by the fcgi-pm program, which execs each worker ("fcgi-pm"),
+# against Debian's php-fpm (php8.2-fpm) running apps/slow.php, all behind the same
+# nginx (examples/deploy/nginx-front.sh, started once, one server block whose
+# requests all go to one unix socket, which each manager listens on in turn), in the
+# same run, alternating (which goes first rotates each round).
 #
 #     sh bench/pool.sh [--quick] [BUILD_DIR]     BUILD_DIR: default build/, which must
 #                                                hold src/fcgi-pm and tests/status_app
@@ -32,6 +34,8 @@
 #     workers (PHP bug #69724), hence the 15 s cap, below nginx's 60 s timeout;
 #  3. ondemand: the first request to a pool of none against a warm one
 #     (pool_burst.py first), idle timeout 1 s, the pool back at none before each;
+#     and the same for apps/first_floor.c, a process that only forks a bare libfcgi
+#     child for a connection (built here with cc): the floor of a first request here;
 #  4. shrink: after burst 1 (fcgi-pm again with --idle-timeout 1; php-fpm's dynamic
 #     pool has no idle timeout, it stops one idle worker beyond max_spare_servers a
 #     second), the time from the last answer until the pool is back at its resting
@@ -58,7 +62,7 @@
 # (ms from the burst's start, workers) is kept in DIR/<n>-<row>-<system>.txt.
 #
 # Prints bench/run's raw figures on stdout, "pool - MEASURE SYSTEM MEDIAN MIN MAX R"
-# (SYSTEM fcgi-pm, php-fpm or floor; ms unless the measure says otherwise; a figure
+# (SYSTEM fcgi-pm-lib, fcgi-pm, php-fpm or floor; ms unless the measure says otherwise; a figure
 # ">X" was not reached within X ms, and sorts above every number), then the markdown
 # table of the two side by side (what --table prints) on stderr, with the progress.
 set -eu
@@ -71,18 +75,21 @@ py=/usr/bin/python3
 table() {
   echo "## Adaptive pools: fcgi-pm beside php-fpm"
   echo
-  echo "The fcgi-pm program running tests/status_app (on the library, exec'd) against"
-  echo "Debian's php-fpm running bench/apps/slow.php, behind the same nginx, in the same"
-  echo "run (bench/pool.sh). The pool's size is the manager's children in /proc, polled"
-  echo "every 1-2 ms. A burst is 64 concurrent requests that each sleep 1 s; a request's"
-  echo "wait is its time less that second, and a request still unanswered after 15 s is"
-  echo "given up. Medians; R: the samples behind each (rounds; for max_requests, the"
-  echo "workers seen). Ratio: php-fpm's figure ÷ fcgi-pm's (above 1: fcgi-pm is faster);"
+  echo "tests/status_app (a libfcgi worker on the library) run two ways: as its own"
+  echo "manager, its workers forked from it (the library's way, and php-fpm's), and by the"
+  echo "fcgi-pm program, its workers exec'd; against Debian's php-fpm running"
+  echo "bench/apps/slow.php; behind the same nginx, in the same run (bench/pool.sh). The"
+  echo "pool's size is the manager's children in /proc, polled every 1-2 ms. A burst is 64"
+  echo "concurrent requests that each sleep 1 s; a request's wait is its time less that"
+  echo "second, and a request still unanswered after 15 s is given up. Medians; R: the"
+  echo "samples behind each (rounds; for max_requests, the workers seen), per system where"
+  echo "they differ. Ratios: php-fpm's figure ÷ fcgi-pm's (above 1: fcgi-pm is faster);"
   echo "\"> N×\" where php-fpm never got there within the cap."
   echo
-  echo "| measure | fcgi-pm | php-fpm | php-fpm ÷ fcgi-pm | R |"
-  echo "|---|---|---|---|---|"
-  awk '$1 == "pool" && $2 == "-" {
+  echo "| measure | fcgi-pm, library (forked workers) | fcgi-pm program (exec'd workers) | php-fpm | php-fpm ÷ library | php-fpm ÷ program | R |"
+  echo "|---|---|---|---|---|---|---|"
+  awk 'BEGIN { S[1] = "fcgi-pm-lib"; S[2] = "fcgi-pm"; S[3] = "php-fpm" }
+    $1 == "pool" && $2 == "-" {
          if ($4 == "not-built") { nb[$3] = 1; next }
          v[$3, $4] = $5; most[$3, $4] = $7; r[$3, $4] = $8 }
     function inf(x) { return substr(x, 1, 1) == ">" }
@@ -95,10 +102,14 @@ table() {
       if (unit == "n") return sprintf("%d", x)
       return x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)
     }
-    function rounds(m) {  # R: one figure, or fcgi-pm'"'"'s / php-fpm'"'"'s where they differ
-      if (!((m, "php-fpm") in r) || r[m, "fcgi-pm"] == r[m, "php-fpm"]) return r[m, "fcgi-pm"]
-      if (!((m, "fcgi-pm") in r)) return r[m, "php-fpm"]
-      return r[m, "fcgi-pm"] " / " r[m, "php-fpm"]
+    function rounds(m,    k, x, out, same) {  # R: one figure, or each system'"'"'s where they differ
+      same = 1
+      for (k = 1; k <= 3; k++) {
+        x = ((m, S[k]) in r) ? r[m, S[k]] : "–"
+        out = k == 1 ? x : out " / " x
+        if (k > 1 && x != "–" && x != r[m, S[1]]) same = 0
+      }
+      return same ? r[m, S[1]] : out
     }
     function ratio(p, f) {
       if (p == "" || f == "" || inf(f)) return "–"
@@ -108,19 +119,24 @@ table() {
     }
     # row(label, measure, unit, with_ratio, never, also): also, the measure whose
     # figure goes in brackets beside a figure ">X" (the most workers; those left)
-    function row(label, m, unit, with_ratio, never, also,    f, p, fs, ps) {
-      if (!((m, "fcgi-pm") in v) && !((m, "php-fpm") in v)) return
-      f = v[m, "fcgi-pm"]; p = v[m, "php-fpm"]
-      fs = num(f, unit, never); ps = num(p, unit, never)
-      if (also != "" && inf(f)) fs = fs " (" num(v[also, "fcgi-pm"], "n") ")"
-      if (also != "" && inf(p)) ps = ps " (" num(v[also, "php-fpm"], "n") ")"
-      printf "| %s | %s | %s | %s | %s |\n", label, fs, ps, with_ratio ? ratio(p, f) : "–", rounds(m)
+    function row(label, m, unit, with_ratio, never, also,    k, x, xs, line, p) {
+      if (!((m, S[1]) in v) && !((m, S[2]) in v) && !((m, S[3]) in v)) return
+      line = "| " label
+      for (k = 1; k <= 3; k++) {
+        x = ((m, S[k]) in v) ? v[m, S[k]] : ""
+        xs = num(x, unit, never)
+        if (also != "" && inf(x)) xs = xs " (" num(v[also, S[k]], "n") ")"
+        line = line " | " xs
+      }
+      p = v[m, "php-fpm"]
+      print line " | " (with_ratio ? ratio(p, v[m, S[1]]) : "–") " | " (with_ratio ? ratio(p, v[m, S[2]]) : "–") " | " rounds(m) " |"
     }
-    function pair(label, m1, m2,    s, f, p) {  # two counts, the most in a round, as "a / b"
-      if (!((m1, "fcgi-pm") in v)) return
-      f = num(most[m1, "fcgi-pm"], "n") " / " num(most[m2, "fcgi-pm"], "n")
-      p = num(most[m1, "php-fpm"], "n") " / " num(most[m2, "php-fpm"], "n")
-      printf "| %s | %s | %s | – | %s |\n", label, f, p, rounds(m1)
+    function pair(label, m1, m2,    k, line) {  # two counts, the most in a round, as "a / b"
+      if (!((m1, S[1]) in v) && !((m1, S[2]) in v)) return
+      line = "| " label
+      for (k = 1; k <= 3; k++)
+        line = line " | " num(most[m1, S[k]], "n") " / " num(most[m2, S[k]], "n")
+      print line " | – | – | " rounds(m1) " |"
     }
     END {
       for (i = 1; i <= 2; i++) {
@@ -133,17 +149,20 @@ table() {
       }
       row("ondemand: first request to a pool of none (ms)", "od_first", "", 1)
       row("ondemand: a warm request (ms)", "od_warm", "", 1)
+      if (("od_first", "floor") in v)
+        printf "| floor: one process that forks a bare libfcgi child for the first connection (apps/first_floor.c): first request / a warm one (ms) | %s / %s | – | – | – | – | %s |\n",
+          num(v["od_first", "floor"]), num(v["od_warm", "floor"]), r["od_first", "floor"]
       row("shrink after the dynamic burst: last answer → back at 2 (at the cap: the workers left)", "shrink_rest", "s", 1, "", "shrink_left")
       if (("fork64", "floor") in v)
-        printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | – | – | %s |\n",
+        printf "| floor: one process forks 64 children that pause() (ms; no manager, no exec) | %s | – | – | – | – | %s |\n",
           num(v["fork64", "floor"]), r["fork64", "floor"]
       if (("fork64_exec", "floor") in v)
-        printf "| floor: the same, each child exec'"'"'ing /bin/sleep meanwhile, as an exec'"'"'d pool'"'"'s do (ms) | %s | – | – | %s |\n",
+        printf "| floor: the same, each child exec'"'"'ing /bin/sleep meanwhile, as an exec'"'"'d pool'"'"'s do (ms) | – | %s | – | – | – | %s |\n",
           num(v["fork64_exec", "floor"]), r["fork64_exec", "floor"]
-      if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | – | – | – |"
+      if ("deadline" in nb) print "| request deadline: 1 s limit → nginx answer (ms) | not built | not built | – | – | – | – |"
       row("request deadline: 1 s limit → nginx answer (ms)", "deadline_over", "", 1)
       row("request deadline: the status code nginx answered", "deadline_code", "n", 0)
-      if ("recycle" in nb) print "| max_requests 10: its 10th answer → its successor'"'"'s first (ms) | not built | – | – | – |"
+      if ("recycle" in nb) print "| max_requests 10: its 10th answer → its successor'"'"'s first (ms) | not built | not built | – | – | – | – |"
       row("max_requests 10, one worker, a request every 5 ms: its 10th answer → its successor'"'"'s first (ms)", "recycle_lag", "", 1)
       row("max_requests 10: requests a worker served", "recycle_served", "n", 0)
       row("max_requests 10: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)
@@ -166,6 +185,7 @@ else
   reps=5 shrink_reps=3 first_reps=7 floor_reps=7 shrink_cap=90 recycles=10 recycle_cap=30
 fi
 rows=${POOL_ROWS:-dynamic ondemand first shrink floor deadline recycle}
+systems="fcgi-pm-lib fcgi-pm php-fpm"
 burst_n=64 burst_ms=1000 grow_cap=5 answer_cap=15 rest=2 max_req=10
 work=$(mktemp -d /tmp/fcgi-pm-pool-bench-XXXXXX)
 chmod 755 "$work"
@@ -321,10 +341,18 @@ until_count() {
   echo "pool.sh: the pool never came to $1 $2 within $3 s (it has $(count))" >&2
   return 1
 }
-# start_fcgi_pm FLAGS...: the fcgi-pm program on the socket, status_app its workers
+# start_fcgi_pm FLAGS...: for $s fcgi-pm, the fcgi-pm program on the socket, status_app
+# its exec'd workers; for fcgi-pm-lib, status_app as its own manager (the library's
+# parameters of the same names as the flags: -F n_processes, --min-idle min_idle, ...),
+# its workers forked, as php-fpm's are
 start_fcgi_pm() {
   rm -f "$sock"
-  "$cli" -s "$sock" -M 0666 "$@" -- "$app" 2>>"$work/fcgi-pm.log" &
+  if [ "$s" = fcgi-pm-lib ]; then
+    STATUS_APP_LISTEN=$sock STATUS_APP_PARAMS=$(echo " $*" | sed -e 's/ -F / --n-processes /' \
+      -e 's/ --\([a-z-]*\) \([^ ]*\)/ \1=\2/g' -e 's/-/_/g') "$app" 2>>"$work/fcgi-pm.log" &
+  else
+    "$cli" -s "$sock" -M 0666 "$@" -- "$app" 2>>"$work/fcgi-pm.log" &
+  fi
   mgr=$!
   up
 }
@@ -386,7 +414,7 @@ stop_manager() {
 # at rest: dynamic with its 2 workers serving, ondemand with none
 start() {
   s=$1 kind=$2 idle=${3:-10}
-  if [ "$s" = fcgi-pm ]; then
+  if [ "$s" != php-fpm ]; then
     if [ "$kind" = dynamic ]; then
       start_fcgi_pm --pool dynamic -F $rest --min-idle $rest --max-idle $rest --max-workers 80 --idle-timeout "$idle"
     else
@@ -448,16 +476,16 @@ bursts=0
 # fcgi-pm: a run of its own with --idle-timeout 1)
 if on dynamic || on shrink; then
   for r in $(seq $reps); do
-    for s in $(rotate "$r" fcgi-pm php-fpm); do
+    for s in $(rotate "$r" $systems); do
       echo "== burst of $burst_n x ${burst_ms} ms on a dynamic pool of $rest: $s (round $r of $reps)" >&2
       if [ "$s" = php-fpm ] && on shrink && [ "$r" -le $shrink_reps ]; then
         burst_row php-fpm dynamic shrink 10 $shrink_cap
       elif on dynamic; then
         burst_row "$s" dynamic dyn
       fi
-      if [ "$s" = fcgi-pm ] && on shrink && [ "$r" -le $shrink_reps ]; then
-        echo "== the same, --idle-timeout 1, and the shrink after: fcgi-pm (round $r of $shrink_reps)" >&2
-        burst_row fcgi-pm dynamic shrink 1 $shrink_cap
+      if [ "$s" != php-fpm ] && on shrink && [ "$r" -le $shrink_reps ]; then
+        echo "== the same, --idle-timeout 1, and the shrink after: $s (round $r of $shrink_reps)" >&2
+        burst_row "$s" dynamic shrink 1 $shrink_cap
       fi
     done
   done
@@ -466,7 +494,7 @@ fi
 # -- 2: the ondemand pool's burst
 if on ondemand; then
   for r in $(seq $reps); do
-    for s in $(rotate "$r" fcgi-pm php-fpm); do
+    for s in $(rotate "$r" $systems); do
       echo "== burst of $burst_n x ${burst_ms} ms on an ondemand pool: $s (round $r of $reps)" >&2
       burst_row "$s" ondemand od
     done
@@ -474,20 +502,34 @@ if on ondemand; then
 fi
 
 # -- 3: ondemand, the first request to a pool of none against a warm one
+# first_rounds SYSTEM: the rounds, each from a pool of none
+first_rounds() {
+  s=$1
+  for r in $(seq $first_reps); do
+    until_count -eq 0 10
+    sleep 0.2
+    # shellcheck disable=SC2046
+    set -- $("$py" bench/pool_burst.py "$port" first 5)
+    echo "   $s: first $2 ms, warm $3 ms, failed $4" >&2
+    sample od_first "$s" "$2"; sample od_warm "$s" "$3"; sample od_first_failed "$s" "$4"
+  done
+}
 if on first; then
-  for s in fcgi-pm php-fpm; do
+  for s in $systems; do
     echo "== ondemand: first request against warm ones, idle timeout 1 s: $s ($first_reps rounds)" >&2
     start "$s" ondemand 1
-    for r in $(seq $first_reps); do
-      until_count -eq 0 10
-      sleep 0.2
-      # shellcheck disable=SC2046
-      set -- $("$py" bench/pool_burst.py "$port" first 5)
-      echo "   $s: first $2 ms, warm $3 ms, failed $4" >&2
-      sample od_first "$s" "$2"; sample od_warm "$s" "$3"; sample od_first_failed "$s" "$4"
-    done
+    first_rounds "$s"
     stop_manager
   done
+  # The floor: a process that forks a bare libfcgi child for the first connection
+  echo "== floor: the same with apps/first_floor.c, a fork and an accept ($first_reps rounds)" >&2
+  cc -O2 -Wall -Wextra -o "$work/first_floor" bench/apps/first_floor.c -lfcgi
+  rm -f "$sock"
+  "$work/first_floor" "$sock" 1000 2>>"$work/fcgi-pm.log" &
+  mgr=$!
+  up && served
+  first_rounds floor
+  stop_manager
 fi
 
 # -- 5: the floor, fork alone
@@ -503,7 +545,7 @@ fi
 # limit until nginx answers (a 502 when the manager killed the worker)
 deadline_row() {
   s=$1
-  if [ "$s" = fcgi-pm ]; then
+  if [ "$s" != php-fpm ]; then
     start_fcgi_pm -F 2 --request-timeout 1
   else
     start_php_fpm static "pm.max_children = 2" "request_terminate_timeout = 1s"
@@ -521,7 +563,7 @@ deadline_row() {
 }
 if on deadline; then
   if has_flag --request-timeout; then
-    for s in fcgi-pm php-fpm; do
+    for s in $systems; do
       echo "== request deadline, 1 s: $s ($reps requests)" >&2
       deadline_row "$s"
     done
@@ -541,7 +583,7 @@ fi
 # worker, what its first request took beyond a warm request (the others' median).
 recycle_row() {
   s=$1
-  if [ "$s" = fcgi-pm ]; then
+  if [ "$s" != php-fpm ]; then
     start_fcgi_pm -F 1 --max-requests $max_req
   else
     start_php_fpm static "pm.max_children = 1" "pm.max_requests = $max_req"
@@ -577,7 +619,7 @@ recycle_row() {
 }
 if on recycle; then
   if has_flag --max-requests; then
-    for s in fcgi-pm php-fpm; do
+    for s in $systems; do
       echo "== max_requests $max_req, one worker, a request every 5 ms until $((recycles + 1)) recycles or ${recycle_cap} s: $s" >&2
       recycle_row "$s"
     done
@@ -609,8 +651,9 @@ for m in $(on dynamic && echo dyn_to64 dyn_wait_median; on ondemand && echo od_t
            on first && echo od_first; on shrink && echo shrink_rest
            on recycle && has_flag --max-requests && echo recycle_lag
            on deadline && has_flag --request-timeout && echo deadline_over); do
-  for s in fcgi-pm php-fpm; do grep -q "^pool - $m $s " "$raw" || missing="$missing $m/$s"; done
+  for s in $systems; do grep -q "^pool - $m $s " "$raw" || missing="$missing $m/$s"; done
 done
+! on first || grep -q '^pool - od_first floor ' "$raw" || missing="$missing od_first/floor"
 ! on floor || grep -q '^pool - fork64 floor ' "$raw" || missing="$missing fork64/floor"
 ! on floor || grep -q '^pool - fork64_exec floor ' "$raw" || missing="$missing fork64_exec/floor"
 [ -z "$missing" ] || { echo "pool.sh: no figure for:$missing" >&2; cat "$raw" >&2; exit 1; }

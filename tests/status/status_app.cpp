@@ -16,6 +16,10 @@
  * Every answer's body is "pid <pid>\n". With STATUS_APP_FAIL=1 in the environment
  * each worker exits 1 at once instead (a program that cannot start: a crash loop);
  * with STATUS_APP_FAIL_IF=PATH, each worker started while PATH exists.
+ * Run as its own manager (not by the fcgi-pm program): STATUS_APP_LISTEN=PATH makes
+ * it listen on a unix socket at PATH (mode 0666) as descriptor 0, and
+ * STATUS_APP_PARAMS="name=value ..." sets the library's parameters (bench/pool.sh's
+ * pool of forked workers).
  */
 #include <fcgiapp.h>
 #include <signal.h>
@@ -24,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,7 +112,29 @@ int main(void)
 {
     if (FCGX_Init() != 0)
         return 1;
+    if (const char *path = getenv("STATUS_APP_LISTEN")) {
+        unlink(path);
+        int fd = FCGX_OpenSocket(path, 1024);
+        if (fd < 0 || chmod(path, 0666) != 0 || (fd != 0 && (dup2(fd, 0) != 0 || close(fd) != 0))) {
+            fprintf(stderr, "status_app: %s: cannot listen\n", path);
+            return 2;
+        }
+    }
     pm_t *pm = pm_create();
+    if (const char *list = getenv("STATUS_APP_PARAMS")) {
+        char copy[1024];
+        snprintf(copy, sizeof copy, "%s", list);
+        for (char *save = NULL, *item = strtok_r(copy, " ", &save); pm && item; item = strtok_r(NULL, " ", &save)) {
+            char *eq = strchr(item, '=');
+            if (!eq)
+                continue;
+            *eq = 0;
+            if (pm_parameter(pm, item, eq + 1) < 0) {
+                fprintf(stderr, "status_app: %s\n", pm_errmsg(pm));
+                return 2;
+            }
+        }
+    }
     if (!pm || pm_manage(pm) != PM_WORKER) {
         fprintf(stderr, "status_app: not a worker: %s\n", pm ? pm_errmsg(pm) : "out of memory");
         return 1;
