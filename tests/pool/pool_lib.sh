@@ -27,12 +27,21 @@ until_field() {  # manager seconds expr: within seconds, a status that makes exp
   done
   echo "  never within $2 s: $3"; cat "$work/st.json"; echo; return 1
 }
+# The pool's workers: exec'd by the fcgi-pm program (the default), or with
+# PM_POOL_FORKED=1 forked by status_app as its own manager, the flags given as the
+# library's parameters of the same names (-F n_processes, --min-idle min_idle, ...).
+forked=${PM_POOL_FORKED:-0}
 # start_pool NAME FLAGS...: a pool on $work/NAME.sock with nginx in front; sets
 # manager, log and port
 start_pool() {
   name=$1; shift
   log=$work/$name.log
-  "$cli" -s "$work/$name.sock" "$@" -- "$app" 2>"$log" &
+  if [ "$forked" = 1 ]; then
+    STATUS_APP_LISTEN=$work/$name.sock STATUS_APP_PARAMS=$(echo " $*" | sed -e 's/ -F / --n-processes /' \
+      -e 's/ --\([a-z-]*\) \([^ ]*\)/ \1=\2/g' -e 's/-/_/g') "$app" 2>"$log" &
+  else
+    "$cli" -s "$work/$name.sock" "$@" -- "$app" 2>"$log" &
+  fi
   manager=$!; started="$started $manager"
   for _ in $(seq 250); do [ -S "$work/$name.sock" ] && break; sleep 0.02; done
   port=$(sh "$deploy/nginx-front.sh" start "$work/nginx-$name" "$work/$name.sock")

@@ -12,6 +12,8 @@
 # ready before the old one leaves. Time bounds are generous: the figures are
 # bench/run's.
 # Usage: test_limits.sh FCGI_PM STATUS_APP
+# With PM_POOL_FORKED=1, the pools are status_app's own, its workers forked rather than
+# exec'd by the fcgi-pm program (pool_lib.sh's start_pool).
 set -u
 cli=$1 app=$2
 here=$(cd "$(dirname "$0")" && pwd)

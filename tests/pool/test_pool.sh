@@ -11,6 +11,8 @@
 # status and in systemd's STATUS (a stand-in NOTIFY_SOCKET), a busy worker left to
 # finish, under HUP.
 # Usage: test_pool.sh FCGI_PM STATUS_APP NOTIFY_SINK
+# With PM_POOL_FORKED=1, the pools are status_app's own, its workers forked rather than
+# exec'd by the fcgi-pm program (pool_lib.sh's start_pool).
 set -u
 cli=$1 app=$2 sink=$3
 here=$(cd "$(dirname "$0")" && pwd)
