@@ -386,10 +386,10 @@ typedef enum {
     PM_POOL_EXITS = 16,          /* workers reaped */
     PM_POOL_CRASHES = 17,        /* of them, early failures (the crash backoff's) */
     PM_POOL_RELOADS = 18,        /* HUPs */
-    PM_POOL_MAX_BUSY = 19,       /* most workers busy at once (sampled each second, and now) */
+    PM_POOL_MAX_BUSY = 19,       /* most workers busy at once (the manager samples it each second) */
     PM_POOL_POOL_FULL = 20,      /* samples (one a second) that found every worker busy */
     PM_POOL_LISTEN_QUEUE = 21,   /* connections waiting to be accepted */
-    PM_POOL_LISTEN_QUEUE_MAX = 22, /* the most seen waiting (sampled each second, and now) */
+    PM_POOL_LISTEN_QUEUE_MAX = 22, /* the most seen waiting (sampled each second) */
     PM_POOL_LISTEN_BACKLOG = 23, /* the most that may wait (listen(2)'s backlog) */
     PM_POOL_TITLE = 24,          /* text: the manager's title (program and socket) */
     PM_POOL_PHASE = 25,          /* text: "starting", "running", "reloading", "stopping", "done" */

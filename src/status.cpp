@@ -504,7 +504,9 @@ void status_reader::read(int flags) {
         read_proc(workers);
     p.ready = static_cast<int>(std::min<uint32_t>(h.ready, 1000000));
     p.accepted = p.requests + static_cast<unsigned long long>(p.busy);
-    p.max_busy = std::max<unsigned long long>(h.counts.max_busy, static_cast<unsigned long long>(p.busy));
+    // The manager's own maxima, sampled once a second: a reader's momentary count
+    // mixed in would be forgotten by the next reader (a maximum that goes down).
+    p.max_busy = h.counts.max_busy;
     p.listen_queue = p.listen_backlog = -1;
     for (uint32_t k = 0; k < std::min<uint32_t>(h.n_listeners, board_listeners); ++k) {
         sockdiag::listen_queue q;
@@ -513,7 +515,7 @@ void status_reader::read(int flags) {
         p.listen_queue = std::max<long long>(p.listen_queue, 0) + q.length;
         p.listen_backlog = std::max<long long>(p.listen_backlog, 0) + q.backlog;
     }
-    p.listen_queue_max = p.listen_queue < 0 ? -1 : std::max<long long>(h.counts.max_queue, p.listen_queue);
+    p.listen_queue_max = p.listen_queue < 0 ? -1 : static_cast<long long>(h.counts.max_queue);
     pool_ = p;
     workers_.swap(workers);
     have_ = true;

@@ -338,7 +338,7 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
         const char *family, *sample, *type, *help;
         int field;
     } pool_metrics[] = {
-        {"fcgipm_workers_max_busy", "fcgipm_workers_max_busy", "gauge", "The most workers busy at once since the start.",
+        {"fcgipm_workers_max_busy", "fcgipm_workers_max_busy", "gauge", "The most workers busy at once since the start, sampled each second.",
          PM_POOL_MAX_BUSY},
         {"fcgipm_pool_full", "fcgipm_pool_full_total", "counter", "One-second samples that found every worker busy.",
          PM_POOL_POOL_FULL},
