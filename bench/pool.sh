@@ -56,7 +56,8 @@
 #     worker was replaced 3 times (11 when full; at most 10 s, 30 s): for each worker
 #     seen from its first request to its last, the requests it served and the lag
 #     from its 10th answer to its successor's first (each answer names the worker's
-#     pid), and what a new worker's first request takes beyond a warm one.
+#     pid), and what a new worker's first request takes beyond a warm one; and the
+#     same for apps/first_floor.c --recycle, a process that does only that: the floor.
 # POOL_ROWS="dynamic ondemand first shrink floor deadline recycle" (the default: all)
 # runs only the rows named; with POOL_TRACE=DIR each burst's pool size at each change
 # (ms from the burst's start, workers) is kept in DIR/<n>-<row>-<system>.txt.
@@ -167,6 +168,9 @@ table() {
       row("max_requests 10: requests a worker served", "recycle_served", "n", 0)
       row("max_requests 10: first request of a new worker, beyond a warm one (ms)", "recycle_extra", "", 1)
       row("max_requests 10: a warm request (ms)", "recycle_warm", "", 1)
+      if (("recycle_extra", "floor") in v)
+        printf "| floor: the same recycle in a process that only forks the replacement as the last request begins (apps/first_floor.c --recycle): a new process'"'"'s first request beyond a warm one / a warm one (ms) | %s / %s | – | – | – | – | %s |\n",
+          num(v["recycle_extra", "floor"]), num(v["recycle_warm", "floor"]), r["recycle_extra", "floor"]
     }' "$1"
 }
 if [ "${1:-}" = --table ]; then table "$2"; exit 0; fi
@@ -583,7 +587,12 @@ fi
 # worker, what its first request took beyond a warm request (the others' median).
 recycle_row() {
   s=$1
-  if [ "$s" != php-fpm ]; then
+  if [ "$s" = floor ]; then
+    rm -f "$sock"
+    "$work/first_floor" "$sock" --recycle $max_req 2>>"$work/fcgi-pm.log" &
+    mgr=$!
+    up
+  elif [ "$s" != php-fpm ]; then
     start_fcgi_pm -F 1 --max-requests $max_req
   else
     start_php_fpm static "pm.max_children = 1" "pm.max_requests = $max_req"
@@ -619,7 +628,8 @@ recycle_row() {
 }
 if on recycle; then
   if has_flag --max-requests; then
-    for s in $systems; do
+    [ -x "$work/first_floor" ] || cc -O2 -Wall -Wextra -o "$work/first_floor" bench/apps/first_floor.c -lfcgi
+    for s in $systems floor; do
       echo "== max_requests $max_req, one worker, a request every 5 ms until $((recycles + 1)) recycles or ${recycle_cap} s: $s" >&2
       recycle_row "$s"
     done
