@@ -21,7 +21,8 @@
  *   Signals are blocked across every fork; a worker gets the caller's signal mask and
  *   dispositions back (TERM and HUP excepted, which the library handles unless
  *   "no_signals" is 1, and a POSIX timer sending TERM after pm_accept_begin), no
- *   descriptor the manager opened (an exec'd one: but the scoreboard's, see
+ *   descriptor the manager opened (an exec'd one: but the scoreboard's and, with
+ *   max_requests or a dynamic pool's min_idle, the manager's eventfd, see
  *   FCGI_PM_SCOREBOARD), and it exits when the manager dies. Output the
  *   caller left in stdio's buffers (before pm_manage, or in a hook) is flushed
  *   before the next fork, so no worker writes it again.

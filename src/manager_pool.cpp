@@ -93,12 +93,7 @@ void proc_manager::adapt(int64_t now) {
         next_adapt_ms_ = INT64_MAX;
         return;
     }
-    // Armed before the workers are counted: one that goes busy after it was counted
-    // idle wakes the manager (a dynamic pool's min_idle; disarmed below with the
-    // listeners, while the next look is due anyway).
-    bool busy_watch = params_.pool == pool_mode::dynamic && params_.min_idle > 0;
-    if (busy_watch)
-        board_.arm_busy_wake(true);
+    board_.arm_busy_wake(false);  // armed again below, after the count, if the sockets are watched
     policy_.update(pool_settings_of(params_));  // limits set since apply now
     pool_look look{now, 0, 0, {}, 0};
     look.ready.reserve(live_);
@@ -175,8 +170,31 @@ void proc_manager::adapt(int64_t now) {
     } else {
         arm_listeners(can_grow);
     }
-    if (busy_watch && !listeners_armed_)
-        board_.arm_busy_wake(false);
+    watch_busy(look);
+}
+
+// A dynamic pool's min_idle, while the sockets are watched (the pool can grow, and no
+// look is due yet): the busy_wake flag armed, then the workers counted idle looked at
+// again. One that went busy before the arming is seen here (another look at once); one
+// after it takes the flag and writes the eventfd. A look made for either is traffic,
+// after which the sockets and the flag rest for settle_ms.
+void proc_manager::watch_busy(const pool_look &look) {
+    if (params_.pool != pool_mode::dynamic || params_.min_idle <= 0 || !listeners_armed_)
+        return;
+    board_.arm_busy_wake(true);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);  // the arming before the reads (the worker's side: take_busy_wake)
+    bool exec = !exec_argv_.empty();
+    for (const worker_look &w : look.ready) {
+        if (!w.idle || w.slot >= reports_capacity_)
+            continue;
+        const worker_slot &r = reports_[w.slot];
+        bool busy = exec ? __atomic_load_n(&r.busy, __ATOMIC_RELAXED) != 0
+                         : (board::load(r) & board::phase_mask) == board::busy;
+        if (busy) {
+            adapt_due_ = worker_woke_ = true;
+            return;
+        }
+    }
 }
 
 bool proc_manager::retire_worker(size_t index, int64_t now) {

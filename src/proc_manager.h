@@ -162,6 +162,7 @@ private:
     size_t wanted() const;  // workers the pool should have now
     size_t connections_waiting(bool arrival);
     void adapt(int64_t now);
+    void watch_busy(const pool_look &look);
     bool retire_worker(size_t index, int64_t now);
     void resize(long size, const char *why);  // TTIN, TTOU: a static pool's size now
     size_t resize_ceiling() const;

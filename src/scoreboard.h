@@ -304,9 +304,14 @@ public:
         if (header_)
             __atomic_store_n(&header_->busy_wake, on ? 1u : 0u, __ATOMIC_SEQ_CST);
     }
-    // Worker, as a request begins: true for the one worker that takes the arming.
+    // Worker, once it shows busy: true for the one worker that takes the arming. The
+    // fence orders its busy stores before the read, as the manager's orders the
+    // arming before its reads of the workers' state (watch_busy).
     bool take_busy_wake() {
-        return header_ && __atomic_load_n(&header_->busy_wake, __ATOMIC_SEQ_CST) &&
+        if (!header_)
+            return false;
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        return __atomic_load_n(&header_->busy_wake, __ATOMIC_RELAXED) &&
                __atomic_exchange_n(&header_->busy_wake, 0u, __ATOMIC_ACQ_REL);
     }
     int fd() const { return fd_; }

@@ -386,10 +386,6 @@ uint32_t proc_manager::board_stop() const {
 
 void proc_manager::begin_request() {
     bool flagged = on_board_ && !holding_stops_ && board::begin_request(*report_);
-    // Busy now: a dynamic pool's manager at its min_idle floor is to hear of it (an
-    // arrival that a worker accepted first never woke it). No system call otherwise.
-    if (keep_wake_ && wake_fd_ >= 0 && board_.take_busy_wake())
-        os::wake(wake_fd_);
     // Nor may the recheck timer's TERM, if a handler armed it as pm_accept_end
     // disarmed it (end_kept_alive_wait).
     if (!holding_stops_ && (flagged || worker_signals.timer_armed)) {
@@ -434,7 +430,7 @@ void proc_manager::become_worker(pid_t manager_pid, size_t index, bool forked) {
     report_ = index < reports_capacity_ ? &reports_[index] : nullptr;
     views_ = report_ && params_.scoreboard;
     if (forked)  // an exec'd program kept the descriptor if it was given one (adopt_exec_worker)
-        keep_wake_ = report_ && (params_.max_requests > 0 || params_.pool == pool_mode::dynamic);
+        keep_wake_ = report_ && (params_.max_requests > 0 || (params_.pool == pool_mode::dynamic && params_.min_idle > 0));
     if (views_)
         report_->views = views_written;  // readers take its view from now on
     clock_ = board_.clock();
@@ -631,9 +627,10 @@ void proc_manager::run_exec_child_hook(pm_hook_t which) {
 // manager; a successful exec closes it (close-on-exec) with nothing written.
 void proc_manager::exec_worker(pid_t manager_pid, size_t index, int exec_pipe) {
     // The scoreboard goes along, under a number of its own (not close-on-exec); with
-    // max_requests, the manager's eventfd too, for the ask for a replacement.
+    // max_requests or a dynamic pool's min_idle, the manager's eventfd too, for the
+    // ask for a replacement and the word of going busy.
     int board_fd = board_.fd() >= 0 ? ::fcntl(board_.fd(), F_DUPFD, 3) : -1;
-    bool wakes = params_.max_requests > 0 || params_.pool == pool_mode::dynamic;
+    bool wakes = params_.max_requests > 0 || (params_.pool == pool_mode::dynamic && params_.min_idle > 0);
     int wake_copy = board_fd >= 0 && wakes && wake_fd_ >= 0 ? ::fcntl(wake_fd_, F_DUPFD, 3) : -1;
     std::string board_entry =
         board_fd >= 0 ? std::string(scoreboard_variable) + "=" + std::to_string(board_fd) + ":" + std::to_string(index) +
@@ -824,6 +821,11 @@ void proc_manager::pre_dispatch() {
         board::write_end(s.wseq);
         request_named_ = false;
     }
+    // Busy now (its state word, and its view): a dynamic pool's manager that armed
+    // busy_wake is to hear of it, as an arrival an idle worker accepted first never
+    // woke it (manager_pool.cpp's watch_busy). A system call once per arming at most.
+    if (keep_wake_ && wake_fd_ >= 0 && board_.take_busy_wake())
+        os::wake(wake_fd_);
     call_hook(PM_HOOK_PRE_DISPATCH);
 }
 
