@@ -397,7 +397,8 @@ typedef enum {
     PM_POOL_SLOW_REQUESTS = 26,  /* requests that ran past request_slow */
     PM_POOL_DEADLINE_KILLS = 27, /* workers stopped for a request past request_timeout */
     PM_POOL_RECYCLED = 28,       /* workers replaced for max_requests, max_age or max_rss */
-    PM_POOL_FIELDS_ = 29         /* not a field: how many there are */
+    PM_POOL_MODE = 29,           /* text: the "pool" parameter: "static", "dynamic", "ondemand" */
+    PM_POOL_FIELDS_ = 30         /* not a field: how many there are */
 } pm_pool_field_t;
 
 /* A worker's figures (its slot in the pool's scoreboard). */

@@ -636,7 +636,7 @@ void proc_manager::publish_status() {
     size_t want = wanted();
     board_.publish({static_cast<uint32_t>(phase_), static_cast<uint32_t>(want), static_cast<uint32_t>(live_),
                     static_cast<uint32_t>(ready_), static_cast<uint32_t>(stopping_), crash_limited_,
-                    crash_limited_ ? next_crash_fork_ms_ : 0});
+                    static_cast<uint32_t>(params_.pool), crash_limited_ ? next_crash_fork_ms_ : 0});
 }
 
 void proc_manager::sample_status(int64_t now) {

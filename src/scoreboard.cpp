@@ -228,6 +228,7 @@ void scoreboard::publish(const pool_figures &f) {
     h.ready = f.ready;
     h.stopping = f.stopping;
     h.crash_limited = f.crash_limited;
+    h.mode = f.mode;
     h.backoff_until_mono_ns = f.backoff_until_ms > 0 ? f.backoff_until_ms * 1000000 : 0;
     h.counts = counts;
     board::write_end(h.seq);

@@ -45,7 +45,7 @@
 namespace fcgipm {
 
 constexpr uint32_t board_magic = 0x53504346;  // "FCPS"
-constexpr uint32_t board_version = 4;
+constexpr uint32_t board_version = 5;
 constexpr size_t board_listeners = 4;       // listening sockets described in the header
 constexpr size_t board_title_size = 256;
 constexpr size_t board_method_size = 16;
@@ -106,6 +106,8 @@ struct alignas(64) board_header {
     // (min_idle's floor): the first worker to begin a request takes it (exchange)
     // and wakes the manager. Atomics only.
     uint32_t busy_wake;
+    uint32_t mode;  // params "pool": pool_mode's order (static, dynamic, ondemand)
+    uint32_t reserved;
     board_listener listeners[board_listeners];
     char title[board_title_size];  // the manager's title
 };
@@ -318,7 +320,7 @@ public:
 
     // The figures the manager keeps in itself, published with the rest.
     struct pool_figures {
-        uint32_t phase, target, live, ready, stopping, crash_limited;
+        uint32_t phase, target, live, ready, stopping, crash_limited, mode;
         int64_t backoff_until_ms;
     };
     pool_counts counts = {};

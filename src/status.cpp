@@ -26,6 +26,7 @@ namespace fcgipm {
 namespace {
 
 const char *const phase_names[] = {"starting", "running", "reloading", "stopping", "done"};
+const char *const mode_names[] = {"static", "dynamic", "ondemand"};  // pool_mode's order
 
 int64_t clock_ns(clockid_t id) {
     struct timespec t;
@@ -477,6 +478,7 @@ void status_reader::read(int flags) {
     p.manager_pid = pid_;
     board::copy_text(p.title, sizeof p.title, h.title, sizeof h.title);
     std::snprintf(p.phase, sizeof p.phase, "%s", h.phase < 5 ? phase_names[h.phase] : "?");
+    std::snprintf(p.mode, sizeof p.mode, "%s", h.mode < 3 ? mode_names[h.mode] : "?");
     p.started_us = h.start_unix_us;
     p.uptime_us = uptime_us;
     p.target = static_cast<int>(std::min<uint32_t>(h.target, 1000000));
@@ -536,7 +538,7 @@ const field_name pool_fields[] = {
     {"requests", false}, {"spawned", false}, {"respawns", false}, {"exits", false}, {"crashes", false},
     {"reloads", false}, {"max_busy", false}, {"pool_full", false}, {"listen_queue", false},
     {"listen_queue_max", false}, {"listen_backlog", false}, {"title", true}, {"phase", true},
-    {"slow_requests", false}, {"deadline_kills", false}, {"recycled", false},
+    {"slow_requests", false}, {"deadline_kills", false}, {"recycled", false}, {"mode", true},
 };
 const field_name slot_fields[] = {
     {"pid", false}, {"slot", false}, {"state", false}, {"busy", false}, {"requests", false},
@@ -600,6 +602,7 @@ const char *status_reader::pool_text(int field) const {
     switch (field) {
     case PM_POOL_TITLE: return pool_.title;
     case PM_POOL_PHASE: return pool_.phase;
+    case PM_POOL_MODE: return pool_.mode;
     default: return nullptr;
     }
 }

@@ -33,6 +33,7 @@ struct pool_status {
     int manager_pid;
     char title[256];
     char phase[16];
+    char mode[16];  // params "pool"
     long long started_us, uptime_us;
     int target, workers, ready, idle, busy, starting, stopping;
     int crash_backoff;

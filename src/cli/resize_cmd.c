@@ -26,7 +26,7 @@ static void resize_usage(FILE *out)
             "is the manager's pid, pid file or status socket. The size shows in the status\n"
             "and in systemd's STATUS. TTIN and TTOU to the manager add and remove one.\n"
             "Exit 0 once the manager has taken the size; 1 if it has not within 2 s (its\n"
-            "log says why); 2 for bad usage.\n");
+            "log says why), or at once for a dynamic or ondemand pool; 2 for bad usage.\n");
 }
 
 __attribute__((noreturn, format(printf, 2, 3))) static void resize_die(int status, const char *fmt, ...)
@@ -40,7 +40,8 @@ __attribute__((noreturn, format(printf, 2, 3))) static void resize_die(int statu
     exit(status);
 }
 
-/* The manager's pid and target, from a fresh status; 0 if it cannot be read. */
+/* The manager's pid and target, from a fresh status; 0 if it cannot be read, or
+ * (said once) if the pool sizes itself. */
 static int read_target(const char *manager, long long *pid, long long *target)
 {
     pm_status_t *st = pm_status_new();
@@ -49,6 +50,12 @@ static int read_target(const char *manager, long long *pid, long long *target)
              pm_status_value(st, PM_STATUS_POOL, PM_POOL_TARGET, target) == 0;
     if (!ok && st)
         fprintf(stderr, "fcgi-pm resize: %s\n", pm_status_errmsg(st));
+    const char *mode = ok ? pm_status_text(st, PM_STATUS_POOL, PM_POOL_MODE) : NULL;
+    if (mode && strcmp(mode, "static") != 0) {
+        fprintf(stderr, "fcgi-pm resize: %s: pool %s sizes itself (its max_workers bounds it); not resized\n",
+                manager, mode);
+        ok = 0;
+    }
     pm_status_close(st);
     return ok;
 }

@@ -79,7 +79,7 @@ struct pool {
     long long crash_backoff, backoff_us, accepted, requests, spawned, respawns, exits, crashes, reloads;
     long long max_busy, pool_full, listen_queue, listen_queue_max, listen_backlog;
     long long slow_requests, deadline_kills, recycled;
-    const char *title, *phase;
+    const char *title, *phase, *mode;
 };
 struct worker {
     long long pid, slot, state, busy, requests, started_us, request_start_us, request_us, cpu_us, rss_kb;
@@ -124,6 +124,7 @@ static void load_pool(pm_status_t *st, struct pool *p)
     p->recycled = pool_value(st, PM_POOL_RECYCLED);
     p->title = pm_status_text(st, PM_STATUS_POOL, PM_POOL_TITLE);
     p->phase = pm_status_text(st, PM_STATUS_POOL, PM_POOL_PHASE);
+    p->mode = pm_status_text(st, PM_STATUS_POOL, PM_POOL_MODE);
 }
 
 static long long slot_value(pm_status_t *st, int i, int field)
@@ -164,7 +165,8 @@ static void print_table(FILE *out, pm_status_t *st)
         snprintf(queue, sizeof queue, "unknown");
     fprintf(out, "pool:      %s\n", p->title);
     fprintf(out, "manager:   pid %lld, %s, up %s (since %s)\n", p->manager_pid, p->phase, up, since);
-    fprintf(out, "workers:   %lld of %lld: %lld busy, %lld idle", p->workers, p->target, p->busy, p->idle);
+    fprintf(out, "workers:   %lld of %lld (%s): %lld busy, %lld idle", p->workers, p->target, p->mode, p->busy,
+            p->idle);
     if (p->starting)
         fprintf(out, ", %lld starting", p->starting);
     if (p->stopping)
@@ -232,6 +234,8 @@ static void print_json(FILE *out, pm_status_t *st)
     json_string(out, p->title);
     fprintf(out, ",\"phase\":");
     json_string(out, p->phase);
+    fprintf(out, ",\"mode\":");
+    json_string(out, p->mode);
     fputc(',', out);
     seconds(out, "start_time", p->started_us);
     fputc(',', out);
@@ -313,10 +317,10 @@ static void print_openmetrics(FILE *out, pm_status_t *st)
 {
     struct pool pool, *p = &pool;
     load_pool(st, p);
-    family(out, "fcgipm_manager", "info", NULL, "The pool's manager: its pid, title and fcgi-pm's version.");
+    family(out, "fcgipm_manager", "info", NULL, "The pool's manager: its pid, title, fcgi-pm's version, phase and pool mode.");
     fprintf(out, "fcgipm_manager_info{pid=\"%lld\",title=\"", p->manager_pid);
     label_value(out, p->title);
-    fprintf(out, "\",version=\"%s\",phase=\"%s\"} 1\n", pm_version(), p->phase);
+    fprintf(out, "\",version=\"%s\",phase=\"%s\",mode=\"%s\"} 1\n", pm_version(), p->phase, p->mode);
     family(out, "fcgipm_manager_start_time_seconds", "gauge", "seconds", "When the manager started, since the epoch.");
     fprintf(out, "fcgipm_manager_start_time_seconds %.6f\n", p->started_us / 1e6);
     family(out, "fcgipm_workers_target", "gauge", NULL, "Workers the pool keeps running (n_processes).");

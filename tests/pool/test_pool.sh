@@ -72,6 +72,9 @@ stop_pool
 start_pool dyn --pool dynamic -F 2 --min-idle 2 --max-idle 3 --max-workers 80 --idle-timeout 1
 check "dynamic: 2 workers at the start, both idle" until_field $manager 5 \
   "j['pool']['workers'] == 2 and j['pool']['idle'] == 2 and j['pool']['target'] == 2"
+"$cli" resize 2 $manager >/dev/null 2>"$work/err"; rc=$?
+check "resize to a dynamic pool's own size: refused all the same (rc $rc)" \
+  sh -c "test $rc -eq 1 && grep -q 'pool dynamic sizes itself' '$work/err'"
 get "/slow?ms=1500" >/dev/null &
 one=$!
 check "dynamic: one busy, so one more to keep 2 idle" until_field $manager 3 \
@@ -185,9 +188,13 @@ check "resize 0: exit 2, one line" sh -c "test $? -eq 2 && test \$(wc -l <'$work
 check "resize 0: nothing changed" test "$(field $manager "j['pool']['target']")" = 4
 stop_pool
 start_pool od2 --pool ondemand --max-workers 8
-"$cli" resize 3 $manager >/dev/null 2>&1
-check "resize on an ondemand pool: refused (exit 1), logged" \
-  sh -c "test $? -eq 1 && grep -q 'resize: pool ondemand sizes itself (max_workers 8); ignored' '$log'"
+"$cli" resize 3 $manager >/dev/null 2>"$work/err"; rc=$?
+check "resize on an ondemand pool: exit 1, one line naming the mode (rc $rc)" \
+  sh -c "test $rc -eq 1 && test \$(wc -l <'$work/err') -eq 1 && grep -q 'pool ondemand sizes itself' '$work/err'"
+check "the status says ondemand" test "$(field $manager "j['pool']['mode']")" = ondemand
+kill -TTIN $manager
+check "TTIN on an ondemand pool: ignored, logged" \
+  wait_for 1 'pool ondemand sizes itself (max_workers 8); ignored' "$log"
 stop_pool
 
 # -- 10. a crash loop on an ondemand pool: the backoff holds, pool-wide (each fork may

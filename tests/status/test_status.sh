@@ -108,7 +108,7 @@ check "--no-proc: no CPU or memory for the busy worker (the manager's are not cu
 "$cli" status "$work/app.pid" >"$work/table.txt"
 sed 's/^/  | /' "$work/table.txt"
 check "table: the busy row shows the request" grep -q 'busy .*\* GET /slow?ms=2500 (127.0.0.1)' "$work/table.txt"
-check "table: the summary says 1 busy" grep -q '^workers: *3 of 3: 1 busy, 2 idle' "$work/table.txt"
+check "table: the summary says 1 busy" grep -q '^workers: *3 of 3 (static): 1 busy, 2 idle' "$work/table.txt"
 
 # -- 4. HUP with the slow request in flight: it finishes, the others are replaced
 before=$(children $manager)
@@ -148,6 +148,7 @@ assert all(f.documentation for f in fams.values()), "a family without HELP"
 p = j["pool"]
 assert value("fcgipm_requests_total") == p["requests"], (value("fcgipm_requests_total"), p["requests"])
 assert value("fcgipm_workers", state="idle") == p["idle"]
+assert p["mode"] == "static" and value("fcgipm_manager_info", mode="static") == 1
 assert value("fcgipm_workers_target") == p["target"]
 assert value("fcgipm_reloads_total") == p["reloads"] == 1
 assert value("fcgipm_worker_respawns_total") == p["respawns"]
@@ -167,7 +168,7 @@ until_screen() {  # pattern: on the screen within 5 s
   for _ in $(seq 100); do screen | grep -q -- "$1" && return 0; sleep 0.05; done
   screen; return 1
 }
-check "watch: the table on the terminal" until_screen '^workers: *3 of 3: 0 busy, 3 idle'
+check "watch: the table on the terminal" until_screen '^workers: *3 of 3 (static): 0 busy, 3 idle'
 served=$(json "$work/s2.json" "j['pool']['requests']")
 get /w1 >/dev/null; get /w2 >/dev/null
 check "watch: refreshed with the new requests ($((served + 2)) served)" until_screen "^requests: *$((served + 2)) served"

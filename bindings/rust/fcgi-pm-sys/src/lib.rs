@@ -133,7 +133,8 @@ pub const PM_POOL_PHASE: pm_pool_field_t = 25;
 pub const PM_POOL_SLOW_REQUESTS: pm_pool_field_t = 26;
 pub const PM_POOL_DEADLINE_KILLS: pm_pool_field_t = 27;
 pub const PM_POOL_RECYCLED: pm_pool_field_t = 28;
-pub const PM_POOL_FIELDS_: pm_pool_field_t = 29;
+pub const PM_POOL_MODE: pm_pool_field_t = 29;
+pub const PM_POOL_FIELDS_: pm_pool_field_t = 30;
 
 /// `pm_slot_field_t`: a worker's figures in a snapshot, by number.
 pub type pm_slot_field_t = c_uint;
